@@ -1,0 +1,203 @@
+//! Calls as the engine sees them: kinds, offers, outcomes, the gating decision (C1 to C6), and
+//! the caller text normaliser (C8: caller data is untrusted text).
+
+use serde::{Deserialize, Serialize};
+
+use crate::class::PresenceClass;
+use crate::config::PresenceStateDef;
+
+/// `Agent_Call__c.Kind__c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CallKind {
+    /// To the agent's extension.
+    Direct,
+    /// Offered through a queue.
+    Queue,
+    /// Teams user to Teams user.
+    Internal,
+    /// Placed by the agent.
+    Outbound,
+}
+
+/// A Salesforce record that matched the caller's number (C8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerMatch {
+    /// `Contact`, `Lead` or `Account`.
+    pub object: String,
+    /// The record id (`WhoId` for Contact and Lead, `WhatId` for Account).
+    pub id: String,
+    /// The record's name, already normalised with [`display_text`].
+    pub name: String,
+}
+
+/// A call offered to the agent by the call controller (an `Agent_Call__c` row with status
+/// Offered).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallOffer {
+    pub call_id: String,
+    pub kind: CallKind,
+    pub from_number: String,
+    pub to_number: String,
+}
+
+/// What the controller later reports about a call (`Agent_Call__c.Status__c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallProgress {
+    /// Answered (from the panel, or elsewhere).
+    Answered,
+    /// The far end hung up before the call was answered.
+    CallerHungUp,
+    /// Ring timeout or answering rule took the call: not answered here.
+    Missed,
+    /// The agent declined it.
+    Declined,
+    /// An answered call ended (either side hung up).
+    Ended,
+}
+
+/// The answer the app gives the call controller for an offer (C6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OfferAnswer {
+    Signalled,
+    NotSignalled { reason: String },
+}
+
+/// Decides whether an inbound call is signalled in the given state (C1, C2, C4, C5, L2).
+/// Internal calls ignore presence but are not rung on a logged-out desktop (L2 wins there: the
+/// app has no softphone while logged out).
+pub fn gate_inbound(
+    kind: CallKind,
+    state: &PresenceStateDef,
+    class: PresenceClass,
+    presence_routing: bool,
+) -> OfferAnswer {
+    let blocked = |reason: &str| OfferAnswer::NotSignalled {
+        reason: reason.to_string(),
+    };
+    if class == PresenceClass::LoggedOut {
+        return blocked("Logged out");
+    }
+    match kind {
+        CallKind::Internal => OfferAnswer::Signalled,
+        CallKind::Outbound => blocked("Outbound calls are not offered"),
+        CallKind::Direct => {
+            if class == PresenceClass::DoNotDisturb || !state.signals_inbound {
+                blocked(&state.label)
+            } else {
+                OfferAnswer::Signalled
+            }
+        }
+        CallKind::Queue => {
+            let offered = if presence_routing {
+                class == PresenceClass::Available
+            } else {
+                matches!(
+                    class,
+                    PresenceClass::Available
+                        | PresenceClass::Away
+                        | PresenceClass::Busy
+                        | PresenceClass::Offline
+                )
+            };
+            if offered {
+                OfferAnswer::Signalled
+            } else {
+                blocked(&state.label)
+            }
+        }
+    }
+}
+
+/// Longest caller text shown, in characters.
+pub const MAX_DISPLAY_CHARS: usize = 64;
+
+/// Turns untrusted caller text (a name from a CRM record, a number from telephony) into inert
+/// display text: control, bidirectional-override and zero-width characters removed, white space
+/// folded, at most [`MAX_DISPLAY_CHARS`] characters (with an ellipsis when cut). Markup is not
+/// escaped here: the panel renders text, never HTML, and the toast escapes for its own format.
+pub fn display_text(raw: &str) -> String {
+    let mut out = String::new();
+    let mut count = 0;
+    let mut pending_space = false;
+    for ch in raw.chars() {
+        if is_invisible_or_control(ch) {
+            continue;
+        }
+        if ch.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            if count + 1 >= MAX_DISPLAY_CHARS {
+                break;
+            }
+            out.push(' ');
+            count += 1;
+            pending_space = false;
+        }
+        if count + 1 > MAX_DISPLAY_CHARS {
+            break;
+        }
+        out.push(ch);
+        count += 1;
+    }
+    if raw
+        .chars()
+        .filter(|ch| !is_invisible_or_control(*ch) && !ch.is_whitespace())
+        .count()
+        > out.chars().filter(|ch| !ch.is_whitespace()).count()
+    {
+        // Cut: make room for the ellipsis.
+        while out.chars().count() >= MAX_DISPLAY_CHARS {
+            out.pop();
+        }
+        out = out.trim_end().to_string();
+        out.push('…');
+    }
+    out
+}
+
+fn is_invisible_or_control(ch: char) -> bool {
+    ch.is_control()
+        || matches!(ch,
+            '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{FEFF}' // byte-order mark
+            | '\u{061C}' // Arabic letter mark
+        )
+}
+
+/// The digits of a phone number, for the SOSL lookup (reserved SOSL characters cannot appear).
+pub fn phone_digits(raw: &str) -> String {
+    raw.chars().filter(char::is_ascii_digit).take(20).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c8_hostile_caller_names_become_inert_bounded_text() {
+        assert_eq!(display_text("  Ada \n Lovelace "), "Ada Lovelace");
+        assert_eq!(display_text("evil\u{202E}gnp.exe"), "evilgnp.exe");
+        assert_eq!(display_text("zero\u{200B}width"), "zerowidth");
+        assert_eq!(display_text("bell\u{7}"), "bell");
+        let long = "x".repeat(100_000);
+        let shown = display_text(&long);
+        assert_eq!(shown.chars().count(), MAX_DISPLAY_CHARS);
+        assert!(shown.ends_with('…'));
+        // Markup stays as text: it is the renderer's job never to interpret it.
+        assert_eq!(
+            display_text("<img src=x onerror=alert(1)>"),
+            "<img src=x onerror=alert(1)>"
+        );
+    }
+
+    #[test]
+    fn c8_phone_lookup_sends_digits_only() {
+        assert_eq!(phone_digits("+1 (415) 555-1212"), "14155551212");
+        assert_eq!(phone_digits("{*}\"'"), "");
+    }
+}

@@ -1,0 +1,305 @@
+//! What goes into the engine ([`Input`]) and what comes out ([`Effect`]). Connectors turn
+//! effects into calls to the clouds and report back with [`Input::EffectDone`].
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calls::{CallKind, CallOffer, CallProgress, CallerMatch, OfferAnswer};
+use crate::retry::Failure;
+use crate::teams::{TeamsPair, TeamsPresence};
+
+/// The two clouds the app talks to (K1: one connection indicator each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Link {
+    Teams,
+    Salesforce,
+}
+
+/// Where the agent picked a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Picker {
+    Tray,
+    Panel,
+}
+
+/// Who set the state that is shown (S8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    Teams,
+    OutlookOutOfOffice,
+    Salesforce,
+    Tray,
+    Panel,
+    WrapUpTimer,
+    CallInProgress,
+}
+
+impl Source {
+    /// The text the panel shows and the tray tooltip names.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Source::Teams => "set in Teams",
+            Source::OutlookOutOfOffice => "Outlook out of office",
+            Source::Salesforce => "set in Salesforce",
+            Source::Tray => "set from the tray",
+            Source::Panel => "set from the panel",
+            Source::WrapUpTimer => "wrap-up timer",
+            Source::CallInProgress => "call in progress",
+        }
+    }
+
+    /// `Agent_Presence__c.Source__c`.
+    pub fn record_value(self) -> &'static str {
+        match self {
+            Source::Teams | Source::OutlookOutOfOffice => "Teams",
+            Source::Salesforce => "Salesforce",
+            Source::Tray | Source::Panel | Source::CallInProgress => "Desktop",
+            Source::WrapUpTimer => "Timer",
+        }
+    }
+}
+
+impl From<Picker> for Source {
+    fn from(picker: Picker) -> Self {
+        match picker {
+            Picker::Tray => Source::Tray,
+            Picker::Panel => Source::Panel,
+        }
+    }
+}
+
+/// An `Agent_Presence__c` value seen in Salesforce (a streaming event or a query row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesforceObservation {
+    /// `State__c`: a state label.
+    pub state: String,
+    /// `Origin_Client__c`: the client that wrote it, if any.
+    pub origin_client: Option<String>,
+    /// `Sequence__c` as written by that client.
+    pub sequence: Option<u64>,
+}
+
+/// Something the agent asked for, from the tray or the panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserIntent {
+    Pick {
+        label: String,
+        via: Picker,
+    },
+    Answer {
+        call_id: String,
+    },
+    Decline {
+        call_id: String,
+    },
+    HangUp {
+        call_id: String,
+    },
+    /// Place an outbound call; the caller supplies a unique id (the shell makes a UUID).
+    Dial {
+        call_id: String,
+        number: String,
+    },
+    ExtendWrapUp,
+}
+
+/// The result of an effect, reported back by the connector that performed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Done,
+    Failed(Failure),
+}
+
+/// Identifies an effect so that its outcome can find its way back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EffectId(pub u64);
+
+impl fmt::Display for EffectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Things that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// The app started (S7: read both sides and converge).
+    Started,
+    /// A Teams presence was read.
+    TeamsPresence(TeamsPresence),
+    /// An `Agent_Presence__c` value was seen.
+    SalesforceState(SalesforceObservation),
+    User(UserIntent),
+    /// The call controller offered a call.
+    CallOffered(CallOffer),
+    /// The call controller reported progress on a call.
+    CallProgress {
+        call_id: String,
+        progress: CallProgress,
+    },
+    /// The caller lookup finished (`None`: no record matched).
+    CallerIdentified {
+        call_id: String,
+        caller: Option<CallerMatch>,
+    },
+    EffectDone {
+        id: EffectId,
+        outcome: Outcome,
+    },
+    /// A link failed outside any effect (the Salesforce stream dropped, say).
+    LinkLost {
+        link: Link,
+        failure: Failure,
+    },
+    /// A link that was lost works again.
+    LinkRestored {
+        link: Link,
+    },
+    /// The agent signed in again on a link.
+    SignedIn {
+        link: Link,
+    },
+    /// The machine resumed from sleep (the driver saw the wall clock jump past the monotonic one).
+    Resumed,
+    /// The agent quit the app (L7).
+    Quit,
+}
+
+/// The record written to `Agent_Presence__c`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceWrite {
+    pub state: String,
+    pub source: Source,
+    /// `Sequence__c`: increases with every write of this client.
+    pub sequence: u64,
+    /// `Origin_Client__c`: this app's client id, for echo detection.
+    pub origin_client: String,
+    pub out_of_office: bool,
+    /// The Teams presence last seen, for `Teams_Availability__c` / `Teams_Activity__c`.
+    pub teams: Option<TeamsPair>,
+}
+
+/// `Task.CallType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallType {
+    Inbound,
+    Outbound,
+    Internal,
+}
+
+/// A call log to write as a Salesforce `Task`, by upsert on `Call_Log_Key__c` (G4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLog {
+    /// `Call_Log_Key__c`: the call id, so that a retry never duplicates.
+    pub key: String,
+    pub call_id: String,
+    pub kind: CallKind,
+    pub call_type: CallType,
+    /// `CallDisposition`: "Missed", "Completed", "No answer", "Declined" or the blocking reason.
+    pub disposition: String,
+    pub duration: Duration,
+    pub from_number: String,
+    pub to_number: String,
+    pub caller: Option<CallerMatch>,
+    pub subject: String,
+}
+
+/// What the agent's panel did to a call, written to `Agent_Call__c.Status__c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallAction {
+    Answered,
+    Declined,
+    Ended,
+}
+
+/// Something the desktop shows at once (toasts, ringing, notices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UiEffect {
+    /// Start ringing: a toast and the ringing panel.
+    Ring {
+        call_id: String,
+        title: String,
+        body: String,
+        call_waiting: bool,
+    },
+    /// The caller was identified: update the toast and panel.
+    CallerShown { call_id: String, name: String },
+    /// Stop the toast and the ringing for this call.
+    StopRinging { call_id: String },
+    /// A short message for the agent ("Outbound calls are blocked while Do Not Disturb").
+    Notice { text: String },
+}
+
+/// Things the edges must do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    /// `GET /me/presence`; the result comes back as [`Input::TeamsPresence`], then `EffectDone`.
+    ReadTeams {
+        id: EffectId,
+    },
+    /// Read `Agent_Presence__c`; the result comes back as [`Input::SalesforceState`] (nothing
+    /// when the record does not exist yet), then `EffectDone`.
+    ReadSalesforce {
+        id: EffectId,
+    },
+    /// `setUserPreferredPresence` (S2).
+    WriteTeams {
+        id: EffectId,
+        target: TeamsPair,
+    },
+    /// `setPresence` with the app's session id, before the 5-minute timeout (S2).
+    KeepTeamsSession {
+        id: EffectId,
+        pair: TeamsPair,
+    },
+    /// `clearUserPreferredPresence` then `clearPresence` (L3).
+    ReleaseTeams {
+        id: EffectId,
+    },
+    /// Upsert `Agent_Presence__c`.
+    WriteSalesforce {
+        id: EffectId,
+        write: PresenceWrite,
+    },
+    /// Upsert `Agent_Presence__c.Heartbeat_At__c` (L7).
+    Heartbeat {
+        id: EffectId,
+    },
+    /// Answer the controller's offer (C6).
+    AnswerOffer {
+        id: EffectId,
+        call_id: String,
+        answer: OfferAnswer,
+    },
+    /// Write the agent's action on a call.
+    UpdateCall {
+        id: EffectId,
+        call_id: String,
+        action: CallAction,
+    },
+    /// Place an outbound call.
+    PlaceCall {
+        id: EffectId,
+        call_id: String,
+        number: String,
+    },
+    /// Look the caller up by phone digits (C8); answer with [`Input::CallerIdentified`].
+    LookupCaller {
+        id: EffectId,
+        call_id: String,
+        digits: String,
+    },
+    /// Hand a call log to the durable outbox (G4); the outbox owns its delivery from here.
+    LogCall {
+        log: CallLog,
+    },
+    Ui(UiEffect),
+    /// Something worth a log line (an unknown Teams value, a refused write).
+    Diagnostic {
+        message: String,
+    },
+    /// Quitting may finish now (L7).
+    Shutdown,
+}
