@@ -1,7 +1,7 @@
 # Presence Bridge. `make run` starts the desktop app; `make test` is everything CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build
+.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity
 
 deps:
 	@scripts/install-deps.sh
@@ -27,8 +27,14 @@ clippy: deps
 unit-tests: deps
 	$(CARGO) test --workspace
 
+# The engine stays pure: no async runtime, HTTP client, GUI or clock crate in its dependencies.
+core-purity:
+	@if $(CARGO) tree -p presence-core -e normal --prefix none | grep -Ei '^(tokio|reqwest|hyper|tauri|wry|chrono|time|jiff|async-std|smol) '; then \
+		echo "presence-core must not depend on the crates above"; exit 1; \
+	else echo "core-purity: presence-core depends on no runtime, HTTP, GUI or clock crate"; fi
+
 ui-smoke: build
 	scripts/ui-smoke.sh target/debug/presence-bridge
 
-test: deps fmt-check clippy unit-tests ui-smoke
+test: deps fmt-check core-purity clippy unit-tests ui-smoke
 	@echo "make test: all checks passed"

@@ -16,7 +16,8 @@ function render(snapshot) {
   links.replaceChildren(...snapshot.links.map((view) => {
     const item = document.createElement("li");
     item.dataset.state = view.state.state;
-    item.textContent = `${view.link}: ${view.state.state}`;
+    const reason = view.state.reason ? ` (${view.state.reason})` : "";
+    item.textContent = `${view.link}: ${view.state.state}${reason}`;
     return item;
   }));
   const choices = document.getElementById("choices");

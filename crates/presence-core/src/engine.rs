@@ -24,7 +24,7 @@ use crate::snapshot::{
     BlockedCall, CallPhase, CallRecord, CallView, LinkState, LinkView, Snapshot, StateChoice,
     WrapUpView,
 };
-use crate::teams::{Activity, Availability, TeamsPair, TeamsPresence};
+use crate::teams::{sequence_is_newer, Activity, Availability, TeamsPair, TeamsPresence};
 
 /// Everything the engine needs to start.
 #[derive(Debug, Clone)]
@@ -156,6 +156,9 @@ struct LinkHealth {
 
 #[derive(Debug, Default)]
 struct Repair {
+    /// Started because the agent just chose a state (L6): that choice is the latest change,
+    /// so the reads only tell what each side shows, and nothing read is adopted.
+    keep_current: bool,
     teams: Option<TeamsPresence>,
     salesforce: Option<SalesforceObservation>,
     teams_done: bool,
@@ -211,8 +214,16 @@ pub struct Engine {
     teams_known: Option<TeamsPair>,
     /// Values Teams may still report for a while after our write, because it lags (S4).
     teams_stale: Vec<(TeamsPair, Instant)>,
+    /// Values we wrote to Teams recently: seeing one is an echo, never a change (S4).
+    teams_ours: Vec<(TeamsPair, Instant)>,
     teams_written_at: Option<Instant>,
+    /// Graph's `sequenceNumber` when we last wrote: a reading stamped later is news, not lag.
+    teams_sequence_at_write: Option<String>,
+    teams_last_sequence: Option<String>,
     teams_pending_change: Option<PendingTeamsChange>,
+    /// Set on logging back in: the next Teams reading shows what Teams computed on its own
+    /// while we held nothing, which is a baseline to write over, not a change (L6).
+    teams_baseline_pending: bool,
     last_teams_adoption: Option<Instant>,
     salesforce_known: Option<String>,
     salesforce_known_ooo: Option<bool>,
@@ -231,6 +242,8 @@ pub struct Engine {
     heartbeat_at: Instant,
     repair: Option<Repair>,
     links: [LinkHealth; 2],
+    /// Per link: no request before this time (a server's `Retry-After`, shared by every task).
+    cooldown_until: [Option<Instant>; 2],
 
     calls: Vec<ActiveCall>,
     finished_calls: VecDeque<String>,
@@ -279,8 +292,12 @@ impl Engine {
             teams_seen_at: None,
             teams_known: None,
             teams_stale: Vec::new(),
+            teams_ours: Vec::new(),
             teams_written_at: None,
+            teams_sequence_at_write: None,
+            teams_last_sequence: None,
             teams_pending_change: None,
+            teams_baseline_pending: false,
             last_teams_adoption: None,
             salesforce_known: None,
             salesforce_known_ooo: None,
@@ -298,6 +315,7 @@ impl Engine {
             heartbeat_at: now + Timing::ms(timing.heartbeat_ms),
             repair: None,
             links: [connecting(), connecting()],
+            cooldown_until: [None, None],
             calls: Vec::new(),
             finished_calls: VecDeque::new(),
             recent_calls: VecDeque::new(),
@@ -370,7 +388,7 @@ impl Engine {
         }
         if self.heartbeat_at <= now {
             self.heartbeat_at = now + Timing::ms(self.timing.heartbeat_ms);
-            if self.link_usable(Link::Salesforce) {
+            if self.link_open(Link::Salesforce) {
                 self.emit_tracked(Pending::Heartbeat, |id| Effect::Heartbeat { id });
             }
         }
@@ -419,6 +437,9 @@ impl Engine {
         consider(self.salesforce_lane.retry_at);
         consider(self.teams_pending_change.as_ref().map(|change| change.due));
         consider(self.wrap_up.as_ref().map(|wrap_up| wrap_up.until));
+        for cooldown in self.cooldown_until {
+            consider(cooldown.filter(|until| *until > self.now));
+        }
         for (at, _, _) in &self.call_retries {
             consider(Some(*at));
         }
@@ -561,6 +582,19 @@ impl Engine {
                 ));
             }
         }
+        if let (Some(sequence), Some(last)) = (&presence.sequence, &self.teams_last_sequence) {
+            if sequence_is_newer(last, sequence) {
+                return; // An older reading that arrived late.
+            }
+        }
+        if presence.sequence.is_some() {
+            self.teams_last_sequence = presence.sequence.clone();
+            if self.teams_lane.in_flight.is_some() {
+                // Read while our write was on its way: it may predate the write, so only a
+                // later stamp counts as news.
+                self.teams_sequence_at_write = presence.sequence.clone();
+            }
+        }
         let ooo_changed = self.out_of_office != presence.out_of_office;
         self.out_of_office = presence.out_of_office;
         self.teams_seen = Some(presence.clone());
@@ -582,18 +616,36 @@ impl Engine {
         }
         let pair = presence.pair.normalised();
         let now = self.now;
-        if self.teams_known.as_ref() == Some(&pair) {
-            // Our write, echoed back (or nothing changed): nothing to sync (S4, A16).
-            self.teams_stale.clear();
+        let unchanged = self.current.is_none()
+            || self.consistent_with_current(presence)
+            || self.cc.state_for_teams(presence).is_none();
+        if self.teams_known.as_ref() == Some(&pair) && unchanged {
+            // Our latest write, echoed back (or nothing changed): nothing to sync (S4, A16).
+            // The same pair with the out-of-office overlay turned on or off is a change, though.
+            // If we wrote this value only once lately and Teams did not show it just before
+            // one of our writes, Teams has caught up with all our writes and older values are
+            // news from now on. Otherwise this reading may predate our later writes, so the
+            // memory stays until the echo window ends.
+            let written = self
+                .teams_ours
+                .iter()
+                .filter(|(ours, _)| *ours == pair)
+                .count();
+            let shown_before_a_write = self.teams_stale.iter().any(|(stale, _)| *stale == pair);
+            if written <= 1 && !shown_before_a_write {
+                self.teams_stale.clear();
+                self.teams_ours.clear();
+            }
             self.teams_pending_change = None;
             return;
         }
-        if self
-            .teams_stale
-            .iter()
-            .any(|(stale, until)| *stale == pair && now < *until)
-        {
-            return; // Teams has not caught up with our write yet.
+        if self.lagging(presence) {
+            return;
+        }
+        if self.teams_baseline_pending {
+            self.teams_baseline_pending = false;
+            self.teams_known = Some(pair);
+            return;
         }
         if self.consistent_with_current(presence) {
             self.teams_known = Some(pair);
@@ -615,6 +667,26 @@ impl Engine {
             }
             _ => self.adopt_teams(presence),
         }
+    }
+
+    /// True when a reading is explained by Teams lagging behind our writes: the echo of an
+    /// earlier write of ours still working its way through, or what Teams showed before our
+    /// write (unless Graph's sequence number says the reading is newer than the write).
+    fn lagging(&self, presence: &TeamsPresence) -> bool {
+        let pair = presence.pair.normalised();
+        let now = self.now;
+        let live = |list: &[(TeamsPair, Instant)]| {
+            list.iter()
+                .any(|(value, until)| *value == pair && now < *until)
+        };
+        if live(&self.teams_ours) {
+            return true;
+        }
+        let newer_than_our_write = match (&presence.sequence, &self.teams_sequence_at_write) {
+            (Some(sequence), Some(at_write)) => sequence_is_newer(sequence, at_write),
+            _ => false,
+        };
+        !newer_than_our_write && live(&self.teams_stale)
     }
 
     fn consistent_with_current(&self, presence: &TeamsPresence) -> bool {
@@ -651,6 +723,7 @@ impl Engine {
         };
         self.teams_known = Some(presence.pair.normalised());
         self.teams_stale.clear();
+        self.teams_ours.clear();
         self.teams_pending_change = None;
         self.last_teams_adoption = Some(self.now);
         self.set_current(&label, source);
@@ -734,8 +807,12 @@ impl Engine {
             self.teams_pending_change = None;
             self.state_before_call = None;
         } else if was_logged_out {
-            // L6: logging back in reads both sides and converges them.
+            // L6: logging back in reads both sides and converges them to the choice.
+            self.teams_baseline_pending = true;
             self.start_repair();
+            if let Some(repair) = &mut self.repair {
+                repair.keep_current = true;
+            }
         }
     }
 
@@ -819,6 +896,18 @@ impl Engine {
     /// Writes each side that differs from the agent's state, one write per side at a time.
     fn reconcile(&mut self) {
         self.prune_stale();
+        if self.repair.is_some() {
+            // Both sides are being read: decide what to write once both readings are in.
+            self.maybe_finish_quit();
+            return;
+        }
+        // A retry time that has passed has done its job: what to write is decided afresh.
+        let now = self.now;
+        for lane in [&mut self.teams_lane, &mut self.salesforce_lane] {
+            if lane.retry_at.is_some_and(|at| at <= now) {
+                lane.retry_at = None;
+            }
+        }
         self.reconcile_teams();
         self.reconcile_salesforce();
         self.maybe_finish_quit();
@@ -833,7 +922,9 @@ impl Engine {
             return self.holding_teams.then_some(TeamsAction::Release);
         }
         let target = state.teams_target()?.clone();
-        if self.teams_known.as_ref() == Some(&target) {
+        if self.teams_known.as_ref() == Some(&target) || self.teams_pending_change.is_some() {
+            // In sync, or Teams is changing and its change is settling: writing now would
+            // fight it.
             return None;
         }
         // Teams already shows something that means this state, and that reading is newer than
@@ -845,7 +936,10 @@ impl Engine {
         };
         if seen_after_write {
             if let Some(seen) = &self.teams_seen {
-                if self.consistent_with_current(seen) {
+                // An Unknown presence (not enabled, no licence) is not drift to overwrite. A
+                // reading explained by lag says nothing of what Teams will show.
+                let settled = self.consistent_with_current(seen) && !self.lagging(seen);
+                if settled || seen.class() == PresenceClass::Unknown {
                     return None;
                 }
             }
@@ -854,7 +948,7 @@ impl Engine {
     }
 
     fn reconcile_teams(&mut self) {
-        if !self.teams_lane.ready(self.now) || !self.link_usable(Link::Teams) {
+        if !self.teams_lane.ready(self.now) || !self.link_open(Link::Teams) {
             return;
         }
         let Some(action) = self.desired_teams() else {
@@ -875,8 +969,20 @@ impl Engine {
                     let until = self.now + Timing::ms(self.timing.echo_window_ms);
                     self.teams_stale.push((known, until));
                 }
+                let until = self.now + Timing::ms(self.timing.echo_window_ms);
+                // Teams shows our writes in order, so every earlier value may still show until
+                // this one does: the whole memory lasts an echo window from the latest write.
+                for (_, expiry) in self
+                    .teams_ours
+                    .iter_mut()
+                    .chain(self.teams_stale.iter_mut())
+                {
+                    *expiry = until;
+                }
+                self.teams_ours.push((target.clone(), until));
                 self.holding_teams = true;
                 self.teams_written_at = Some(self.now);
+                self.teams_sequence_at_write = self.teams_last_sequence.clone();
                 let id = self.track(Pending::WriteTeams(target.clone()));
                 self.teams_lane.in_flight = Some(id);
                 self.effects.push_back(Effect::WriteTeams { id, target });
@@ -916,7 +1022,7 @@ impl Engine {
     }
 
     fn reconcile_salesforce(&mut self) {
-        if !self.salesforce_lane.ready(self.now) || !self.link_usable(Link::Salesforce) {
+        if !self.salesforce_lane.ready(self.now) || !self.link_open(Link::Salesforce) {
             return;
         }
         let Some(value) = self.desired_salesforce() else {
@@ -945,6 +1051,7 @@ impl Engine {
     fn prune_stale(&mut self) {
         let now = self.now;
         self.teams_stale.retain(|(_, until)| now < *until);
+        self.teams_ours.retain(|(_, until)| now < *until);
     }
 
     fn poll_teams(&mut self) {
@@ -958,7 +1065,7 @@ impl Engine {
         .max(self.timing.teams_poll_floor_ms);
         let spread = self.jitter.below_or_equal(interval / 10);
         self.teams_poll_at = self.now + Timing::ms(interval + spread);
-        if self.teams_read_in_flight || !self.link_usable(Link::Teams) {
+        if self.teams_read_in_flight || !self.link_open(Link::Teams) {
             return;
         }
         self.teams_read_in_flight = true;
@@ -987,13 +1094,13 @@ impl Engine {
             return;
         }
         let mut repair = Repair::default();
-        if self.link_usable(Link::Teams) && !self.teams_read_in_flight {
+        if self.link_open(Link::Teams) && !self.teams_read_in_flight {
             self.teams_read_in_flight = true;
             self.emit_tracked(Pending::ReadTeams, |id| Effect::ReadTeams { id });
         } else if !self.teams_read_in_flight {
             repair.teams_done = true;
         }
-        if self.link_usable(Link::Salesforce) && !self.salesforce_read_in_flight {
+        if self.link_open(Link::Salesforce) && !self.salesforce_read_in_flight {
             self.salesforce_read_in_flight = true;
             self.emit_tracked(Pending::ReadSalesforce, |id| Effect::ReadSalesforce { id });
         } else if !self.salesforce_read_in_flight {
@@ -1014,6 +1121,21 @@ impl Engine {
         let Some(repair) = self.repair.take() else {
             return;
         };
+        if repair.keep_current {
+            if let Some(observation) = repair.salesforce {
+                if let Some(state) = self.cc.state(&observation.state) {
+                    self.salesforce_known = Some(state.label.clone());
+                    self.salesforce_known_ooo = None;
+                }
+            }
+            if let Some(presence) = repair.teams {
+                if !self.lagging(&presence) {
+                    self.teams_known = Some(presence.pair.normalised());
+                    self.teams_baseline_pending = false;
+                }
+            }
+            return;
+        }
         // S6: Salesforce first; a genuine Salesforce change wins a tie with Teams.
         let salesforce_won = repair
             .salesforce
@@ -1022,6 +1144,8 @@ impl Engine {
         if let Some(presence) = repair.teams {
             if !salesforce_won {
                 self.judge_teams(&presence, true);
+            } else if self.consistent_with_current(&presence) {
+                self.teams_known = Some(presence.pair.normalised());
             }
         }
     }
@@ -1085,7 +1209,13 @@ impl Engine {
                 match failure {
                     None => {
                         self.teams_lane.attempts = 0;
-                        self.teams_known = Some(target);
+                        // Readings of what Teams showed before may still arrive (lag).
+                        if let Some(previous) = self.teams_known.replace(target.clone()) {
+                            if previous != target {
+                                let until = self.now + Timing::ms(self.timing.echo_window_ms);
+                                self.teams_stale.push((previous, until));
+                            }
+                        }
                         self.teams_written_at = Some(self.now);
                     }
                     Some(failure) => self.lane_failed(Link::Teams, &failure),
@@ -1101,6 +1231,7 @@ impl Engine {
                         self.keepalive_at = None;
                         self.teams_known = None;
                         self.teams_stale.clear();
+                        self.teams_ours.clear();
                     }
                     Some(failure) => self.lane_failed(Link::Teams, &failure),
                 }
@@ -1166,6 +1297,12 @@ impl Engine {
         )
     }
 
+    /// Usable and not cooling down after a server asked us to wait.
+    fn link_open(&self, link: Link) -> bool {
+        self.link_usable(link)
+            && self.cooldown_until[link_index(link)].is_none_or(|until| until <= self.now)
+    }
+
     fn link_succeeded(&mut self, link: Link) {
         let health = &mut self.links[link_index(link)];
         let was_connected = health.state.is_connected();
@@ -1202,10 +1339,15 @@ impl Engine {
                     sign_in_needed: false,
                 };
             }
-            Failure::RateLimited { .. } => {
+            Failure::RateLimited { retry_after } => {
                 health.state = LinkState::Degraded {
                     reason: failure.describe(),
                 };
+                if let Some(wait) = retry_after {
+                    let wait =
+                        (*wait).clamp(self.policy.retry_after_floor, self.policy.retry_after_cap);
+                    self.cooldown_until[link_index(link)] = Some(self.now + wait);
+                }
             }
             Failure::Transient { .. } => {
                 health.state = if health.consecutive_failures + 1 >= limit {

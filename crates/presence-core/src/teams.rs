@@ -169,6 +169,9 @@ pub struct TeamsPresence {
     pub pair: TeamsPair,
     /// `outOfOfficeSettings.isOutOfOffice`, or activity `OutOfOffice`.
     pub out_of_office: bool,
+    /// Graph's `sequenceNumber`: a lexicographically sortable version stamp, when sent.
+    #[serde(default)]
+    pub sequence: Option<String>,
 }
 
 impl TeamsPresence {
@@ -180,6 +183,7 @@ impl TeamsPresence {
         Self {
             pair,
             out_of_office,
+            sequence: None,
         }
     }
 
@@ -187,7 +191,14 @@ impl TeamsPresence {
         Self {
             pair,
             out_of_office,
+            sequence: None,
         }
+    }
+
+    /// The same presence stamped with Graph's `sequenceNumber`.
+    pub fn with_sequence(mut self, sequence: impl Into<String>) -> Self {
+        self.sequence = Some(sequence.into());
+        self
     }
 
     pub fn class(&self) -> PresenceClass {
@@ -205,6 +216,12 @@ impl TeamsPresence {
         }
         raw
     }
+}
+
+/// Orders two Graph `sequenceNumber`s. They are documented as lexicographically sortable;
+/// comparing the length first also orders plain decimal counters correctly.
+pub fn sequence_is_newer(candidate: &str, than: &str) -> bool {
+    (candidate.len(), candidate) > (than.len(), than)
 }
 
 #[cfg(test)]

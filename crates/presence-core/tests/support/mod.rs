@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use presence_core::{
     CallCenterConfig, CallKind, CallLog, CallOffer, CallProgress, CallerMatch, Effect, EffectId,
-    Engine, EngineConfig, Failure, Input, OfferAnswer, Outcome, Picker, SalesforceObservation,
-    Snapshot, TeamsPair, TeamsPresence, Timing, UiEffect, UserIntent,
+    Engine, EngineConfig, Failure, Input, OfferAnswer, Outcome, Picker, PresenceWrite,
+    SalesforceObservation, Snapshot, TeamsPair, TeamsPresence, Timing, UiEffect, UserIntent,
 };
 
 pub const CLIENT_ID: &str = "test-client";
@@ -37,6 +37,10 @@ pub struct Record {
     pub teams_releases: Vec<Duration>,
     pub keepalives: Vec<Duration>,
     pub salesforce_writes: Vec<(Duration, String)>,
+    /// Successful Salesforce writes, whole.
+    pub salesforce_records: Vec<PresenceWrite>,
+    /// Successful Teams writes.
+    pub teams_writes_landed: usize,
     pub teams_reads: Vec<Duration>,
     pub salesforce_reads: Vec<Duration>,
     pub heartbeats: Vec<Duration>,
@@ -63,6 +67,10 @@ pub struct World {
     pub teams_health: SideHealth,
     pub salesforce_health: SideHealth,
     pub record: Record,
+    /// Whether reads carry Graph's `sequenceNumber` (older tenants omit it).
+    pub teams_sequence_numbers: bool,
+    teams_sequence: u64,
+    teams_sequenced_value: Option<TeamsPresence>,
     /// Inputs waiting to be fed (connector replies), in order.
     queue: VecDeque<Input>,
 }
@@ -109,6 +117,9 @@ impl World {
             teams_health: SideHealth::Up,
             salesforce_health: SideHealth::Up,
             record: Record::default(),
+            teams_sequence_numbers: true,
+            teams_sequence: 0,
+            teams_sequenced_value: None,
             queue: VecDeque::new(),
         }
     }
@@ -137,10 +148,18 @@ impl World {
     fn pump(&mut self) {
         loop {
             while let Some(effect) = self.engine.poll_effect() {
+                if std::env::var_os("PB_TRACE").is_some() {
+                    eprintln!("{:>10?} effect {effect:?}", self.now - self.start);
+                }
                 self.perform(effect);
             }
             match self.queue.pop_front() {
-                Some(input) => self.engine.handle_input(self.now, input),
+                Some(input) => {
+                    if std::env::var_os("PB_TRACE").is_some() {
+                        eprintln!("{:>10?} input  {input:?}", self.now - self.start);
+                    }
+                    self.engine.handle_input(self.now, input)
+                }
                 None => break,
             }
         }
@@ -210,8 +229,16 @@ impl World {
             Effect::ReadTeams { id } => {
                 self.record.teams_reads.push(t);
                 if teams == SideHealth::Up {
-                    self.queue
-                        .push_back(Input::TeamsPresence(self.teams_visible.clone()));
+                    // Graph stamps every change of the aggregated presence.
+                    if self.teams_sequenced_value.as_ref() != Some(&self.teams_visible) {
+                        self.teams_sequence += 1;
+                        self.teams_sequenced_value = Some(self.teams_visible.clone());
+                    }
+                    let mut read = self.teams_visible.clone();
+                    if self.teams_sequence_numbers {
+                        read = read.with_sequence(format!("C2C{:025}", self.teams_sequence));
+                    }
+                    self.queue.push_back(Input::TeamsPresence(read));
                 }
                 self.done(id, teams);
             }
@@ -232,12 +259,16 @@ impl World {
             Effect::WriteTeams { id, target } => {
                 self.record.teams_writes.push((t, target.clone()));
                 if teams == SideHealth::Up {
-                    if self.teams_lag.is_zero() {
+                    self.record.teams_writes_landed += 1;
+                    // Graph applies writes in order: a write never overtakes an earlier one.
+                    let after_earlier = self.teams_lagging.back().map(|(at, _)| *at);
+                    let visible_at =
+                        (self.now + self.teams_lag).max(after_earlier.unwrap_or(self.now));
+                    if visible_at <= self.now {
                         self.teams_visible =
                             TeamsPresence::new(target, self.teams_visible.out_of_office);
                     } else {
-                        self.teams_lagging
-                            .push_back((self.now + self.teams_lag, target));
+                        self.teams_lagging.push_back((visible_at, target));
                     }
                 }
                 self.done(id, teams);
@@ -257,6 +288,7 @@ impl World {
             Effect::WriteSalesforce { id, write } => {
                 self.record.salesforce_writes.push((t, write.state.clone()));
                 if salesforce == SideHealth::Up {
+                    self.record.salesforce_records.push(write.clone());
                     self.salesforce = Some(write.state.clone());
                     // The stream brings our own write back, tagged with our origin.
                     self.queue
