@@ -1,0 +1,319 @@
+//! `presence-emulator` answers "what would the clouds say?": Microsoft Graph presence, Entra ID
+//! sign-in, Salesforce (OAuth, REST, the Streaming API over CometD) and a call controller, all
+//! on one loopback port, speaking the real wire formats so that the very same client code runs
+//! against it or against a real tenant and org. A control API under `/_emulator/` (and a page
+//! at `/_emulator/ui`) lets tests, benchmarks and the demo act as the agent in Teams and
+//! Salesforce, place calls, inject faults and move time. It keeps its own wire types and
+//! imports nothing from the app.
+//!
+//! Layout: [`world`] (all state, one lock), [`graph`] (presence aggregation) and
+//! [`graph_api`] (its routes), [`oauth`] (Entra and Salesforce sign-in), [`rest`] and
+//! [`soql`] (Salesforce REST), [`cometd`] (streaming), [`calls`] (the call controller),
+//! [`control`] (the control surface), [`scenario`] (the demo data), [`clock`], [`ids`],
+//! [`http`] (faults, counters, error bodies).
+
+// Handlers return a ready HTTP response as their error; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+pub mod calls;
+pub mod clock;
+pub mod cometd;
+pub mod control;
+pub mod graph;
+pub mod graph_api;
+pub mod http;
+pub mod ids;
+pub mod oauth;
+pub mod rest;
+pub mod scenario;
+pub mod soql;
+pub mod world;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use http::{AppState, Shared};
+pub use world::{Api, World};
+
+/// How to start an emulator.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scenario: String,
+    pub time_scale: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            scenario: "demo".into(),
+            time_scale: 1.0,
+        }
+    }
+}
+
+/// Builds the shared state for a scenario.
+pub fn shared(options: &Options) -> Result<AppState, String> {
+    let mut world = World::new(options.time_scale);
+    scenario::load(&mut world, &options.scenario)?;
+    Ok(Arc::new(Shared {
+        world: Mutex::new(world),
+        events: tokio::sync::Notify::new(),
+        base_url: Mutex::new(String::new()),
+    }))
+}
+
+/// Every route, on one router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        // Entra ID
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(oauth::entra_authorize),
+        )
+        .route("/{tenant}/oauth2/v2.0/token", post(oauth::entra_token))
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(oauth::entra_devicecode),
+        )
+        // Graph
+        .route("/v1.0/me", get(graph_api::me_profile))
+        .route("/v1.0/me/presence", get(graph_api::me_presence))
+        .route("/v1.0/users/{id}/presence", get(graph_api::user_presence))
+        .route(
+            "/v1.0/communications/presences/{id}",
+            get(graph_api::user_presence),
+        )
+        .route(
+            "/v1.0/communications/getPresencesByUserId",
+            post(graph_api::get_presences_by_user_id),
+        )
+        .route(
+            "/v1.0/{who}/presence/{action}",
+            post(graph_api::presence_action),
+        )
+        .route(
+            "/v1.0/users/{who}/presence/{action}",
+            post(users_presence_action),
+        )
+        // Salesforce
+        .route(
+            "/services/oauth2/authorize",
+            get(oauth::salesforce_authorize),
+        )
+        .route("/services/oauth2/token", post(oauth::salesforce_token))
+        .route("/services/oauth2/revoke", post(oauth::salesforce_revoke))
+        .route("/services/oauth2/userinfo", get(oauth::salesforce_userinfo))
+        .route("/services/data", get(rest::versions))
+        .route("/services/data/", get(rest::versions))
+        .route(
+            "/services/data/{version}/{*rest}",
+            axum::routing::any(rest::dispatch),
+        )
+        .route("/cometd/{*path}", post(cometd::bayeux))
+        // Control
+        .route("/_emulator/state", get(control::get_state))
+        .route("/_emulator/ui", get(control::ui))
+        .route(
+            "/_emulator/teams/{agent}/status",
+            post(control::post_teams_status),
+        )
+        .route(
+            "/_emulator/teams/{agent}/{what}",
+            post(control::post_teams_activity),
+        )
+        .route(
+            "/_emulator/salesforce/{agent}/state",
+            post(control::post_salesforce_state),
+        )
+        .route("/_emulator/calls", post(control::post_call))
+        .route("/_emulator/calls/{id}", get(control::get_call))
+        .route("/_emulator/calls/{id}/hangup", post(control::post_hangup))
+        .route(
+            "/_emulator/faults",
+            post(control::post_fault).delete(control::delete_faults),
+        )
+        .route("/_emulator/cometd/fault", post(control::post_cometd_fault))
+        .route("/_emulator/tokens/{action}", post(control::post_tokens))
+        .route(
+            "/_emulator/settings",
+            get(control::get_settings).post(control::post_settings),
+        )
+        .route("/_emulator/clock/advance", post(control::post_advance))
+        .route(
+            "/_emulator/device/approve",
+            post(control::post_device_approve),
+        )
+        .with_state(state)
+}
+
+async fn users_presence_action(
+    state: axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path((who, action)): axum::extract::Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    graph_api::presence_action(state, headers, axum::extract::Path((who, action)), body).await
+}
+
+/// Serves the emulator on `listener` until `shutdown` completes. The background ticker
+/// (ring timeouts, session fades, streaming clients) runs for as long as the server does.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    if let Ok(mut base) = state.base_url.lock() {
+        *base = format!("http://{address}");
+    }
+    let ticker = tokio::spawn(tick_forever(state.clone()));
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    ticker.abort();
+    result
+}
+
+async fn tick_forever(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        interval.tick().await;
+        {
+            let mut world = state.world();
+            calls::tick(&mut world);
+            let now = world.now_ms();
+            let mut changed = Vec::new();
+            for (id, user) in world.graph.iter_mut() {
+                if user.refresh(now) {
+                    changed.push(id.clone());
+                }
+            }
+            for id in changed {
+                world.note(format!(
+                    "graph presence of {id} changed on its own (fade or expiry)"
+                ));
+            }
+            // Streaming clients that stopped polling are forgotten (403::Unknown client later).
+            let forget_after = world.settings.long_poll_ms as i64 * 2 + 40_000;
+            world
+                .comet_clients
+                .retain(|_, client| now - client.last_seen_ms < forget_after);
+        }
+        state.events.notify_waiters();
+    }
+}
+
+/// A running emulator on 127.0.0.1 with a free port: its base URL and typed control helpers.
+#[derive(Debug)]
+pub struct Emulator {
+    pub base_url: String,
+    pub address: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Emulator {
+    /// Starts the demo scenario on 127.0.0.1:0.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> std::io::Result<Self> {
+        let state = shared(&options).map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            base_url: format!("http://{address}"),
+            address,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Runs `action` on the emulated world (the same functions the control API calls), then
+    /// wakes streaming clients.
+    pub fn with_world<T>(&self, action: impl FnOnce(&mut World) -> T) -> T {
+        let result = action(&mut self.state.world());
+        self.state.events.notify_waiters();
+        result
+    }
+
+    pub fn teams_set_status(
+        &self,
+        agent: &str,
+        availability: &str,
+        activity: &str,
+    ) -> Result<(), control::ControlError> {
+        self.with_world(|w| control::teams_set_status(w, agent, availability, activity))
+    }
+
+    pub fn teams_activity(
+        &self,
+        agent: &str,
+        what: &str,
+        on: bool,
+    ) -> Result<(), control::ControlError> {
+        self.with_world(|w| control::teams_activity(w, agent, what, on))
+    }
+
+    pub fn salesforce_pick(
+        &self,
+        agent: &str,
+        state: &str,
+    ) -> Result<String, control::ControlError> {
+        self.with_world(|w| control::salesforce_pick(w, agent, state))
+    }
+
+    pub fn place_call(
+        &self,
+        agent: &str,
+        kind: &str,
+        from: &str,
+    ) -> Result<world::Call, control::ControlError> {
+        self.with_world(|w| control::place_call(w, agent, kind, from))
+    }
+
+    pub fn hang_up(&self, call_id: &str) -> Result<world::Call, control::ControlError> {
+        self.with_world(|w| control::hang_up(w, call_id))
+    }
+
+    pub fn call(&self, call_id: &str) -> Option<world::Call> {
+        self.with_world(|w| w.calls.iter().find(|c| c.call_id == call_id).cloned())
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        self.with_world(control::state_json)
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `presence-emulator`: Microsoft Graph, Entra ID, Salesforce and a call controller on one
+//! loopback port. See the crate README for every route and the control API.
+
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// Emulates Microsoft Graph presence, Entra ID sign-in, Salesforce (OAuth, REST, Streaming) and
+/// a call controller on one port, for Presence Bridge's demo and tests.
+#[derive(Debug, Parser)]
+#[command(name = "presence-emulator", version)]
+struct Args {
+    /// Port to listen on (0 picks a free one; the address is printed).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Address to bind. Loopback by default; the emulator has no authentication of its own.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Data to start with: `demo` (three agents, contacts, the default Call Center) or `empty`.
+    #[arg(long, default_value = "demo")]
+    scenario: String,
+    /// How fast emulated time runs (2 = twice as fast): session fades, token expiry, ring timeouts.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        eprintln!("presence-emulator: --time-scale must be a positive number");
+        std::process::exit(2);
+    }
+    let options = presence_emulator::Options {
+        scenario: args.scenario.clone(),
+        time_scale: args.time_scale,
+    };
+    let state = match presence_emulator::shared(&options) {
+        Ok(state) => state,
+        Err(error) => {
+            eprintln!("presence-emulator: {error}");
+            std::process::exit(2);
+        }
+    };
+    let listener = match TcpListener::bind((args.host, args.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "presence-emulator: cannot listen on {}:{}: {error}",
+                args.host, args.port
+            );
+            std::process::exit(1);
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    println!(
+        "presence-emulator listening on http://{address} (scenario {}, time scale {})",
+        args.scenario, args.time_scale
+    );
+    println!("control page: http://{address}/_emulator/ui");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(error) = presence_emulator::serve(listener, state, shutdown).await {
+        eprintln!("presence-emulator: {error}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,762 @@
+//! Sign-in for both clouds: Entra ID v2.0 (`/{tenant}/oauth2/v2.0/…`) and Salesforce
+//! (`/services/oauth2/…`). Authorization code with PKCE (auto-approved, no login page),
+//! refresh tokens (Entra rotates them on every use; Salesforce only when rotation is on),
+//! device code, revoke and userinfo.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::http::{bearer, entra_error, gate, AppState};
+use crate::ids;
+use crate::world::{AccessToken, Api, AuthCode, DeviceCode, RefreshToken, World};
+
+type Params = HashMap<String, String>;
+
+fn param<'a>(params: &'a Params, name: &str) -> &'a str {
+    params.get(name).map(String::as_str).unwrap_or("")
+}
+
+/// `code_challenge` check: S256 (and plain, which Entra also accepts).
+pub fn pkce_matches(challenge: &str, method: &str, verifier: &str) -> bool {
+    if method.eq_ignore_ascii_case("plain") {
+        return challenge == verifier;
+    }
+    let digest = Sha256::digest(verifier.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest) == challenge
+}
+
+fn loopback_redirect(uri: &str) -> bool {
+    ["http://localhost", "http://127.0.0.1"].iter().any(|base| {
+        uri.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with('/'))
+    })
+}
+
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{}", encoded.join("&"))
+}
+
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn pick_agent(world: &World, login_hint: &str) -> Option<usize> {
+    if login_hint.is_empty() {
+        return (!world.agents.is_empty()).then_some(0);
+    }
+    world.agent_index(login_hint)
+}
+
+/// Authorize (both clouds): validates, then redirects straight back with a code.
+fn authorize(state: &AppState, api: Api, params: &Params) -> Response {
+    let mut world = state.world();
+    let redirect_uri = param(params, "redirect_uri").to_string();
+    let client_id = param(params, "client_id").to_string();
+    if client_id.is_empty() || !loopback_redirect(&redirect_uri) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "invalid_request: client_id is required and redirect_uri must be a loopback http URI",
+        )
+            .into_response();
+    }
+    let state_param = param(params, "state").to_string();
+    if param(params, "response_type") != "code" {
+        return Redirect::to(&with_query(
+            &redirect_uri,
+            &[
+                ("error", "unsupported_response_type"),
+                ("error_description", "response_type must be code"),
+                ("state", &state_param),
+            ],
+        ))
+        .into_response();
+    }
+    let challenge = params.get("code_challenge").map(|challenge| {
+        let method = params
+            .get("code_challenge_method")
+            .cloned()
+            .unwrap_or_else(|| "plain".into());
+        (challenge.clone(), method)
+    });
+    let Some(agent) = pick_agent(&world, param(params, "login_hint")) else {
+        return Redirect::to(&with_query(
+            &redirect_uri,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "no such user in the emulated tenant"),
+                ("state", &state_param),
+            ],
+        ))
+        .into_response();
+    };
+    let code = ids::token(if api == Api::Entra { "0.AX" } else { "aPrx" });
+    let expires_ms = world.now_ms() + 10 * 60_000;
+    world.auth_codes.insert(
+        code.clone(),
+        AuthCode {
+            api,
+            agent,
+            client_id,
+            redirect_uri: redirect_uri.clone(),
+            challenge,
+            scope: param(params, "scope").to_string(),
+            expires_ms,
+            used: false,
+        },
+    );
+    let name = world.agents[agent].name.clone();
+    world.note(format!("{} authorize: code issued for {name}", api.name()));
+    Redirect::to(&with_query(
+        &redirect_uri,
+        &[("code", &code), ("state", &state_param)],
+    ))
+    .into_response()
+}
+
+// ------------------------------------------------------------------------------------------
+// Entra
+
+pub async fn entra_authorize(
+    State(state): State<AppState>,
+    Path(_tenant): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
+    if let Some(fault) = gate(&state, Api::Entra, "authorize", "/authorize").await {
+        return fault;
+    }
+    authorize(&state, Api::Entra, &params)
+}
+
+pub async fn entra_devicecode(
+    State(state): State<AppState>,
+    Path(_tenant): Path<String>,
+    Form(params): Form<Params>,
+) -> Response {
+    if let Some(fault) = gate(&state, Api::Entra, "devicecode", "/devicecode").await {
+        return fault;
+    }
+    let mut world = state.world();
+    let now = world.now_ms();
+    if param(&params, "client_id").is_empty() {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+            now,
+        );
+    }
+    let device_code = ids::token("DAQABAAEAAA");
+    let user_code = format!(
+        "{:09}",
+        (now as u64).wrapping_mul(2654435761) % 1_000_000_000
+    )
+    .chars()
+    .map(|c| (b'A' + (c as u8 - b'0') * 2) as char)
+    .collect::<String>();
+    let interval = world.settings.device_interval_s;
+    world.device_codes.insert(
+        device_code.clone(),
+        DeviceCode {
+            api: Api::Entra,
+            user_code: user_code.clone(),
+            client_id: param(&params, "client_id").to_string(),
+            scope: param(&params, "scope").to_string(),
+            agent: None,
+            expires_ms: now + 900_000,
+            interval_s: interval,
+            last_poll_ms: None,
+            polls: 0,
+            redeemed: false,
+        },
+    );
+    let base = state.base_url();
+    let verification = format!("{base}/_emulator/ui#device");
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        json!({
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_uri": verification,
+            "expires_in": 900,
+            "interval": interval,
+            "message": format!("To sign in, use a web browser to open the page {verification} and enter the code {user_code} to authenticate."),
+        })
+        .to_string(),
+    )
+        .into_response()
+}
+
+pub async fn entra_token(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Form(params): Form<Params>,
+) -> Response {
+    if let Some(fault) = gate(&state, Api::Entra, "token", "/token").await {
+        return fault;
+    }
+    let base = state.base_url();
+    let mut world = state.world();
+    let now = world.now_ms();
+    let err = |error: &str, code: u32, text: &str| {
+        let status = if error == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        entra_error(status, error, code, text, now)
+    };
+    let client_id = param(&params, "client_id").to_string();
+    if client_id.is_empty() {
+        return err(
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
+    }
+    let granted = match param(&params, "grant_type") {
+        "authorization_code" => match redeem_code(&mut world, Api::Entra, &params, &client_id) {
+            Ok(grant) => grant,
+            Err((error, code, text)) => return err(error, code, &text),
+        },
+        "refresh_token" => {
+            let presented = param(&params, "refresh_token").to_string();
+            let Some(old) = world.refresh_tokens.get_mut(&presented) else {
+                return err(
+                    "invalid_grant",
+                    9002313,
+                    "Invalid request. Request is malformed or invalid.",
+                );
+            };
+            if !old.alive || old.api != Api::Entra {
+                return err(
+                    "invalid_grant",
+                    700082,
+                    "The refresh token has expired due to inactivity or was revoked.",
+                );
+            }
+            if old.client_id != client_id {
+                return err(
+                    "invalid_grant",
+                    70000,
+                    "Provided grant is invalid or malformed.",
+                );
+            }
+            // Rotation: the presented token dies, a new one is issued below.
+            old.alive = false;
+            (old.agent, old.scope.clone(), true)
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            match poll_device(&mut world, Api::Entra, param(&params, "device_code")) {
+                Ok(grant) => grant,
+                Err((error, code, text)) => return err(error, code, &text),
+            }
+        }
+        other => {
+            return err(
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{other}'."),
+            )
+        }
+    };
+    let (agent, scope, wants_refresh) = granted;
+    let lifetime = world.settings.token_lifetime_s;
+    let access = ids::token("eyJ0eXAiOiJKV1Qi.");
+    world.access_tokens.insert(
+        access.clone(),
+        AccessToken {
+            api: Api::Entra,
+            agent,
+            client_id: client_id.clone(),
+            expires_ms: Some(now + lifetime as i64 * 1000),
+            revoked: false,
+        },
+    );
+    let mut body = json!({
+        "token_type": "Bearer",
+        "scope": scope.split_whitespace().filter(|s| *s != "offline_access").collect::<Vec<_>>().join(" "),
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": access,
+    });
+    if wants_refresh || scope.split_whitespace().any(|s| s == "offline_access") {
+        let refresh = ids::token("1.AXoA");
+        world.refresh_tokens.insert(
+            refresh.clone(),
+            RefreshToken {
+                api: Api::Entra,
+                agent,
+                client_id: client_id.clone(),
+                scope: scope.clone(),
+                alive: true,
+            },
+        );
+        body["refresh_token"] = json!(refresh);
+    }
+    if scope.split_whitespace().any(|s| s == "openid") || wants_refresh {
+        let tenant_id = world.tenant_id.clone();
+        body["id_token"] = json!(id_token(
+            &world, agent, &client_id, &tenant_id, now, &base, &tenant
+        ));
+    }
+    let name = world.agents[agent].name.clone();
+    world.note(format!("entra token issued for {name}"));
+    (
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store, no-cache"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// An id token with `oid` and `tid`. Its signature is not verifiable: clients that receive
+/// tokens straight from the token endpoint only decode it.
+fn id_token(
+    world: &World,
+    agent: usize,
+    client_id: &str,
+    tenant_id: &str,
+    now: i64,
+    base: &str,
+    _path_tenant: &str,
+) -> String {
+    let agent = &world.agents[agent];
+    let header = json!({ "typ": "JWT", "alg": "RS256", "kid": "presence-emulator" });
+    let claims = json!({
+        "aud": client_id,
+        "iss": format!("{base}/{tenant_id}/v2.0"),
+        "iat": now / 1000,
+        "nbf": now / 1000,
+        "exp": now / 1000 + 3600,
+        "name": agent.display_name,
+        "oid": agent.graph_id,
+        "preferred_username": agent.upn,
+        "sub": ids::guid(),
+        "tid": tenant_id,
+        "ver": "2.0",
+    });
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode("presence-emulator-signature")
+    )
+}
+
+type Grant = (usize, String, bool);
+type GrantError = (&'static str, u32, String);
+
+fn redeem_code(
+    world: &mut World,
+    api: Api,
+    params: &Params,
+    client_id: &str,
+) -> Result<Grant, GrantError> {
+    let now = world.now_ms();
+    let code = param(params, "code");
+    let Some(entry) = world.auth_codes.get_mut(code) else {
+        return Err((
+            "invalid_grant",
+            70000,
+            "The provided authorization code is invalid.".into(),
+        ));
+    };
+    if entry.api != api || entry.used || entry.expires_ms <= now {
+        entry.used = true;
+        return Err((
+            "invalid_grant",
+            70008,
+            "The provided authorization code or refresh token has expired or was already redeemed."
+                .into(),
+        ));
+    }
+    if entry.client_id != client_id {
+        return Err((
+            "invalid_grant",
+            700005,
+            "The authorization code was issued to another client.".into(),
+        ));
+    }
+    if entry.redirect_uri != param(params, "redirect_uri") {
+        return Err((
+            "invalid_grant",
+            50011,
+            "The redirect URI does not match the one used to obtain the code.".into(),
+        ));
+    }
+    if let Some((challenge, method)) = &entry.challenge {
+        let verifier = param(params, "code_verifier");
+        if verifier.is_empty() {
+            return Err((
+                "invalid_grant",
+                501481,
+                "The code_verifier is missing.".into(),
+            ));
+        }
+        if !pkce_matches(challenge, method, verifier) {
+            entry.used = true;
+            return Err(("invalid_grant", 50148, "The code_verifier does not match the code_challenge supplied in the authorization request.".into()));
+        }
+    }
+    entry.used = true;
+    Ok((entry.agent, entry.scope.clone(), false))
+}
+
+fn poll_device(world: &mut World, api: Api, device_code: &str) -> Result<Grant, GrantError> {
+    let now = world.now_ms();
+    let approve_after = world.settings.device_polls_before_approval;
+    let first_agent = (!world.agents.is_empty()).then_some(0);
+    let Some(entry) = world.device_codes.get_mut(device_code) else {
+        return Err(("invalid_grant", 70000, "The device code is invalid.".into()));
+    };
+    if entry.api != api || entry.redeemed {
+        return Err((
+            "invalid_grant",
+            70000,
+            "The device code was already redeemed.".into(),
+        ));
+    }
+    if entry.expires_ms <= now {
+        return Err(("expired_token", 70019, "Verification code expired.".into()));
+    }
+    let too_fast = entry
+        .last_poll_ms
+        .is_some_and(|last| now - last < entry.interval_s as i64 * 1000 / 2);
+    entry.last_poll_ms = Some(now);
+    entry.polls += 1;
+    if too_fast {
+        return Err(("slow_down", 70016, "Polling too fast; slow down.".into()));
+    }
+    if entry.agent.is_none() && entry.polls > approve_after {
+        entry.agent = first_agent;
+    }
+    match entry.agent {
+        None => Err((
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.".into(),
+        )),
+        Some(agent) => {
+            entry.redeemed = true;
+            Ok((agent, entry.scope.clone(), true))
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Salesforce
+
+fn salesforce_oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        json!({ "error": error, "error_description": description }).to_string(),
+    )
+        .into_response()
+}
+
+pub async fn salesforce_authorize(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Response {
+    if let Some(fault) = gate(
+        &state,
+        Api::Salesforce,
+        "oauth2/authorize",
+        "/services/oauth2/authorize",
+    )
+    .await
+    {
+        return fault;
+    }
+    authorize(&state, Api::Salesforce, &params)
+}
+
+pub async fn salesforce_token(
+    State(state): State<AppState>,
+    Form(params): Form<Params>,
+) -> Response {
+    if let Some(fault) = gate(
+        &state,
+        Api::Salesforce,
+        "oauth2/token",
+        "/services/oauth2/token",
+    )
+    .await
+    {
+        return fault;
+    }
+    let base = state.base_url();
+    let mut world = state.world();
+    let now = world.now_ms();
+    let client_id = param(&params, "client_id").to_string();
+    if param(&params, "response_type") == "device_code" {
+        let device_code = ids::token("dc");
+        let user_code = ids::token("")
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .take(8)
+            .collect::<String>()
+            .to_uppercase();
+        let interval = world.settings.device_interval_s;
+        world.device_codes.insert(
+            device_code.clone(),
+            DeviceCode {
+                api: Api::Salesforce,
+                user_code: user_code.clone(),
+                client_id,
+                scope: param(&params, "scope").to_string(),
+                agent: None,
+                expires_ms: now + 600_000,
+                interval_s: interval,
+                last_poll_ms: None,
+                polls: 0,
+                redeemed: false,
+            },
+        );
+        return (
+            [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+            json!({ "device_code": device_code, "user_code": user_code, "verification_uri": format!("{base}/_emulator/ui#device"), "interval": interval }).to_string(),
+        ).into_response();
+    }
+    if client_id.is_empty() {
+        return salesforce_oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_id",
+            "client identifier invalid",
+        );
+    }
+    let grant = match param(&params, "grant_type") {
+        "authorization_code" => match redeem_code(&mut world, Api::Salesforce, &params, &client_id)
+        {
+            Ok(grant) => grant,
+            Err((_, 501481, _)) => {
+                return salesforce_oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "invalid code verifier",
+                )
+            }
+            Err((_, 50148, _)) => {
+                return salesforce_oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "invalid code verifier",
+                )
+            }
+            Err((_, _, text)) => {
+                return salesforce_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &text)
+            }
+        },
+        "refresh_token" => {
+            let presented = param(&params, "refresh_token").to_string();
+            let rotate = world.settings.salesforce_rotate_refresh;
+            match world.refresh_tokens.get_mut(&presented) {
+                Some(token)
+                    if token.alive
+                        && token.api == Api::Salesforce
+                        && token.client_id == client_id =>
+                {
+                    if rotate {
+                        token.alive = false;
+                    }
+                    (token.agent, token.scope.clone(), rotate)
+                }
+                _ => {
+                    return salesforce_oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "expired access/refresh token",
+                    )
+                }
+            }
+        }
+        "device" => match poll_device(&mut world, Api::Salesforce, param(&params, "code")) {
+            Ok(grant) => grant,
+            Err((error, _, text)) => {
+                let error = if error == "expired_token" {
+                    "invalid_grant"
+                } else {
+                    error
+                };
+                return salesforce_oauth_error(StatusCode::BAD_REQUEST, error, &text);
+            }
+        },
+        _ => {
+            return salesforce_oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant type not supported",
+            )
+        }
+    };
+    let (agent, scope, new_refresh) = grant;
+    let access = format!("{}!{}", world.org_id, ids::token("AQ"));
+    let session = world.settings.salesforce_session_s;
+    world.access_tokens.insert(
+        access.clone(),
+        AccessToken {
+            api: Api::Salesforce,
+            agent,
+            client_id: client_id.clone(),
+            expires_ms: Some(now + session as i64 * 1000),
+            revoked: false,
+        },
+    );
+    let user_id = world.agents[agent].salesforce_id.clone();
+    let org_id = world.org_id.clone();
+    let issued_at = now.to_string();
+    let id_url = format!("{base}/id/{org_id}/{user_id}");
+    let signature =
+        URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{id_url}{issued_at}").as_bytes()));
+    let mut body = json!({
+        "access_token": access,
+        "signature": signature,
+        "scope": if scope.is_empty() { "api refresh_token".to_string() } else { scope.clone() },
+        "instance_url": base,
+        "id": id_url,
+        "token_type": "Bearer",
+        "issued_at": issued_at,
+    });
+    let wants_refresh = new_refresh || param(&params, "grant_type") != "refresh_token";
+    if wants_refresh
+        && (scope.is_empty() || scope.contains("refresh_token") || scope.contains("offline_access"))
+    {
+        let refresh = format!("5Aep{}", ids::token(""));
+        world.refresh_tokens.insert(
+            refresh.clone(),
+            RefreshToken {
+                api: Api::Salesforce,
+                agent,
+                client_id,
+                scope,
+                alive: true,
+            },
+        );
+        body["refresh_token"] = json!(refresh);
+    }
+    let name = world.agents[agent].name.clone();
+    world.note(format!("salesforce token issued for {name}"));
+    (
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+pub async fn salesforce_revoke(
+    State(state): State<AppState>,
+    Form(params): Form<Params>,
+) -> Response {
+    if let Some(fault) = gate(
+        &state,
+        Api::Salesforce,
+        "oauth2/revoke",
+        "/services/oauth2/revoke",
+    )
+    .await
+    {
+        return fault;
+    }
+    let mut world = state.world();
+    let token = param(&params, "token").to_string();
+    if let Some(refresh) = world.refresh_tokens.get_mut(&token) {
+        refresh.alive = false;
+        let (agent, client) = (refresh.agent, refresh.client_id.clone());
+        for access in world.access_tokens.values_mut() {
+            if access.api == Api::Salesforce && access.agent == agent && access.client_id == client
+            {
+                access.revoked = true;
+            }
+        }
+        return StatusCode::OK.into_response();
+    }
+    if let Some(access) = world.access_tokens.get_mut(&token) {
+        access.revoked = true;
+        return StatusCode::OK.into_response();
+    }
+    salesforce_oauth_error(
+        StatusCode::BAD_REQUEST,
+        "unsupported_token_type",
+        "this token type is not supported",
+    )
+}
+
+/// Looks up a bearer token of the given cloud: the agent's index, or why not.
+pub fn authenticate(
+    world: &World,
+    api: Api,
+    headers: &HeaderMap,
+) -> Result<(usize, String), &'static str> {
+    let token = bearer(headers).ok_or("Access token is empty.")?;
+    let entry = world
+        .access_tokens
+        .get(&token)
+        .ok_or("CompactToken parsing failed with error code: 80049217")?;
+    if entry.api != api {
+        return Err("CompactToken parsing failed with error code: 80049217");
+    }
+    if entry.revoked {
+        return Err("Access token has been revoked.");
+    }
+    if entry.expires_ms.is_some_and(|at| at <= world.now_ms()) {
+        return Err("Access token has expired or is not yet valid.");
+    }
+    Ok((entry.agent, entry.client_id.clone()))
+}
+
+pub async fn salesforce_userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(fault) = gate(
+        &state,
+        Api::Salesforce,
+        "oauth2/userinfo",
+        "/services/oauth2/userinfo",
+    )
+    .await
+    {
+        return fault;
+    }
+    let world = state.world();
+    match authenticate(&world, Api::Salesforce, &headers) {
+        Ok((agent, _)) => {
+            let agent = &world.agents[agent];
+            let body: Value = json!({
+                "sub": format!("{}/id/{}/{}", state.base_url(), world.org_id, agent.salesforce_id),
+                "user_id": agent.salesforce_id,
+                "organization_id": world.org_id,
+                "preferred_username": agent.upn,
+                "name": agent.display_name,
+                "email": agent.upn,
+            });
+            (
+                [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Err(_) => (StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response(),
+    }
+}

@@ -1,0 +1,91 @@
+//! Scenarios the emulator starts with. `demo`: a tenant and org with three agents, contacts,
+//! a lead and an account with phone numbers, and a Call Center with the default presence
+//! states (read from the shipped Call Center file, which is data shared with the app).
+
+use serde_json::{json, Map, Value};
+
+use crate::world::World;
+
+const DEFAULT_STATES: &str = include_str!("../../presence-core/defaults/call-center.json");
+
+/// Loads a scenario by name; `empty` has no agents at all.
+pub fn load(world: &mut World, name: &str) -> Result<(), String> {
+    match name {
+        "demo" => {
+            demo(world);
+            Ok(())
+        }
+        "empty" => Ok(()),
+        other => Err(format!("unknown scenario {other:?} (demo, empty)")),
+    }
+}
+
+fn map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn demo(world: &mut World) {
+    world.add_agent("ada", "Ada Lovelace", "+14155550101");
+    world.add_agent("grace", "Grace Hopper", "+14155550102");
+    world.add_agent("alan", "Alan Turing", "+14155550103");
+    let account = world.insert_record(
+        "Account",
+        map(json!({ "Name": "Initech", "Phone": "+1 (415) 555-0199" })),
+    );
+    world.insert_record(
+        "Contact",
+        map(json!({
+            "FirstName": "Margaret", "LastName": "Hamilton", "Name": "Margaret Hamilton",
+            "Phone": "+1 415 555 0100", "AccountId": account,
+        })),
+    );
+    world.insert_record(
+        "Contact",
+        map(json!({
+            "FirstName": "Edsger", "LastName": "Dijkstra", "Name": "Edsger Dijkstra",
+            "Phone": "+31 20 555 0111", "AccountId": account,
+        })),
+    );
+    world.insert_record(
+        "Lead",
+        map(json!({
+            "FirstName": "Katherine", "LastName": "Johnson", "Name": "Katherine Johnson",
+            "Company": "Langley", "Phone": "(415) 555-0123",
+        })),
+    );
+    let config: Value = serde_json::from_str(DEFAULT_STATES).unwrap_or(Value::Null);
+    let settings = &config["settings"];
+    let center = world.insert_record(
+        "Call_Center__c",
+        map(json!({
+            "Name": "Demo Call Center",
+            "Wrap_Up_Seconds__c": settings["wrap_up_seconds"],
+            "Presence_Routing__c": settings["presence_routing"],
+            "Sync_Direction__c": settings["sync_direction"],
+            "Log_Missed_Calls__c": settings["log_missed_calls"],
+        })),
+    );
+    if let Some(states) = config["states"].as_array() {
+        for state in states {
+            world.insert_record(
+                "Call_Center_Presence_State__c",
+                map(json!({
+                    "Name": state["label"],
+                    "Class__c": state["class"],
+                    "Teams_Availability__c": state["teams"]["availability"],
+                    "Teams_Activity__c": state["teams"]["activity"],
+                    "Selectable__c": state["selectable"],
+                    "Signals_Inbound__c": state["signals_inbound"],
+                    "Allows_Outbound__c": state["allows_outbound"],
+                    "Sort_Order__c": state["sort_order"],
+                    "Call_Center__c": center,
+                })),
+            );
+        }
+    }
+    world.changes.clear();
+    world.note("demo scenario loaded");
+}

@@ -1,0 +1,749 @@
+//! Everything the emulated clouds hold: the tenant and org, agents, Graph presence, tokens,
+//! Salesforce records, streaming channels, calls, faults and request counters. One lock guards
+//! it all; handlers hold it briefly and never across an await.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::clock::{iso_z, salesforce_datetime, Clock};
+use crate::graph::GraphUser;
+use crate::ids;
+
+/// Which emulated cloud a token, fault or counter belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    Entra,
+    Graph,
+    Salesforce,
+    Cometd,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Entra => "entra",
+            Api::Graph => "graph",
+            Api::Salesforce => "salesforce",
+            Api::Cometd => "cometd",
+        }
+    }
+}
+
+/// One agent of the demo tenant and org.
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    /// Short login name used by the control API and `login_hint` (`ada`).
+    pub name: String,
+    pub display_name: String,
+    /// Entra object id: the Graph user and presence id.
+    pub graph_id: String,
+    /// Salesforce User id (005…).
+    pub salesforce_id: String,
+    pub upn: String,
+    /// The agent's direct number.
+    pub extension: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub api: Api,
+    pub agent: usize,
+    pub client_id: String,
+    pub expires_ms: Option<i64>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub api: Api,
+    pub agent: usize,
+    pub client_id: String,
+    pub scope: String,
+    pub alive: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub api: Api,
+    pub agent: usize,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub challenge: Option<(String, String)>,
+    pub scope: String,
+    pub expires_ms: i64,
+    pub used: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceCode {
+    pub api: Api,
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+    pub agent: Option<usize>,
+    pub expires_ms: i64,
+    pub interval_s: u64,
+    pub last_poll_ms: Option<i64>,
+    pub polls: u32,
+    pub redeemed: bool,
+}
+
+/// A fault injected through the control API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    pub api: Api,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// How many requests it affects; absent = until cleared.
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Only requests whose path contains this text.
+    #[serde(default)]
+    pub path_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this status and the API's own error body (429 carries Retry-After).
+    Status {
+        status: u16,
+        #[serde(default)]
+        retry_after: Option<u64>,
+    },
+    /// Hold the request this long before answering it normally.
+    Delay { ms: u64 },
+    /// Close the connection without a response.
+    Drop,
+    /// Answer 200 with a truncated JSON body.
+    Malformed,
+}
+
+/// A call the controller knows about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Call {
+    pub call_id: String,
+    pub agent: String,
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    /// `Agent_Call__c` id when the call was offered.
+    pub record_id: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    /// Final outcome: "Answered", "Missed", "CallerHungUp", "Declined", "NotSignalled: <reason>",
+    /// "NotOffered: <why>", "Ended".
+    pub outcome: Option<String>,
+    pub offered_ms: i64,
+    pub signalled_ms: Option<i64>,
+    pub answered_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    #[serde(skip)]
+    pub ring_deadline_ms: Option<i64>,
+    #[serde(skip)]
+    pub answer_deadline_ms: Option<i64>,
+    #[serde(skip)]
+    pub outbound_answer_ms: Option<i64>,
+}
+
+/// A streaming event retained for replay.
+#[derive(Debug, Clone)]
+pub struct StreamEvent {
+    pub replay_id: u64,
+    pub created_ms: i64,
+    pub record: Map<String, Value>,
+    pub event_type: String,
+}
+
+/// A PushTopic: its object, the fields its query selects, and its retained events.
+#[derive(Debug, Clone)]
+pub struct PushTopic {
+    pub name: String,
+    pub sobject: String,
+    pub fields: Vec<String>,
+    pub events: VecDeque<StreamEvent>,
+    pub next_replay: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CometClient {
+    pub client_id: String,
+    pub agent: usize,
+    pub cookie: String,
+    /// Subscribed channel (with filter) → its parsed topic and filter.
+    pub subscriptions: BTreeMap<String, (String, Vec<(String, String)>)>,
+    pub queue: VecDeque<Value>,
+    pub last_seen_ms: i64,
+    pub next_fault: Option<String>,
+}
+
+/// A change worth a timestamp in the state dump.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub at: String,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub throttle_budget: u32,
+    pub throttle_window_s: u64,
+    /// Entra access-token lifetime.
+    pub token_lifetime_s: u64,
+    /// Salesforce access-token lifetime (its session timeout).
+    pub salesforce_session_s: u64,
+    pub ring_timeout_s: u64,
+    /// How long the controller waits for the app to answer an offer.
+    pub offer_timeout_s: u64,
+    pub heartbeat_timeout_s: u64,
+    pub long_poll_ms: u64,
+    pub replay_retention_s: u64,
+    pub device_polls_before_approval: u32,
+    pub outbound_answer_s: u64,
+    pub api_daily_limit: u64,
+    /// Seconds between device-code polls the client is told to keep.
+    pub device_interval_s: u64,
+    /// Salesforce issues a new refresh token on every refresh (off by default, as in orgs).
+    pub salesforce_rotate_refresh: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            throttle_budget: 1500,
+            throttle_window_s: 30,
+            token_lifetime_s: 4479,
+            salesforce_session_s: 7200,
+            ring_timeout_s: 20,
+            offer_timeout_s: 5,
+            heartbeat_timeout_s: 120,
+            long_poll_ms: 110_000,
+            replay_retention_s: 24 * 3600,
+            device_polls_before_approval: 1,
+            outbound_answer_s: 2,
+            api_daily_limit: 100_000,
+            device_interval_s: 5,
+            salesforce_rotate_refresh: false,
+        }
+    }
+}
+
+pub struct World {
+    pub clock: Clock,
+    pub tenant_id: String,
+    pub org_id: String,
+    pub agents: Vec<Agent>,
+    pub graph: BTreeMap<String, GraphUser>,
+    pub access_tokens: BTreeMap<String, AccessToken>,
+    pub refresh_tokens: BTreeMap<String, RefreshToken>,
+    pub auth_codes: BTreeMap<String, AuthCode>,
+    pub device_codes: BTreeMap<String, DeviceCode>,
+    pub records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    pub next_record: u64,
+    pub topics: BTreeMap<String, PushTopic>,
+    pub comet_clients: BTreeMap<String, CometClient>,
+    pub calls: Vec<Call>,
+    pub faults: Vec<Fault>,
+    pub counters: BTreeMap<String, u64>,
+    pub throttle_hits: BTreeMap<String, VecDeque<i64>>,
+    pub throttled: u64,
+    pub api_usage: u64,
+    pub changes: VecDeque<Change>,
+    pub settings: Settings,
+    pub next_call: u64,
+    /// Query locators: the records still to page, the total, the batch size.
+    pub query_locators: BTreeMap<String, (Vec<Value>, usize, usize)>,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("tenant_id", &self.tenant_id)
+            .field("agents", &self.agents.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fields the emulator accepts on each object; anything else is `INVALID_FIELD`.
+pub fn object_fields(sobject: &str) -> Option<&'static [&'static str]> {
+    Some(match sobject {
+        "Agent_Presence__c" => &[
+            "Name",
+            "User__c",
+            "State__c",
+            "Source__c",
+            "Changed_At__c",
+            "Sequence__c",
+            "Origin_Client__c",
+            "Teams_Availability__c",
+            "Teams_Activity__c",
+            "Out_Of_Office__c",
+            "Heartbeat_At__c",
+        ],
+        "Agent_Call__c" => &[
+            "Name",
+            "Call_Id__c",
+            "User__c",
+            "Kind__c",
+            "From_Number__c",
+            "To_Number__c",
+            "Status__c",
+            "Reason__c",
+            "Offered_At__c",
+            "Answered_At__c",
+            "Ended_At__c",
+        ],
+        "Task" => &[
+            "Subject",
+            "TaskSubtype",
+            "CallType",
+            "CallDisposition",
+            "CallDurationInSeconds",
+            "CallObject",
+            "WhoId",
+            "WhatId",
+            "ActivityDate",
+            "Status",
+            "Priority",
+            "Description",
+            "OwnerId",
+            "Call_Log_Key__c",
+        ],
+        "Contact" => &[
+            "FirstName",
+            "LastName",
+            "Name",
+            "Phone",
+            "MobilePhone",
+            "AccountId",
+        ],
+        "Lead" => &[
+            "FirstName",
+            "LastName",
+            "Name",
+            "Company",
+            "Phone",
+            "MobilePhone",
+        ],
+        "Account" => &["Name", "Phone"],
+        "User" => &["Name", "Username", "Email", "IsActive"],
+        "Call_Center__c" => &[
+            "Name",
+            "Wrap_Up_Seconds__c",
+            "Presence_Routing__c",
+            "Sync_Direction__c",
+            "Log_Missed_Calls__c",
+        ],
+        "Call_Center_Presence_State__c" => &[
+            "Name",
+            "Class__c",
+            "Teams_Availability__c",
+            "Teams_Activity__c",
+            "Selectable__c",
+            "Signals_Inbound__c",
+            "Allows_Outbound__c",
+            "Sort_Order__c",
+            "Call_Center__c",
+        ],
+        _ => return None,
+    })
+}
+
+/// External id fields usable for upsert.
+pub fn external_id_fields(sobject: &str) -> &'static [&'static str] {
+    match sobject {
+        "Agent_Presence__c" => &["User__c"],
+        "Agent_Call__c" => &["Call_Id__c"],
+        "Task" => &["Call_Log_Key__c"],
+        _ => &[],
+    }
+}
+
+impl World {
+    pub fn new(time_scale: f64) -> Self {
+        let mut topics = BTreeMap::new();
+        topics.insert(
+            "AgentPresence".to_string(),
+            PushTopic {
+                name: "AgentPresence".into(),
+                sobject: "Agent_Presence__c".into(),
+                // Heartbeat_At__c is not selected: heartbeats alone notify nobody.
+                fields: [
+                    "Id",
+                    "User__c",
+                    "State__c",
+                    "Source__c",
+                    "Changed_At__c",
+                    "Sequence__c",
+                    "Origin_Client__c",
+                    "Teams_Availability__c",
+                    "Teams_Activity__c",
+                    "Out_Of_Office__c",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+                events: VecDeque::new(),
+                next_replay: 1,
+            },
+        );
+        topics.insert(
+            "AgentCalls".to_string(),
+            PushTopic {
+                name: "AgentCalls".into(),
+                sobject: "Agent_Call__c".into(),
+                fields: [
+                    "Id",
+                    "Call_Id__c",
+                    "User__c",
+                    "Kind__c",
+                    "From_Number__c",
+                    "To_Number__c",
+                    "Status__c",
+                    "Reason__c",
+                    "Offered_At__c",
+                    "Answered_At__c",
+                    "Ended_At__c",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+                events: VecDeque::new(),
+                next_replay: 1,
+            },
+        );
+        Self {
+            clock: Clock::new(time_scale),
+            tenant_id: ids::guid(),
+            org_id: ids::salesforce_id("00D", 1),
+            agents: Vec::new(),
+            graph: BTreeMap::new(),
+            access_tokens: BTreeMap::new(),
+            refresh_tokens: BTreeMap::new(),
+            auth_codes: BTreeMap::new(),
+            device_codes: BTreeMap::new(),
+            records: BTreeMap::new(),
+            next_record: 1,
+            topics,
+            comet_clients: BTreeMap::new(),
+            calls: Vec::new(),
+            faults: Vec::new(),
+            counters: BTreeMap::new(),
+            throttle_hits: BTreeMap::new(),
+            throttled: 0,
+            api_usage: 0,
+            changes: VecDeque::new(),
+            settings: Settings::default(),
+            next_call: 1,
+            query_locators: BTreeMap::new(),
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn note(&mut self, what: impl Into<String>) {
+        let at = iso_z(self.now_ms());
+        self.changes.push_back(Change {
+            at,
+            what: what.into(),
+        });
+        while self.changes.len() > 500 {
+            self.changes.pop_front();
+        }
+    }
+
+    pub fn count(&mut self, name: &str) {
+        *self.counters.entry(name.to_string()).or_default() += 1;
+    }
+
+    pub fn agent_index(&self, name_or_id: &str) -> Option<usize> {
+        let wanted = name_or_id.trim();
+        self.agents.iter().position(|agent| {
+            agent.name.eq_ignore_ascii_case(wanted)
+                || agent.upn.eq_ignore_ascii_case(wanted)
+                || agent.graph_id.eq_ignore_ascii_case(wanted)
+                || agent.salesforce_id == wanted
+        })
+    }
+
+    /// Adds an agent with a Teams client signed in and a Salesforce User record.
+    pub fn add_agent(&mut self, name: &str, display_name: &str, extension: &str) -> usize {
+        let now = self.now_ms();
+        let salesforce_id = ids::salesforce_id("005", self.agents.len() as u64 + 1);
+        let agent = Agent {
+            name: name.to_string(),
+            display_name: display_name.to_string(),
+            graph_id: ids::guid(),
+            salesforce_id: salesforce_id.clone(),
+            upn: format!("{name}@contoso.example"),
+            extension: extension.to_string(),
+        };
+        self.graph
+            .insert(agent.graph_id.clone(), GraphUser::with_teams_client(now));
+        let mut user = Map::new();
+        user.insert("Name".into(), json!(display_name));
+        user.insert("Username".into(), json!(agent.upn));
+        user.insert("Email".into(), json!(agent.upn));
+        user.insert("IsActive".into(), json!(true));
+        self.put_record("User", &salesforce_id, user);
+        self.agents.push(agent);
+        self.agents.len() - 1
+    }
+
+    // ---- records
+
+    pub fn new_record_id(&mut self, sobject: &str) -> Option<String> {
+        let prefix = ids::key_prefix(sobject)?;
+        let id = ids::salesforce_id(prefix, self.next_record);
+        self.next_record += 1;
+        Some(id)
+    }
+
+    fn put_record(&mut self, sobject: &str, id: &str, mut fields: Map<String, Value>) {
+        fields.insert("Id".into(), json!(id));
+        self.records
+            .entry(sobject.to_string())
+            .or_default()
+            .insert(id.to_string(), fields);
+    }
+
+    pub fn record(&self, sobject: &str, id: &str) -> Option<&Map<String, Value>> {
+        self.records.get(sobject)?.get(id)
+    }
+
+    pub fn find_by(&self, sobject: &str, field: &str, value: &str) -> Vec<String> {
+        self.records
+            .get(sobject)
+            .map(|records| {
+                records
+                    .iter()
+                    .filter(|(_, record)| record.get(field).and_then(Value::as_str) == Some(value))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Creates a record and streams it. Fields must already be validated.
+    pub fn insert_record(&mut self, sobject: &str, fields: Map<String, Value>) -> Option<String> {
+        let id = self.new_record_id(sobject)?;
+        let now = self.now_ms();
+        let mut fields = fields;
+        fields.insert("CreatedDate".into(), json!(salesforce_datetime(now)));
+        fields.insert("LastModifiedDate".into(), json!(salesforce_datetime(now)));
+        self.put_record(sobject, &id, fields);
+        self.note(format!("{sobject} {id} created"));
+        self.stream_change(sobject, &id, "created", None);
+        self.on_record_changed(sobject, &id);
+        Some(id)
+    }
+
+    /// Updates a record and streams the change (if a selected field changed).
+    pub fn update_record(&mut self, sobject: &str, id: &str, fields: Map<String, Value>) -> bool {
+        let now = self.now_ms();
+        let Some(record) = self.records.get_mut(sobject).and_then(|r| r.get_mut(id)) else {
+            return false;
+        };
+        let before = record.clone();
+        for (key, value) in fields {
+            record.insert(key, value);
+        }
+        record.insert("LastModifiedDate".into(), json!(salesforce_datetime(now)));
+        let changed: Vec<String> = record
+            .iter()
+            .filter(|(key, value)| before.get(*key) != Some(value))
+            .map(|(key, _)| key.clone())
+            .collect();
+        self.note(format!("{sobject} {id} updated"));
+        self.stream_change(sobject, id, "updated", Some(&changed));
+        self.on_record_changed(sobject, id);
+        true
+    }
+
+    /// Publishes a change on every PushTopic of the object, when a selected field changed.
+    fn stream_change(
+        &mut self,
+        sobject: &str,
+        id: &str,
+        event_type: &str,
+        changed: Option<&[String]>,
+    ) {
+        let now = self.now_ms();
+        let Some(record) = self.record(sobject, id).cloned() else {
+            return;
+        };
+        let retention_ms = self.settings.replay_retention_s as i64 * 1000;
+        let mut published = Vec::new();
+        for topic in self.topics.values_mut().filter(|t| t.sobject == sobject) {
+            if let Some(changed) = changed {
+                if !changed.iter().any(|field| topic.fields.contains(field)) {
+                    continue;
+                }
+            }
+            let mut selected = Map::new();
+            for field in &topic.fields {
+                selected.insert(
+                    field.clone(),
+                    record.get(field).cloned().unwrap_or(Value::Null),
+                );
+            }
+            // Replay ids increase but are not contiguous.
+            let replay_id = topic.next_replay;
+            topic.next_replay += 1 + (replay_id % 3);
+            let event = StreamEvent {
+                replay_id,
+                created_ms: now,
+                record: selected,
+                event_type: event_type.to_string(),
+            };
+            topic.events.push_back(event.clone());
+            while topic
+                .events
+                .front()
+                .is_some_and(|e| now - e.created_ms > retention_ms)
+            {
+                topic.events.pop_front();
+            }
+            published.push((topic.name.clone(), event));
+        }
+        for (topic, event) in published {
+            self.deliver(&topic, &event);
+        }
+    }
+
+    /// Queues an event for every client whose subscription (and filter) matches.
+    pub fn deliver(&mut self, topic: &str, event: &StreamEvent) {
+        for client in self.comet_clients.values_mut() {
+            for (channel, (subscribed_topic, filter)) in &client.subscriptions {
+                if subscribed_topic == topic && matches_filter(&event.record, filter) {
+                    client.queue.push_back(event_message(channel, event));
+                }
+            }
+        }
+    }
+
+    /// Reacts to records the call controller watches.
+    fn on_record_changed(&mut self, sobject: &str, id: &str) {
+        if sobject == "Agent_Call__c" {
+            crate::calls::on_agent_call_changed(self, id);
+        }
+    }
+
+    /// The agent's current `Agent_Presence__c`, if any.
+    pub fn agent_presence(&self, agent: usize) -> Option<&Map<String, Value>> {
+        let user_id = &self.agents.get(agent)?.salesforce_id;
+        self.records
+            .get("Agent_Presence__c")?
+            .values()
+            .find(|record| record.get("User__c").and_then(Value::as_str) == Some(user_id))
+    }
+
+    /// Whether the agent's state is the Logout state (class LoggedOut) of the Call Center.
+    pub fn agent_logged_out(&self, agent: usize) -> bool {
+        let Some(state) = self
+            .agent_presence(agent)
+            .and_then(|r| r.get("State__c"))
+            .and_then(Value::as_str)
+        else {
+            return false;
+        };
+        self.records
+            .get("Call_Center_Presence_State__c")
+            .is_some_and(|states| {
+                states.values().any(|record| {
+                    record.get("Name").and_then(Value::as_str) == Some(state)
+                        && record.get("Class__c").and_then(Value::as_str) == Some("LoggedOut")
+                })
+            })
+    }
+
+    /// Milliseconds since the agent's last heartbeat, if it ever sent one.
+    pub fn heartbeat_age_ms(&self, agent: usize) -> Option<i64> {
+        let at = self
+            .agent_presence(agent)?
+            .get("Heartbeat_At__c")?
+            .as_str()?
+            .to_string();
+        let parsed = chrono::DateTime::parse_from_str(&at, "%Y-%m-%dT%H:%M:%S%.3f%z")
+            .or_else(|_| chrono::DateTime::parse_from_rfc3339(&at))
+            .ok()?;
+        Some(self.now_ms() - parsed.timestamp_millis())
+    }
+
+    /// Finds the first fault for this request, consuming one use of it.
+    pub fn take_fault(&mut self, api: Api, path: &str) -> Option<FaultKind> {
+        let index = self.faults.iter().position(|fault| {
+            fault.api == api
+                && fault
+                    .path_contains
+                    .as_deref()
+                    .is_none_or(|needle| path.contains(needle))
+        })?;
+        let fault = &mut self.faults[index];
+        let kind = fault.kind.clone();
+        if let Some(count) = &mut fault.count {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.faults.remove(index);
+            }
+        }
+        Some(kind)
+    }
+
+    /// Counts a presence request against the app's budget in the tenant; returns the seconds
+    /// to wait when over it.
+    pub fn throttle(&mut self, client_id: &str) -> Option<u64> {
+        let now = self.now_ms();
+        let window = self.settings.throttle_window_s as i64 * 1000;
+        let budget = self.settings.throttle_budget as usize;
+        let hits = self.throttle_hits.entry(client_id.to_string()).or_default();
+        while hits.front().is_some_and(|at| now - at >= window) {
+            hits.pop_front();
+        }
+        if hits.len() >= budget {
+            self.throttled += 1;
+            let oldest = hits.front().copied().unwrap_or(now);
+            let wait_ms = (oldest + window - now).max(1000);
+            return Some(((wait_ms + 999) / 1000) as u64);
+        }
+        hits.push_back(now);
+        None
+    }
+
+    pub fn long_poll(&self) -> Duration {
+        Duration::from_millis(self.settings.long_poll_ms)
+    }
+}
+
+/// Whether a record matches a PushTopic subscription filter (`&` acts as OR, as Salesforce
+/// documents; an empty filter matches everything).
+pub fn matches_filter(record: &Map<String, Value>, filter: &[(String, String)]) -> bool {
+    filter.is_empty()
+        || filter.iter().any(|(field, value)| match record.get(field) {
+            Some(Value::String(text)) => text == value,
+            Some(other) => value.parse::<Value>().is_ok_and(|parsed| parsed == *other),
+            None => false,
+        })
+}
+
+/// A PushTopic event message as Salesforce streams it.
+pub fn event_message(channel: &str, event: &StreamEvent) -> Value {
+    json!({
+        "channel": channel,
+        "data": {
+            "event": {
+                "createdDate": iso_z(event.created_ms),
+                "replayId": event.replay_id,
+                "type": event.event_type,
+            },
+            "sobject": Value::Object(event.record.clone()),
+        }
+    })
+}
