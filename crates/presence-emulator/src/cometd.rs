@@ -279,6 +279,18 @@ fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) ->
             "retry",
         );
     };
+    let now = world.now_ms();
+    let retention_ms = world.settings.replay_retention_s as i64 * 1000;
+    if let Some(topic) = world.topics.get_mut(&topic_name) {
+        // Events past the retention window are gone, whether or not anything was published since.
+        while topic
+            .events
+            .front()
+            .is_some_and(|e| now - e.created_ms > retention_ms)
+        {
+            topic.events.pop_front();
+        }
+    }
     let Some(topic) = world.topics.get(&topic_name) else {
         return failure(
             "/meta/subscribe",
@@ -305,15 +317,17 @@ fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) ->
         .and_then(Value::as_i64)
         .unwrap_or(-1);
     let retained: Vec<_> = topic.events.iter().cloned().collect();
-    let latest = topic.next_replay.saturating_sub(1) as i64;
+    let latest = topic.latest_replay as i64;
     let earliest = retained.first().map(|e| e.replay_id as i64);
     let backlog = match replay {
         -1 => Vec::new(),
         -2 => retained,
-        n if n >= 0 && n <= latest && earliest.is_none_or(|first| n >= first - 1) => retained
-            .into_iter()
-            .filter(|e| e.replay_id as i64 > n)
-            .collect(),
+        n if n >= 0 && n <= latest && earliest.map_or(n == latest, |first| n >= first - 1) => {
+            retained
+                .into_iter()
+                .filter(|e| e.replay_id as i64 > n)
+                .collect()
+        }
         n => {
             return failure("/meta/subscribe", id, client_id, &format!("400::The replayId {{{n}}} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events."), "retry");
         }

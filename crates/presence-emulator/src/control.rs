@@ -317,7 +317,7 @@ pub fn state_json(world: &mut World) -> Value {
                 "subscriptions": c.subscriptions.keys().collect::<Vec<_>>(), "queued": c.queue.len(),
             })).collect::<Vec<_>>(),
             "topics": world.topics.values().map(|t| json!({
-                "name": t.name, "retained": t.events.len(), "latestReplayId": t.next_replay.saturating_sub(1),
+                "name": t.name, "retained": t.events.len(), "latestReplayId": t.latest_replay,
             })).collect::<Vec<_>>(),
         },
         "stateLabels": world.records.get("Call_Center_Presence_State__c").map(|states| {

@@ -167,6 +167,8 @@ pub struct PushTopic {
     pub fields: Vec<String>,
     pub events: VecDeque<StreamEvent>,
     pub next_replay: u64,
+    /// The replay id of the newest event ever published (0 before any).
+    pub latest_replay: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -390,6 +392,7 @@ impl World {
                 .collect(),
                 events: VecDeque::new(),
                 next_replay: 1,
+                latest_replay: 0,
             },
         );
         topics.insert(
@@ -415,6 +418,7 @@ impl World {
                 .collect(),
                 events: VecDeque::new(),
                 next_replay: 1,
+                latest_replay: 0,
             },
         );
         Self {
@@ -597,6 +601,7 @@ impl World {
             // Replay ids increase but are not contiguous.
             let replay_id = topic.next_replay;
             topic.next_replay += 1 + (replay_id % 3);
+            topic.latest_replay = replay_id;
             let event = StreamEvent {
                 replay_id,
                 created_ms: now,

@@ -712,3 +712,78 @@ fn the_binary_starts_on_the_demo_and_serves_the_control_page() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scenario"));
 }
+
+#[tokio::test]
+async fn replay_ids_outside_the_retention_window_are_refused() {
+    let emu = Emulator::start().await.expect("start");
+    emu.with_world(|w| {
+        w.settings.long_poll_ms = 100;
+        w.settings.replay_retention_s = 60;
+    });
+    emu.salesforce_pick("ada", "Busy").expect("pick");
+    let first = emu
+        .with_world(|w| {
+            w.topics["AgentPresence"]
+                .events
+                .front()
+                .map(|e| e.replay_id)
+        })
+        .expect("event");
+    let (token, _) = salesforce_token(&emu, "ada").await;
+    let client = http();
+    let url = format!("{}/cometd/62.0", emu.base_url);
+    let handshake: Value = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!([{"channel": "/meta/handshake", "version": "1.0", "id": "1"}]))
+        .send()
+        .await
+        .expect("hs")
+        .json()
+        .await
+        .expect("json");
+    let client_id = handshake[0]["clientId"].as_str().expect("id").to_string();
+    let channel = "/topic/AgentPresence";
+    let subscribe = |replay: u64| {
+        client.post(&url).bearer_auth(&token)
+        .json(&json!([{"channel": "/meta/subscribe", "clientId": client_id, "subscription": channel, "ext": {"replay": {channel: replay}}, "id": "2"}])).send()
+    };
+    let ok: Value = subscribe(first - 1)
+        .await
+        .expect("sub")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ok[0]["successful"], true, "within the window");
+    emu.with_world(|w| w.clock.advance(Duration::from_secs(61)));
+    let gone: Value = subscribe(first - 1)
+        .await
+        .expect("sub")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        gone[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("400::The replayId"),
+        "{gone}"
+    );
+}
+
+#[tokio::test]
+async fn time_scale_runs_emulated_time_faster() {
+    let emu = Emulator::start_with(presence_emulator::Options {
+        scenario: "demo".into(),
+        time_scale: 600.0,
+    })
+    .await
+    .expect("start");
+    let before = emu.with_world(|w| w.now_ms());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let elapsed = emu.with_world(|w| w.now_ms()) - before;
+    assert!(
+        elapsed >= 100_000,
+        "200 ms at x600 is two minutes, got {elapsed} ms"
+    );
+}
