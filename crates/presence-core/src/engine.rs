@@ -725,7 +725,11 @@ impl Engine {
         self.teams_stale.clear();
         self.teams_ours.clear();
         self.teams_pending_change = None;
-        self.last_teams_adoption = Some(self.now);
+        // Only a change of a known state starts the settle window: the first reading after
+        // start is a baseline, and debouncing the next change would only add latency.
+        if self.current.is_some() {
+            self.last_teams_adoption = Some(self.now);
+        }
         self.set_current(&label, source);
     }
 

@@ -26,6 +26,7 @@ struct Args {
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
@@ -58,11 +59,17 @@ async fn main() {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    println!(
-        "presence-emulator listening on http://{address} (scenario {}, time scale {})",
-        args.scenario, args.time_scale
-    );
-    println!("control page: http://{address}/_emulator/ui");
+    // One write, and no panic when nobody reads standard output any more (a closed pipe).
+    {
+        use std::io::Write as _;
+        let banner = format!(
+            "presence-emulator listening on http://{address} (scenario {}, time scale {})\ncontrol page: http://{address}/_emulator/ui\n",
+            args.scenario, args.time_scale
+        );
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(banner.as_bytes());
+        let _ = stdout.flush();
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

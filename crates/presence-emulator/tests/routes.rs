@@ -682,9 +682,9 @@ fn the_binary_starts_on_the_demo_and_serves_the_control_page() {
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("first line");
+    // Kept open until the end: the emulator may still be writing to it.
+    let mut reader = BufReader::new(stdout);
+    reader.read_line(&mut first).expect("first line");
     let address = first
         .split("http://")
         .nth(1)
@@ -703,6 +703,7 @@ fn the_binary_starts_on_the_demo_and_serves_the_control_page() {
     });
     let _ = child.kill();
     let _ = child.wait();
+    drop(reader);
     assert_eq!(status.ok(), Some(200));
     eprintln!("presence-emulator printed its address after {ready_after:?}");
     let bad = Command::new(env!("CARGO_BIN_EXE_presence-emulator"))

@@ -1,0 +1,280 @@
+//! Sign-in and tokens for both clouds, with the `oauth2` crate: authorization code with PKCE
+//! (S256), refresh with rotation (the new refresh token replaces the old at once), and a
+//! single-flight refresh so that many concurrent 401s cause one refresh.
+//!
+//! Against the emulator the authorization step is a plain HTTP request (the emulator approves
+//! at once and redirects with the code), so no browser is involved.
+
+use std::time::{Duration, Instant};
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::error::SyncError;
+
+/// Token fields beyond the standard ones: Salesforce's `instance_url` and identity URL.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CloudExtras {
+    #[serde(default)]
+    pub instance_url: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub id_token: Option<String>,
+}
+
+impl ExtraTokenFields for CloudExtras {}
+
+type Response = StandardTokenResponse<CloudExtras, BasicTokenType>;
+type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    Response,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Where a cloud signs in.
+#[derive(Debug, Clone)]
+pub struct OAuthEndpoints {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub redirect_url: String,
+}
+
+impl OAuthEndpoints {
+    /// Entra ID v2.0 under `login_base` (the real `https://login.microsoftonline.com` or the
+    /// emulator), for a tenant (`organizations` or a tenant id, never `common`).
+    pub fn entra(login_base: &str, tenant: &str, client_id: &str, redirect_url: &str) -> Self {
+        let base = login_base.trim_end_matches('/');
+        Self {
+            authorize_url: format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+            token_url: format!("{base}/{tenant}/oauth2/v2.0/token"),
+            client_id: client_id.into(),
+            scopes: [
+                "openid",
+                "profile",
+                "offline_access",
+                "User.Read",
+                "Presence.Read",
+                "Presence.ReadWrite",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            redirect_url: redirect_url.into(),
+        }
+    }
+
+    /// Salesforce under its login host or My Domain (or the emulator).
+    pub fn salesforce(login_host: &str, client_id: &str, redirect_url: &str) -> Self {
+        let base = login_host.trim_end_matches('/');
+        Self {
+            authorize_url: format!("{base}/services/oauth2/authorize"),
+            token_url: format!("{base}/services/oauth2/token"),
+            client_id: client_id.into(),
+            scopes: vec!["api".into(), "refresh_token".into()],
+            redirect_url: redirect_url.into(),
+        }
+    }
+
+    fn client(&self) -> Result<OAuthClient, SyncError> {
+        let bad = |what: &str| SyncError::Rejected(format!("invalid {what} URL in the settings"));
+        Ok(oauth2::Client::new(ClientId::new(self.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(self.authorize_url.clone()).map_err(|_| bad("authorize"))?)
+            .set_token_uri(TokenUrl::new(self.token_url.clone()).map_err(|_| bad("token"))?)
+            .set_redirect_uri(
+                RedirectUrl::new(self.redirect_url.clone()).map_err(|_| bad("redirect"))?,
+            ))
+    }
+}
+
+/// The tokens of one cloud.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When to refresh (a minute before `expires_in` runs out); `None` for Salesforce, whose
+    /// tokens last until a 401.
+    pub refresh_at: Option<Instant>,
+    pub instance_url: Option<String>,
+    pub identity_url: Option<String>,
+}
+
+fn tokens_from(response: &Response, previous_refresh: Option<String>) -> Tokens {
+    let refresh_at = response
+        .expires_in()
+        .map(|lifetime| Instant::now() + lifetime.saturating_sub(Duration::from_secs(60)));
+    Tokens {
+        access_token: response.access_token().secret().clone(),
+        // Rotation: a new refresh token replaces the old one; without one, keep the old.
+        refresh_token: response
+            .refresh_token()
+            .map(|token| token.secret().clone())
+            .or(previous_refresh),
+        refresh_at,
+        instance_url: response.extra_fields().instance_url.clone(),
+        identity_url: response.extra_fields().id.clone(),
+    }
+}
+
+fn oauth_error<E: std::error::Error>(
+    error: oauth2::RequestTokenError<
+        E,
+        oauth2::StandardErrorResponse<oauth2::basic::BasicErrorResponseType>,
+    >,
+) -> SyncError {
+    match error {
+        oauth2::RequestTokenError::ServerResponse(response) => {
+            SyncError::Unauthorized(format!("{}", response.error()))
+        }
+        oauth2::RequestTokenError::Request(inner) => SyncError::Network(inner.to_string()),
+        oauth2::RequestTokenError::Parse(inner, _) => SyncError::Malformed(inner.to_string()),
+        oauth2::RequestTokenError::Other(text) => SyncError::Server(text),
+    }
+}
+
+/// An HTTP client for OAuth: no redirects followed (against SSRF, and to read the code).
+pub fn oauth_http() -> Result<reqwest::Client, SyncError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|error| SyncError::Network(error.to_string()))
+}
+
+/// Tokens for one cloud, refreshed on demand by one task at a time.
+#[derive(Debug)]
+pub struct TokenSource {
+    endpoints: OAuthEndpoints,
+    http: reqwest::Client,
+    tokens: Mutex<Tokens>,
+}
+
+impl TokenSource {
+    pub fn new(endpoints: OAuthEndpoints, tokens: Tokens) -> Result<Self, SyncError> {
+        Ok(Self {
+            endpoints,
+            http: oauth_http()?,
+            tokens: Mutex::new(tokens),
+        })
+    }
+
+    /// Signs in against a server that approves at once (the emulator): authorize with PKCE and
+    /// `login_hint`, check `state`, redeem the code.
+    pub async fn sign_in_auto_approved(
+        endpoints: OAuthEndpoints,
+        user: &str,
+    ) -> Result<Self, SyncError> {
+        let http = oauth_http()?;
+        let client = endpoints.client()?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf) = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(endpoints.scopes.iter().map(|s| Scope::new(s.clone())))
+            .add_extra_param("login_hint", user)
+            .set_pkce_challenge(challenge)
+            .url();
+        let response = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| SyncError::from_transport(&error))?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                SyncError::Rejected(format!(
+                    "authorize answered {} without a redirect",
+                    response.status()
+                ))
+            })?;
+        let redirected =
+            url::Url::parse(location).map_err(|_| SyncError::Malformed("bad redirect".into()))?;
+        let query: std::collections::HashMap<String, String> =
+            redirected.query_pairs().into_owned().collect();
+        if let Some(error) = query.get("error") {
+            return Err(SyncError::Unauthorized(format!("sign-in refused: {error}")));
+        }
+        if query.get("state") != Some(csrf.secret()) {
+            return Err(SyncError::Rejected(
+                "sign-in answered with a wrong state".into(),
+            ));
+        }
+        let code = query
+            .get("code")
+            .ok_or_else(|| SyncError::Malformed("no code in the redirect".into()))?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .map_err(oauth_error)?;
+        Ok(Self {
+            tokens: Mutex::new(tokens_from(&response, None)),
+            endpoints,
+            http,
+        })
+    }
+
+    /// The current access token, refreshed first if it is about to expire.
+    pub async fn access_token(&self) -> Result<String, SyncError> {
+        let due = {
+            let tokens = self.tokens.lock().await;
+            tokens.refresh_at.is_some_and(|at| at <= Instant::now())
+        };
+        if due {
+            let stale = self.tokens.lock().await.access_token.clone();
+            return self.refresh_after(&stale).await;
+        }
+        Ok(self.tokens.lock().await.access_token.clone())
+    }
+
+    pub async fn snapshot(&self) -> Tokens {
+        self.tokens.lock().await.clone()
+    }
+
+    /// Refreshes because `failed` was refused. Single flight: whoever holds the lock refreshes;
+    /// everyone else finds a newer token and uses it.
+    pub async fn refresh_after(&self, failed: &str) -> Result<String, SyncError> {
+        let mut tokens = self.tokens.lock().await;
+        if tokens.access_token != failed {
+            return Ok(tokens.access_token.clone());
+        }
+        let refresh = tokens
+            .refresh_token
+            .clone()
+            .ok_or_else(|| SyncError::Unauthorized("no refresh token: sign in again".into()))?;
+        let client = self.endpoints.client()?;
+        let response = client
+            .exchange_refresh_token(&RefreshToken::new(refresh.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(oauth_error)?;
+        // The rotated refresh token is in place before anyone uses the new access token.
+        let mut fresh = tokens_from(&response, Some(refresh));
+        if fresh.instance_url.is_none() {
+            fresh.instance_url = tokens.instance_url.clone();
+            fresh.identity_url = tokens.identity_url.clone();
+        }
+        *tokens = fresh;
+        Ok(tokens.access_token.clone())
+    }
+}

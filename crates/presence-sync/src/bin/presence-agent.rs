@@ -1,0 +1,68 @@
+//! `presence-agent`: one agent's sync without a window, printing every snapshot change as one
+//! JSON line (for thin clients, diagnostics and checks).
+
+use std::time::Instant;
+
+use clap::Parser;
+use presence_core::{Engine, EngineConfig, Input};
+
+/// Runs one agent's presence sync between Teams and Salesforce without a window and prints
+/// every snapshot change as one JSON line on standard output (diagnostics go to standard error).
+#[derive(Debug, Parser)]
+#[command(name = "presence-agent", version)]
+struct Args {
+    /// Base URL of the cloud emulator (`presence-emulator`), e.g. http://127.0.0.1:8787.
+    /// Signs in to both emulated clouds without a browser.
+    #[arg(long, value_name = "URL")]
+    emulator: String,
+    /// The agent to sign in as (the emulator's agent name or UPN, e.g. `ada`).
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    /// The app's client id (the Graph presence session id, and Origin_Client__c).
+    #[arg(long, default_value = presence_sync::EMULATOR_CLIENT_ID)]
+    client_id: String,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let connectors =
+        match presence_sync::connect_emulator(&args.emulator, &args.user, &args.client_id).await {
+            Ok(connectors) => connectors,
+            Err(error) => {
+                eprintln!(
+                    "presence-agent: cannot sign in to {} as {}: {error}",
+                    args.emulator, args.user
+                );
+                std::process::exit(1);
+            }
+        };
+    let mut config = EngineConfig::shipped_default();
+    config.client_id = format!("{}:{}", args.client_id, args.user);
+    config.jitter_seed = args.user.bytes().map(u64::from).sum();
+    let engine = Engine::new(config, Instant::now());
+    let (handle, driver) = presence_sync::driver(engine, connectors);
+    let mut snapshots = handle.snapshots();
+    let printer = tokio::spawn(async move {
+        loop {
+            let line = serde_json::to_string(&*snapshots.borrow_and_update()).unwrap_or_default();
+            println!("{line}");
+            if snapshots.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    let quit = handle.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        quit.send(Input::Quit).await;
+    });
+    driver.await;
+    printer.abort();
+}

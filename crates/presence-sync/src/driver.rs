@@ -1,0 +1,286 @@
+//! The one async driver: a `select!` loop around the engine. Inputs come from the handle (the
+//! shell or the agent binary), from connector results and from the Salesforce stream; the
+//! engine's effects go out to the connectors as tasks whose outcomes come back as inputs.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use presence_core::{
+    CallLog, Effect, EffectId, Engine, Failure, Input, Link, Outcome, RetryPolicy, Snapshot,
+    UiEffect,
+};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::error::SyncError;
+use crate::graph::GraphClient;
+use crate::salesforce::SalesforceClient;
+use crate::streaming::{StreamNews, Streaming};
+use crate::wire::{call_event, presence_observation, CallEvent};
+
+/// The clients the driver talks through.
+#[derive(Debug, Clone)]
+pub struct Connectors {
+    pub graph: Arc<GraphClient>,
+    pub salesforce: Arc<SalesforceClient>,
+}
+
+/// What the shell holds: send inputs, watch snapshots, receive UI effects.
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    inputs: mpsc::Sender<Input>,
+    snapshots: watch::Receiver<Snapshot>,
+    ui: broadcast::Sender<UiEffect>,
+}
+
+impl SyncHandle {
+    pub async fn send(&self, input: Input) -> bool {
+        self.inputs.send(input).await.is_ok()
+    }
+
+    pub fn snapshots(&self) -> watch::Receiver<Snapshot> {
+        self.snapshots.clone()
+    }
+
+    pub fn ui_effects(&self) -> broadcast::Receiver<UiEffect> {
+        self.ui.subscribe()
+    }
+}
+
+fn outcome(result: Result<(), SyncError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(error) => Outcome::Failed(error.kind()),
+    }
+}
+
+/// Builds the driver. The caller spawns the returned future; it ends when the engine says
+/// `Shutdown` or every handle is dropped.
+pub fn driver(
+    mut engine: Engine,
+    connectors: Connectors,
+) -> (SyncHandle, impl Future<Output = ()>) {
+    let (input_tx, mut input_rx) = mpsc::channel::<Input>(256);
+    let (snapshot_tx, snapshot_rx) = watch::channel(engine.snapshot());
+    let (ui_tx, _) = broadcast::channel(64);
+    let handle = SyncHandle {
+        inputs: input_tx.clone(),
+        snapshots: snapshot_rx,
+        ui: ui_tx.clone(),
+    };
+    let future = async move {
+        let (news_tx, mut news_rx) = mpsc::channel::<StreamNews>(256);
+        let channels = vec![
+            format!(
+                "/topic/AgentPresence?User__c={}",
+                connectors.salesforce.user_id
+            ),
+            format!(
+                "/topic/AgentCalls?User__c={}",
+                connectors.salesforce.user_id
+            ),
+        ];
+        let stream_task = match Streaming::new((*connectors.salesforce).clone(), &channels) {
+            Ok(streaming) => Some(tokio::spawn(streaming.run(news_tx))),
+            Err(error) => {
+                tracing::warn!("streaming unavailable: {error}");
+                None
+            }
+        };
+        engine.handle_input(Instant::now(), Input::Started);
+        let mut clocks = (Instant::now(), SystemTime::now());
+        let mut drift_check = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            let mut shutdown = false;
+            while let Some(effect) = engine.poll_effect() {
+                match effect {
+                    Effect::Shutdown => shutdown = true,
+                    Effect::Ui(ui) => {
+                        let _ = ui_tx.send(ui);
+                    }
+                    Effect::Diagnostic { message } => tracing::info!("engine: {message}"),
+                    other => perform(other, &connectors, &input_tx),
+                }
+            }
+            snapshot_tx.send_if_modified(|current| {
+                let fresh = engine.snapshot();
+                let changed = *current != fresh;
+                *current = fresh;
+                changed
+            });
+            if shutdown {
+                break;
+            }
+            let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = input_rx.recv() => match input {
+                    Some(input) => engine.handle_input(Instant::now(), input),
+                    None => break,
+                },
+                Some(news) = news_rx.recv() => {
+                    for input in stream_inputs(news) {
+                        engine.handle_input(Instant::now(), input);
+                    }
+                }
+                _ = sleep => engine.handle_timeout(Instant::now()),
+                _ = drift_check.tick() => {
+                    // Suspend stops the monotonic clock, not the wall clock: a gap between
+                    // them means the machine slept, and the sides may have drifted (S7).
+                    let (mono, wall) = (clocks.0.elapsed(), clocks.1.elapsed().unwrap_or_default());
+                    if wall > mono + Duration::from_secs(30) {
+                        engine.handle_input(Instant::now(), Input::Resumed);
+                    }
+                    clocks = (Instant::now(), SystemTime::now());
+                }
+            }
+        }
+        if let Some(task) = stream_task {
+            task.abort();
+        }
+    };
+    (handle, future)
+}
+
+/// Turns what the stream said into engine inputs.
+fn stream_inputs(news: StreamNews) -> Vec<Input> {
+    match news {
+        StreamNews::Connected => vec![Input::LinkRestored {
+            link: Link::Salesforce,
+        }],
+        StreamNews::Lost(reason) => vec![Input::LinkLost {
+            link: Link::Salesforce,
+            failure: Failure::Transient {
+                reason: format!("stream: {reason}"),
+            },
+        }],
+        StreamNews::Record(streamed) => {
+            if streamed.channel.starts_with("/topic/AgentPresence") {
+                presence_observation(&streamed.record)
+                    .map(Input::SalesforceState)
+                    .into_iter()
+                    .collect()
+            } else {
+                match call_event(&streamed.record) {
+                    Some(CallEvent::Offered(offer)) => vec![Input::CallOffered(offer)],
+                    Some(CallEvent::Progress { call_id, progress }) => {
+                        vec![Input::CallProgress { call_id, progress }]
+                    }
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+fn perform(effect: Effect, connectors: &Connectors, inputs: &mpsc::Sender<Input>) {
+    let connectors = connectors.clone();
+    let inputs = inputs.clone();
+    tokio::spawn(async move {
+        let done = |id: EffectId, result: Result<(), SyncError>| Input::EffectDone {
+            id,
+            outcome: outcome(result),
+        };
+        let replies: Vec<Input> = match effect {
+            Effect::ReadTeams { id } => match connectors.graph.my_presence().await {
+                Ok(presence) => vec![Input::TeamsPresence(presence), done(id, Ok(()))],
+                Err(error) => vec![done(id, Err(error))],
+            },
+            Effect::ReadSalesforce { id } => match connectors.salesforce.read_presence().await {
+                Ok(observation) => observation
+                    .map(Input::SalesforceState)
+                    .into_iter()
+                    .chain([done(id, Ok(()))])
+                    .collect(),
+                Err(error) => vec![done(id, Err(error))],
+            },
+            Effect::WriteTeams { id, target } => {
+                vec![done(id, connectors.graph.set_preferred(&target).await)]
+            }
+            Effect::KeepTeamsSession { id, pair } => {
+                vec![done(id, connectors.graph.keep_session(&pair).await)]
+            }
+            Effect::ReleaseTeams { id } => vec![done(id, connectors.graph.release().await)],
+            Effect::WriteSalesforce { id, write } => {
+                vec![done(id, connectors.salesforce.write_presence(&write).await)]
+            }
+            Effect::Heartbeat { id } => vec![done(id, connectors.salesforce.heartbeat().await)],
+            Effect::AnswerOffer {
+                id,
+                call_id,
+                answer,
+            } => vec![done(
+                id,
+                connectors.salesforce.answer_offer(&call_id, &answer).await,
+            )],
+            Effect::UpdateCall {
+                id,
+                call_id,
+                action,
+            } => vec![done(
+                id,
+                connectors.salesforce.update_call(&call_id, action).await,
+            )],
+            Effect::PlaceCall {
+                id,
+                call_id,
+                number,
+            } => vec![done(
+                id,
+                connectors.salesforce.place_call(&call_id, &number).await,
+            )],
+            Effect::LookupCaller {
+                id,
+                call_id,
+                digits,
+            } => match connectors.salesforce.lookup_caller(&digits).await {
+                Ok(caller) => vec![
+                    Input::CallerIdentified { call_id, caller },
+                    done(id, Ok(())),
+                ],
+                Err(error) => vec![done(id, Err(error))],
+            },
+            Effect::LogCall { log } => {
+                deliver_log(&connectors.salesforce, &log).await;
+                Vec::new()
+            }
+            Effect::Ui(_) | Effect::Diagnostic { .. } | Effect::Shutdown => Vec::new(),
+        };
+        for reply in replies {
+            if inputs.send(reply).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Delivers a call log, retrying with the engine's policy while the process lives. Not yet
+/// durable: the SQLite outbox that survives restarts is the next step (issue 4).
+async fn deliver_log(salesforce: &SalesforceClient, log: &CallLog) {
+    let policy = RetryPolicy {
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(300),
+        retry_after_floor: Duration::from_secs(1),
+        retry_after_cap: Duration::from_secs(900),
+    };
+    let mut jitter = presence_core::Jitter::new(log.key.bytes().map(u64::from).sum());
+    for attempt in 1..=20u32 {
+        match salesforce.log_call(log).await {
+            Ok(()) => return,
+            Err(error) => {
+                let failure = error.kind();
+                if matches!(failure, Failure::Rejected { .. }) {
+                    tracing::error!("call log {} refused by Salesforce: {error}", log.key);
+                    return;
+                }
+                tokio::time::sleep(policy.delay(attempt, &failure, &mut jitter)).await;
+            }
+        }
+    }
+    tracing::error!("call log {} not delivered after 20 attempts", log.key);
+}

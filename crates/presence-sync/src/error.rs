@@ -1,0 +1,106 @@
+//! One error type for the connectors, with the `kind()` the engine branches on.
+
+use std::time::Duration;
+
+use presence_core::Failure;
+use thiserror::Error;
+
+/// Longest response body read from a server; anything larger is refused.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("sign-in needed: {0}")]
+    Unauthorized(String),
+    #[error("throttled by the server")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("the server failed: {0}")]
+    Server(String),
+    #[error("network: {0}")]
+    Network(String),
+    #[error("the server refused the request: {0}")]
+    Rejected(String),
+    #[error("unexpected answer from the server: {0}")]
+    Malformed(String),
+}
+
+impl SyncError {
+    /// How the engine should treat this failure.
+    pub fn kind(&self) -> Failure {
+        match self {
+            SyncError::Unauthorized(_) => Failure::Unauthorized,
+            SyncError::RateLimited { retry_after } => Failure::RateLimited {
+                retry_after: *retry_after,
+            },
+            SyncError::Server(reason) | SyncError::Malformed(reason) => Failure::Transient {
+                reason: reason.clone(),
+            },
+            SyncError::Network(reason) => Failure::Offline {
+                reason: reason.clone(),
+            },
+            SyncError::Rejected(reason) => Failure::Rejected {
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    pub fn from_transport(error: &reqwest::Error) -> Self {
+        if error.is_timeout() {
+            SyncError::Server("timed out".into())
+        } else if error.is_connect() {
+            SyncError::Network("cannot connect".into())
+        } else if error.is_body() || error.is_decode() {
+            SyncError::Server("the response was cut off".into())
+        } else {
+            SyncError::Network("request failed".into())
+        }
+    }
+}
+
+/// Reads a response body, refusing more than [`MAX_BODY_BYTES`].
+pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, SyncError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length as usize > MAX_BODY_BYTES)
+    {
+        return Err(SyncError::Malformed("response body too large".into()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| SyncError::from_transport(&error))?
+    {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(SyncError::Malformed("response body too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Turns a non-success status into an error of the right kind.
+pub fn status_error(
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> SyncError {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]).to_string();
+    match status.as_u16() {
+        401 => SyncError::Unauthorized(text),
+        429 => SyncError::RateLimited { retry_after },
+        403 if text.contains("REQUEST_LIMIT_EXCEEDED") => SyncError::RateLimited { retry_after },
+        500..=599 => SyncError::Server(format!("HTTP {status}")),
+        _ => SyncError::Rejected(format!("HTTP {status}: {text}")),
+    }
+}
+
+/// The `Retry-After` of a response, in seconds form (clamping happens in the engine).
+pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    presence_core::retry::parse_retry_after_seconds(value)
+}

@@ -1,0 +1,138 @@
+//! The Teams side: Microsoft Graph presence, one method per call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use presence_core::{TeamsPair, TeamsPresence};
+use serde_json::json;
+
+use crate::auth::TokenSource;
+use crate::error::{read_body, retry_after, status_error, SyncError};
+use crate::wire::{GraphPresence, GraphUser};
+
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: String,
+    tokens: Arc<TokenSource>,
+    /// The app's client id: the `sessionId` of its presence session.
+    client_id: String,
+}
+
+impl GraphClient {
+    /// `base` is `https://graph.microsoft.com` or the emulator.
+    pub fn new(base: &str, tokens: Arc<TokenSource>, client_id: &str) -> Result<Self, SyncError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|error| SyncError::Network(error.to_string()))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            tokens,
+            client_id: client_id.to_string(),
+        })
+    }
+
+    /// Sends a request with the current token; on a 401 refreshes once and replays it.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Vec<u8>, SyncError> {
+        let mut token = self.tokens.access_token().await?;
+        for attempt in 0..2 {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|error| SyncError::from_transport(&error))?;
+            let status = response.status();
+            let wait = retry_after(&response);
+            if status.is_success() {
+                return read_body(response).await;
+            }
+            let body = read_body(response).await.unwrap_or_default();
+            if status.as_u16() == 401 && attempt == 0 {
+                token = self.tokens.refresh_after(&token).await?;
+                continue;
+            }
+            return Err(status_error(status, wait, &body));
+        }
+        Err(SyncError::Unauthorized(
+            "the token was refused after a refresh".into(),
+        ))
+    }
+
+    pub async fn me(&self) -> Result<GraphUser, SyncError> {
+        let body = self.send(reqwest::Method::GET, "/v1.0/me", None).await?;
+        serde_json::from_slice(&body).map_err(|error| SyncError::Malformed(error.to_string()))
+    }
+
+    pub async fn my_presence(&self) -> Result<TeamsPresence, SyncError> {
+        let body = self
+            .send(reqwest::Method::GET, "/v1.0/me/presence", None)
+            .await?;
+        let wire: GraphPresence = serde_json::from_slice(&body)
+            .map_err(|error| SyncError::Malformed(error.to_string()))?;
+        Ok(wire.into_presence())
+    }
+
+    pub async fn set_preferred(&self, target: &TeamsPair) -> Result<(), SyncError> {
+        let body = json!({ "availability": target.availability.as_str(), "activity": target.activity.as_str() });
+        self.send(
+            reqwest::Method::POST,
+            "/v1.0/me/presence/setUserPreferredPresence",
+            Some(body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Keeps the app's presence session alive (refresh before 5 minutes).
+    pub async fn keep_session(&self, pair: &TeamsPair) -> Result<(), SyncError> {
+        let body = json!({
+            "sessionId": self.client_id,
+            "availability": pair.availability.as_str(),
+            "activity": pair.activity.as_str(),
+            "expirationDuration": "PT1H",
+        });
+        self.send(
+            reqwest::Method::POST,
+            "/v1.0/me/presence/setPresence",
+            Some(body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Hands Teams back to itself: clears our preferred presence and our session.
+    pub async fn release(&self) -> Result<(), SyncError> {
+        self.send(
+            reqwest::Method::POST,
+            "/v1.0/me/presence/clearUserPreferredPresence",
+            Some(json!({})),
+        )
+        .await?;
+        match self
+            .send(
+                reqwest::Method::POST,
+                "/v1.0/me/presence/clearPresence",
+                Some(json!({ "sessionId": self.client_id })),
+            )
+            .await
+        {
+            // No session of ours left: nothing to clear.
+            Err(SyncError::Rejected(text)) if text.contains("404") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}

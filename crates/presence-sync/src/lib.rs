@@ -1,0 +1,44 @@
+//! `presence-sync` answers "how do we talk to the clouds?". It holds the Graph and Salesforce
+//! clients (one method per call, errors classified for the engine), the Streaming API client,
+//! sign-in with the `oauth2` crate, and the one async driver that runs the pure engine of
+//! `presence-core` against them. Nothing here decides presence: every decision is the
+//! engine's; this crate only performs effects and reports outcomes.
+//!
+//! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
+//! (the clients), [`streaming`] (CometD), [`wire`] (JSON shapes), [`error`], [`driver`].
+
+pub mod auth;
+pub mod driver;
+pub mod error;
+pub mod graph;
+pub mod salesforce;
+pub mod streaming;
+pub mod wire;
+
+use std::sync::Arc;
+
+pub use driver::{driver, Connectors, SyncHandle};
+pub use error::SyncError;
+
+/// The app's client id used against the emulator (any id works there).
+pub const EMULATOR_CLIENT_ID: &str = "presence-bridge-emulator";
+
+/// Signs an agent in to both emulated clouds without a browser and builds the connectors.
+pub async fn connect_emulator(
+    base_url: &str,
+    user: &str,
+    client_id: &str,
+) -> Result<Connectors, SyncError> {
+    let redirect = "http://127.0.0.1:53682/callback";
+    let entra = auth::OAuthEndpoints::entra(base_url, "organizations", client_id, redirect);
+    let graph_tokens = Arc::new(auth::TokenSource::sign_in_auto_approved(entra, user).await?);
+    let salesforce = auth::OAuthEndpoints::salesforce(base_url, client_id, redirect);
+    let salesforce_tokens =
+        Arc::new(auth::TokenSource::sign_in_auto_approved(salesforce, user).await?);
+    let graph = graph::GraphClient::new(base_url, graph_tokens, client_id)?;
+    let salesforce = salesforce::SalesforceClient::connect(salesforce_tokens).await?;
+    Ok(Connectors {
+        graph: Arc::new(graph),
+        salesforce: Arc::new(salesforce),
+    })
+}

@@ -1,0 +1,268 @@
+//! The Salesforce side: REST on our package's objects, one method per call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use presence_core::{
+    CallAction, CallLog, CallType, CallerMatch, OfferAnswer, PresenceWrite, SalesforceObservation,
+};
+use serde_json::{json, Value};
+
+use crate::auth::TokenSource;
+use crate::error::{read_body, retry_after, status_error, SyncError};
+use crate::wire::{presence_observation, QueryPage, SearchAnswer, UserInfo};
+
+pub const API_VERSION: &str = "62.0";
+
+#[derive(Debug, Clone)]
+pub struct SalesforceClient {
+    http: reqwest::Client,
+    instance_url: String,
+    tokens: Arc<TokenSource>,
+    /// The agent's Salesforce user id (`User__c`).
+    pub user_id: String,
+}
+
+/// Salesforce's REST datetime for "now".
+pub fn now_datetime() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
+}
+
+/// Escapes a value for a SOQL string literal.
+fn soql_literal(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+impl SalesforceClient {
+    /// Connects with signed-in tokens: reads the instance URL from them and the user id from
+    /// `userinfo`.
+    pub async fn connect(tokens: Arc<TokenSource>) -> Result<Self, SyncError> {
+        let snapshot = tokens.snapshot().await;
+        let instance_url = snapshot
+            .instance_url
+            .ok_or_else(|| SyncError::Malformed("the token answer carried no instance_url".into()))?
+            .trim_end_matches('/')
+            .to_string();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|error| SyncError::Network(error.to_string()))?;
+        let mut client = Self {
+            http,
+            instance_url,
+            tokens,
+            user_id: String::new(),
+        };
+        let body = client
+            .send(reqwest::Method::GET, "/services/oauth2/userinfo", None)
+            .await?;
+        let info: UserInfo = serde_json::from_slice(&body)
+            .map_err(|error| SyncError::Malformed(error.to_string()))?;
+        client.user_id = info.user_id;
+        Ok(client)
+    }
+
+    pub fn instance_url(&self) -> &str {
+        &self.instance_url
+    }
+
+    pub fn tokens(&self) -> &Arc<TokenSource> {
+        &self.tokens
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Vec<u8>, SyncError> {
+        let mut token = self.tokens.access_token().await?;
+        for attempt in 0..2 {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.instance_url))
+                .bearer_auth(&token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|error| SyncError::from_transport(&error))?;
+            let status = response.status();
+            let wait = retry_after(&response);
+            if status.is_success() {
+                return read_body(response).await;
+            }
+            let body = read_body(response).await.unwrap_or_default();
+            if status.as_u16() == 401 && attempt == 0 {
+                token = self.tokens.refresh_after(&token).await?;
+                continue;
+            }
+            return Err(status_error(status, wait, &body));
+        }
+        Err(SyncError::Unauthorized(
+            "the session was refused after a refresh".into(),
+        ))
+    }
+
+    fn data(path: &str) -> String {
+        format!("/services/data/v{API_VERSION}/{path}")
+    }
+
+    async fn upsert(
+        &self,
+        object: &str,
+        field: &str,
+        key: &str,
+        body: Value,
+    ) -> Result<(), SyncError> {
+        let key: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        self.send(
+            reqwest::Method::PATCH,
+            &Self::data(&format!("sobjects/{object}/{field}/{key}")),
+            Some(body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Upserts the agent's `Agent_Presence__c`.
+    pub async fn write_presence(&self, write: &PresenceWrite) -> Result<(), SyncError> {
+        let mut body = json!({
+            "State__c": write.state,
+            "Source__c": write.source.record_value(),
+            "Sequence__c": write.sequence,
+            "Origin_Client__c": write.origin_client,
+            "Out_Of_Office__c": write.out_of_office,
+            "Changed_At__c": now_datetime(),
+            "Heartbeat_At__c": now_datetime(),
+        });
+        if let Some(teams) = &write.teams {
+            body["Teams_Availability__c"] = json!(teams.availability.as_str());
+            body["Teams_Activity__c"] = json!(teams.activity.as_str());
+        }
+        self.upsert("Agent_Presence__c", "User__c", &self.user_id, body)
+            .await
+    }
+
+    pub async fn heartbeat(&self) -> Result<(), SyncError> {
+        self.upsert(
+            "Agent_Presence__c",
+            "User__c",
+            &self.user_id,
+            json!({ "Heartbeat_At__c": now_datetime() }),
+        )
+        .await
+    }
+
+    /// The agent's `Agent_Presence__c`, if there is one.
+    pub async fn read_presence(&self) -> Result<Option<SalesforceObservation>, SyncError> {
+        let soql = format!(
+            "SELECT Id, State__c, Origin_Client__c, Sequence__c FROM Agent_Presence__c WHERE User__c = '{}'",
+            soql_literal(&self.user_id)
+        );
+        let page = self.query(&soql).await?;
+        Ok(page.records.first().and_then(presence_observation))
+    }
+
+    pub async fn query(&self, soql: &str) -> Result<QueryPage, SyncError> {
+        let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+        let body = self
+            .send(
+                reqwest::Method::GET,
+                &Self::data(&format!("query?q={q}")),
+                None,
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|error| SyncError::Malformed(error.to_string()))
+    }
+
+    pub async fn answer_offer(&self, call_id: &str, answer: &OfferAnswer) -> Result<(), SyncError> {
+        let body = match answer {
+            OfferAnswer::Signalled => json!({ "Status__c": "Signalled" }),
+            OfferAnswer::NotSignalled { reason } => {
+                json!({ "Status__c": "NotSignalled", "Reason__c": reason })
+            }
+        };
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
+            .await
+    }
+
+    pub async fn update_call(&self, call_id: &str, action: CallAction) -> Result<(), SyncError> {
+        let body = match action {
+            CallAction::Answered => {
+                json!({ "Status__c": "Answered", "Answered_At__c": now_datetime() })
+            }
+            CallAction::Declined => json!({ "Status__c": "Declined" }),
+            CallAction::Ended => json!({ "Status__c": "Ended", "Ended_At__c": now_datetime() }),
+        };
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
+            .await
+    }
+
+    pub async fn place_call(&self, call_id: &str, number: &str) -> Result<(), SyncError> {
+        let body = json!({
+            "Name": call_id, "User__c": self.user_id, "Kind__c": "Outbound",
+            "To_Number__c": number, "Status__c": "Offered", "Offered_At__c": now_datetime(),
+        });
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
+            .await
+    }
+
+    /// Writes a call log as a `Task`, by upsert on `Call_Log_Key__c`: a retry never duplicates.
+    pub async fn log_call(&self, log: &CallLog) -> Result<(), SyncError> {
+        let mut body = json!({
+            "Subject": log.subject.chars().take(255).collect::<String>(),
+            "TaskSubtype": "Call",
+            "CallType": match log.call_type { CallType::Inbound => "Inbound", CallType::Outbound => "Outbound", CallType::Internal => "Internal" },
+            "CallDisposition": log.disposition,
+            "CallDurationInSeconds": log.duration.as_secs(),
+            "CallObject": log.call_id,
+            "ActivityDate": chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            "Status": if log.disposition == "Completed" { "Completed" } else { "Not Started" },
+        });
+        if let Some(caller) = &log.caller {
+            let field = if caller.object == "Account" {
+                "WhatId"
+            } else {
+                "WhoId"
+            };
+            body[field] = json!(caller.id);
+        }
+        self.upsert("Task", "Call_Log_Key__c", &log.key, body).await
+    }
+
+    /// Finds the caller by phone digits: Contact, then Lead, then Account.
+    pub async fn lookup_caller(&self, digits: &str) -> Result<Option<CallerMatch>, SyncError> {
+        let digits: String = digits
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(20)
+            .collect();
+        if digits.len() < 3 {
+            return Ok(None);
+        }
+        let sosl = format!("FIND {{{digits}}} IN PHONE FIELDS RETURNING Contact(Id, Name), Lead(Id, Name), Account(Id, Name)");
+        let q: String = url::form_urlencoded::byte_serialize(sosl.as_bytes()).collect();
+        let body = self
+            .send(
+                reqwest::Method::GET,
+                &Self::data(&format!("search?q={q}")),
+                None,
+            )
+            .await?;
+        let answer: SearchAnswer = serde_json::from_slice(&body)
+            .map_err(|error| SyncError::Malformed(error.to_string()))?;
+        Ok(answer.search_records.first().and_then(|record| {
+            Some(CallerMatch {
+                object: record.get("attributes")?.get("type")?.as_str()?.to_string(),
+                id: record.get("Id")?.as_str()?.to_string(),
+                name: record.get("Name")?.as_str()?.to_string(),
+            })
+        }))
+    }
+}

@@ -1,0 +1,275 @@
+//! The engine, the real clients and the driver against the emulator on 127.0.0.1, over real
+//! HTTP and the real Streaming API.
+
+use std::time::{Duration, Instant};
+
+use presence_core::{Engine, EngineConfig, Input, Picker, Snapshot, UserIntent};
+use presence_emulator::Emulator;
+use presence_sync::{connect_emulator, driver, SyncHandle, EMULATOR_CLIENT_ID};
+use serde_json::Value;
+
+struct Agent {
+    handle: SyncHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_agent(emu: &Emulator, user: &str) -> Agent {
+    let connectors = connect_emulator(&emu.base_url, user, EMULATOR_CLIENT_ID)
+        .await
+        .expect("sign in");
+    let mut config = EngineConfig::shipped_default();
+    config.client_id = format!("test:{user}");
+    let (handle, future) = driver(Engine::new(config, Instant::now()), connectors);
+    let task = tokio::spawn(future);
+    Agent { handle, task }
+}
+
+/// Waits until `check` holds on the emulator's state, returning how long it took.
+async fn until(emu: &Emulator, what: &str, check: impl Fn(&Value) -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check(&emu.state()) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}: {}",
+            emu.state()["agents"][0]
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn until_snapshot(agent: &Agent, what: &str, check: impl Fn(&Snapshot) -> bool) {
+    let mut snapshots = agent.handle.snapshots();
+    let started = Instant::now();
+    loop {
+        if check(&snapshots.borrow_and_update()) {
+            return;
+        }
+        let left = Duration::from_secs(15).saturating_sub(started.elapsed());
+        assert!(
+            !left.is_zero(),
+            "timed out waiting for {what}: {:?}",
+            snapshots.borrow()
+        );
+        let _ = tokio::time::timeout(left, snapshots.changed()).await;
+    }
+}
+
+fn ada(state: &Value) -> &Value {
+    &state["agents"][0]
+}
+
+fn salesforce_state(state: &Value) -> Option<&str> {
+    ada(state)["salesforce"]["State__c"].as_str()
+}
+
+fn teams(state: &Value) -> (String, String) {
+    let t = &ada(state)["teams"];
+    (
+        t["availability"].as_str().unwrap_or("").into(),
+        t["activity"].as_str().unwrap_or("").into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_crosses_both_ways_and_is_not_echoed_back() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = start_agent(&emu, "ada").await;
+    until(&emu, "the first heartbeat or record", |s| {
+        !ada(s)["salesforce"].is_null()
+    })
+    .await;
+    // Teams → Salesforce (A1 through the wire).
+    emu.teams_set_status("ada", "DoNotDisturb", "DoNotDisturb")
+        .expect("teams");
+    let teams_to_salesforce = until(&emu, "Do Not Disturb in Salesforce", |s| {
+        salesforce_state(s) == Some("Do Not Disturb")
+    })
+    .await;
+    // Salesforce → Teams (A2 through the wire: On a Call writes Busy/Busy).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    emu.salesforce_pick("ada", "On a Call").expect("pick");
+    let salesforce_to_teams = until(&emu, "Busy/Busy in Teams", |s| {
+        teams(s) == ("Busy".into(), "Busy".into())
+    })
+    .await;
+    eprintln!("propagation: Teams→Salesforce {teams_to_salesforce:?}, Salesforce→Teams {salesforce_to_teams:?}");
+    // Quiet for a while: nothing flips back (no echo loop).
+    let writes_before = emu.state()["counters"]["graph POST setUserPreferredPresence"]
+        .as_u64()
+        .unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let state = emu.state();
+    assert_eq!(salesforce_state(&state), Some("On a Call"));
+    assert_eq!(teams(&state), ("Busy".into(), "Busy".into()));
+    assert_eq!(
+        state["counters"]["graph POST setUserPreferredPresence"]
+            .as_u64()
+            .unwrap_or(0),
+        writes_before
+    );
+    // The tray picks Logout: Teams is handed back, Salesforce says Logout.
+    agent
+        .handle
+        .send(Input::User(UserIntent::Pick {
+            label: "Logout".into(),
+            via: Picker::Tray,
+        }))
+        .await;
+    until(&emu, "Logout", |s| salesforce_state(s) == Some("Logout")).await;
+    until(&emu, "Teams released", |s| {
+        ada(s)["teams"]["preferred"].is_null()
+    })
+    .await;
+    until_snapshot(&agent, "no connection to Teams", |s| {
+        s.no_connection_to_teams
+    })
+    .await;
+    agent.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_call_rings_stops_and_is_logged_once_with_the_caller() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = start_agent(&emu, "ada").await;
+    until(&emu, "a heartbeat", |s| {
+        ada(s)["heartbeatAgeMs"].is_number()
+    })
+    .await;
+    let mut ui = agent.handle.ui_effects();
+    let call = emu
+        .place_call("ada", "Direct", "+1 415 555 0100")
+        .expect("call");
+    assert_eq!(call.status, "Offered");
+    let call_id = call.call_id.clone();
+    until(&emu, "signalled", |_| {
+        emu.call(&call_id).is_some_and(|c| c.status == "Signalled")
+    })
+    .await;
+    until_snapshot(&agent, "ringing with the caller", |s| {
+        s.label == "Ringing"
+            && s.calls
+                .first()
+                .and_then(|c| c.caller.as_ref())
+                .is_some_and(|c| c.name == "Margaret Hamilton")
+    })
+    .await;
+    emu.hang_up(&call_id).expect("hang up");
+    let hung_up = Instant::now();
+    let mut stopped = None;
+    while stopped.is_none() && hung_up.elapsed() < Duration::from_secs(5) {
+        if let Ok(Ok(presence_core::UiEffect::StopRinging { call_id: id })) =
+            tokio::time::timeout(Duration::from_secs(5), ui.recv()).await
+        {
+            if id == call_id {
+                stopped = Some(hung_up.elapsed());
+            }
+        }
+    }
+    let stopped = stopped.expect("ringing stopped");
+    assert!(
+        stopped < Duration::from_secs(1),
+        "C7: within one second, took {stopped:?}"
+    );
+    until(&emu, "the Task", |s| {
+        s["tasks"].as_array().is_some_and(|t| !t.is_empty())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = emu.state();
+    let tasks = state["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["CallDisposition"], "Missed");
+    assert_eq!(tasks[0]["CallType"], "Inbound");
+    assert_eq!(tasks[0]["Call_Log_Key__c"], call_id.as_str());
+    assert!(
+        tasks[0]["WhoId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("003")),
+        "linked to the contact"
+    );
+    agent.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_survives_unknown_client_and_expired_tokens_without_losing_events() {
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| w.settings.long_poll_ms = 2000);
+    let agent = start_agent(&emu, "ada").await;
+    until(&emu, "a streaming client", |s| {
+        s["streaming"]["clients"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    })
+    .await;
+    until_snapshot(&agent, "Available", |s| {
+        s.state.as_deref() == Some("Available")
+    })
+    .await;
+    // The stream is dropped, the session and the tokens expire, and meanwhile Salesforce changes.
+    emu.with_world(|w| {
+        for client in w.comet_clients.values_mut() {
+            client.next_fault = Some("unknown-client".into());
+        }
+    });
+    emu.with_world(|w| {
+        presence_emulator::control::end_tokens(
+            w,
+            presence_emulator::Api::Salesforce,
+            Some("ada"),
+            false,
+        )
+    })
+    .expect("expire");
+    emu.with_world(|w| {
+        presence_emulator::control::end_tokens(w, presence_emulator::Api::Entra, Some("ada"), false)
+    })
+    .expect("expire");
+    emu.salesforce_pick("ada", "Be Right Back").expect("pick");
+    until_snapshot(&agent, "Be Right Back", |s| {
+        s.state.as_deref() == Some("Be Right Back")
+    })
+    .await;
+    until(&emu, "BRB in Teams", |s| {
+        teams(s) == ("BeRightBack".into(), "BeRightBack".into())
+    })
+    .await;
+    let refreshes = emu.state()["counters"]["entra token"].as_u64().unwrap_or(0);
+    assert!(
+        refreshes >= 2,
+        "the Graph token was refreshed: {refreshes} token requests"
+    );
+    agent.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_teams_link_degrades_and_recovers() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = start_agent(&emu, "ada").await;
+    until_snapshot(&agent, "connected", |s| {
+        s.links.iter().all(|l| l.state.is_connected())
+    })
+    .await;
+    emu.with_world(|w| {
+        w.faults.push(presence_emulator::world::Fault {
+            api: presence_emulator::Api::Graph,
+            kind: presence_emulator::world::FaultKind::Status {
+                status: 429,
+                retry_after: Some(2),
+            },
+            count: Some(3),
+            path_contains: None,
+        })
+    });
+    until_snapshot(&agent, "Teams degraded", |s| {
+        matches!(s.links[0].state, presence_core::LinkState::Degraded { .. })
+    })
+    .await;
+    until_snapshot(&agent, "Teams connected again", |s| {
+        s.links[0].state.is_connected()
+    })
+    .await;
+    agent.task.abort();
+}
