@@ -6,23 +6,26 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use presence_core::{
-    CallLog, Effect, EffectId, Engine, Failure, Input, Link, Outcome, RetryPolicy, Snapshot,
-    UiEffect,
-};
+use presence_core::{Effect, EffectId, Engine, Failure, Input, Link, Outcome, Snapshot, UiEffect};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::SyncError;
 use crate::graph::GraphClient;
+use crate::outbox::{deliver_forever, Outbox};
 use crate::salesforce::SalesforceClient;
 use crate::streaming::{StreamNews, Streaming};
 use crate::wire::{call_event, presence_observation, CallEvent};
+
+/// How fast a backlog of call logs drains after an outage (Salesforce counts every call).
+pub const OUTBOX_DELIVERIES_PER_SECOND: u32 = 5;
 
 /// The clients the driver talks through.
 #[derive(Debug, Clone)]
 pub struct Connectors {
     pub graph: Arc<GraphClient>,
     pub salesforce: Arc<SalesforceClient>,
+    /// Where call logs wait for Salesforce (durable).
+    pub outbox: Arc<Outbox>,
 }
 
 /// What the shell holds: send inputs, watch snapshots, receive UI effects.
@@ -87,6 +90,11 @@ pub fn driver(
                 None
             }
         };
+        let outbox_task = tokio::spawn(deliver_forever(
+            connectors.outbox.clone(),
+            connectors.salesforce.clone(),
+            OUTBOX_DELIVERIES_PER_SECOND,
+        ));
         engine.handle_input(Instant::now(), Input::Started);
         let mut clocks = (Instant::now(), SystemTime::now());
         let mut drift_check = tokio::time::interval(Duration::from_secs(5));
@@ -99,6 +107,15 @@ pub fn driver(
                         let _ = ui_tx.send(ui);
                     }
                     Effect::Diagnostic { message } => tracing::info!("engine: {message}"),
+                    Effect::LogCall { log } => {
+                        // Committed before anything is sent (G4); a failure to save is said, not hidden.
+                        if let Err(error) = connectors.outbox.enqueue(&log) {
+                            tracing::error!("call log {} could not be saved: {error}", log.key);
+                            let _ = ui_tx.send(UiEffect::Notice {
+                                text: format!("The call log could not be saved: {error}"),
+                            });
+                        }
+                    }
                     other => perform(other, &connectors, &input_tx),
                 }
             }
@@ -143,6 +160,7 @@ pub fn driver(
         if let Some(task) = stream_task {
             task.abort();
         }
+        outbox_task.abort();
     };
     (handle, future)
 }
@@ -245,11 +263,10 @@ fn perform(effect: Effect, connectors: &Connectors, inputs: &mpsc::Sender<Input>
                 ],
                 Err(error) => vec![done(id, Err(error))],
             },
-            Effect::LogCall { log } => {
-                deliver_log(&connectors.salesforce, &log).await;
-                Vec::new()
-            }
-            Effect::Ui(_) | Effect::Diagnostic { .. } | Effect::Shutdown => Vec::new(),
+            Effect::LogCall { .. }
+            | Effect::Ui(_)
+            | Effect::Diagnostic { .. }
+            | Effect::Shutdown => Vec::new(),
         };
         for reply in replies {
             if inputs.send(reply).await.is_err() {
@@ -257,30 +274,4 @@ fn perform(effect: Effect, connectors: &Connectors, inputs: &mpsc::Sender<Input>
             }
         }
     });
-}
-
-/// Delivers a call log, retrying with the engine's policy while the process lives. Not yet
-/// durable: the SQLite outbox that survives restarts is the next step (issue 4).
-async fn deliver_log(salesforce: &SalesforceClient, log: &CallLog) {
-    let policy = RetryPolicy {
-        base: Duration::from_secs(1),
-        cap: Duration::from_secs(300),
-        retry_after_floor: Duration::from_secs(1),
-        retry_after_cap: Duration::from_secs(900),
-    };
-    let mut jitter = presence_core::Jitter::new(log.key.bytes().map(u64::from).sum());
-    for attempt in 1..=20u32 {
-        match salesforce.log_call(log).await {
-            Ok(()) => return,
-            Err(error) => {
-                let failure = error.kind();
-                if matches!(failure, Failure::Rejected { .. }) {
-                    tracing::error!("call log {} refused by Salesforce: {error}", log.key);
-                    return;
-                }
-                tokio::time::sleep(policy.delay(attempt, &failure, &mut jitter)).await;
-            }
-        }
-    }
-    tracing::error!("call log {} not delivered after 20 attempts", log.key);
 }

@@ -5,12 +5,14 @@
 //! engine's; this crate only performs effects and reports outcomes.
 //!
 //! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
-//! (the clients), [`streaming`] (CometD), [`wire`] (JSON shapes), [`error`], [`driver`].
+//! (the clients), [`streaming`] (CometD), [`outbox`] (durable call logs), [`wire`] (JSON
+//! shapes), [`error`], [`driver`].
 
 pub mod auth;
 pub mod driver;
 pub mod error;
 pub mod graph;
+pub mod outbox;
 pub mod salesforce;
 pub mod streaming;
 pub mod wire;
@@ -28,6 +30,7 @@ pub async fn connect_emulator(
     base_url: &str,
     user: &str,
     client_id: &str,
+    outbox: Arc<outbox::Outbox>,
 ) -> Result<Connectors, SyncError> {
     let redirect = "http://127.0.0.1:53682/callback";
     let entra = auth::OAuthEndpoints::entra(base_url, "organizations", client_id, redirect);
@@ -40,5 +43,6 @@ pub async fn connect_emulator(
     Ok(Connectors {
         graph: Arc::new(graph),
         salesforce: Arc::new(salesforce),
+        outbox,
     })
 }

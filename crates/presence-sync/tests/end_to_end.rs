@@ -14,7 +14,8 @@ struct Agent {
 }
 
 async fn start_agent(emu: &Emulator, user: &str) -> Agent {
-    let connectors = connect_emulator(&emu.base_url, user, EMULATOR_CLIENT_ID)
+    let outbox = std::sync::Arc::new(presence_sync::outbox::Outbox::in_memory().expect("outbox"));
+    let connectors = connect_emulator(&emu.base_url, user, EMULATOR_CLIENT_ID, outbox)
         .await
         .expect("sign in");
     let mut config = EngineConfig::shipped_default();

@@ -21,6 +21,22 @@ struct Args {
     /// The app's client id (the Graph presence session id, and Origin_Client__c).
     #[arg(long, default_value = presence_sync::EMULATOR_CLIENT_ID)]
     client_id: String,
+    /// Where the durable outbox of call logs lives (default: $XDG_DATA_HOME/presence-bridge,
+    /// else ~/.local/share/presence-bridge).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+fn data_dir(chosen: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    chosen
+        .or_else(|| {
+            std::env::var_os("XDG_DATA_HOME")
+                .map(|d| std::path::PathBuf::from(d).join("presence-bridge"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".local/share/presence-bridge"))
+        })
 }
 
 #[tokio::main]
@@ -32,8 +48,44 @@ async fn main() {
         )
         .init();
     let args = Args::parse();
+    let Some(dir) = data_dir(args.data_dir.clone()) else {
+        eprintln!(
+            "presence-agent: no data directory: pass --data-dir or set XDG_DATA_HOME or HOME"
+        );
+        std::process::exit(2);
+    };
+    let safe_user: String = args
+        .user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("outbox-{safe_user}.sqlite"));
+    let outbox = match presence_sync::outbox::Outbox::open(&path) {
+        Ok(outbox) => std::sync::Arc::new(outbox),
+        Err(error) => {
+            eprintln!(
+                "presence-agent: cannot open the call-log outbox {}: {error}",
+                path.display()
+            );
+            std::process::exit(1);
+        }
+    };
+    if let Some(aside) = &outbox.quarantined {
+        eprintln!(
+            "presence-agent: the call-log outbox was damaged and set aside as {}; a new one was started",
+            aside.display()
+        );
+    }
     let connectors =
-        match presence_sync::connect_emulator(&args.emulator, &args.user, &args.client_id).await {
+        match presence_sync::connect_emulator(&args.emulator, &args.user, &args.client_id, outbox)
+            .await
+        {
             Ok(connectors) => connectors,
             Err(error) => {
                 eprintln!(

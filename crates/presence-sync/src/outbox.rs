@@ -1,0 +1,274 @@
+//! The durable outbox: call logs wait here, in SQLite (WAL, `synchronous=FULL`), until
+//! Salesforce has them. A log is committed before anything is sent, delivered in order, and
+//! written by upsert on its key, so a retry or a restart never duplicates it. A row Salesforce
+//! refuses for good is set aside with the reason while the rest drains.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use presence_core::{CallLog, Failure, Jitter, RetryPolicy};
+use rusqlite::{params, Connection, OptionalExtension};
+use thiserror::Error;
+use tokio::sync::Notify;
+
+use crate::salesforce::SalesforceClient;
+
+#[derive(Debug, Error)]
+pub enum OutboxError {
+    #[error("the outbox database failed: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("a call log could not be encoded: {0}")]
+    Encoding(#[from] serde_json::Error),
+    #[error("the outbox file could not be set aside: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A row that Salesforce refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLog {
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    connection: Mutex<Connection>,
+    /// Woken when a log is queued.
+    pub queued: Notify,
+    /// Set when the file failed its integrity check and was set aside at open.
+    pub quarantined: Option<PathBuf>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox at `path`. A file that fails `PRAGMA integrity_check` is
+    /// renamed aside (`…corrupt-<ms>`) and a fresh one started; the caller tells the agent.
+    pub fn open(path: &Path) -> Result<Self, OutboxError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut quarantined = None;
+        let connection = match Self::open_checked(path) {
+            Ok(connection) => connection,
+            Err(_) if path.exists() => {
+                let aside = path.with_extension(format!("corrupt-{}", now_ms()));
+                std::fs::rename(path, &aside)?;
+                for suffix in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                quarantined = Some(aside);
+                Self::open_checked(path)?
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(Self {
+            connection: Mutex::new(connection),
+            queued: Notify::new(),
+            quarantined,
+        })
+    }
+
+    /// An outbox that lives in memory only (tests, or when no data directory can be had).
+    pub fn in_memory() -> Result<Self, OutboxError> {
+        let connection = Connection::open_in_memory()?;
+        Self::prepare(&connection)?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+            queued: Notify::new(),
+            quarantined: None,
+        })
+    }
+
+    fn open_checked(path: &Path) -> Result<Connection, OutboxError> {
+        let connection = Connection::open(path)?;
+        let verdict: String =
+            connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+        if verdict != "ok" {
+            return Err(OutboxError::Database(rusqlite::Error::InvalidQuery));
+        }
+        Self::prepare(&connection)?;
+        Ok(connection)
+    }
+
+    fn prepare(connection: &Connection) -> Result<(), OutboxError> {
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.execute_batch(
+            "CREATE TABLE IF NOT EXISTS outbox (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL,
+                key TEXT NOT NULL UNIQUE,
+                payload TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                created_ms INTEGER NOT NULL,
+                delivered_ms INTEGER
+            );",
+        )?;
+        Ok(())
+    }
+
+    fn with<T>(
+        &self,
+        action: impl FnOnce(&Connection) -> Result<T, OutboxError>,
+    ) -> Result<T, OutboxError> {
+        let connection = match self.connection.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        action(&connection)
+    }
+
+    /// Commits a call log. Returns `false` when a log with the same key is already there
+    /// (the same call logged twice is one log).
+    pub fn enqueue(&self, log: &CallLog) -> Result<bool, OutboxError> {
+        let payload = serde_json::to_string(log)?;
+        let inserted = self.with(|c| {
+            Ok(c.execute(
+                "INSERT OR IGNORE INTO outbox (kind, key, payload, created_ms) VALUES ('call_log', ?1, ?2, ?3)",
+                params![log.key, payload, now_ms()],
+            )? == 1)
+        })?;
+        if inserted {
+            self.queued.notify_one();
+        }
+        Ok(inserted)
+    }
+
+    /// The oldest log not yet delivered.
+    pub fn next_pending(&self) -> Result<Option<(i64, CallLog)>, OutboxError> {
+        let row: Option<(i64, String)> = self.with(|c| {
+            Ok(c.query_row(
+                "SELECT seq, payload FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+        })?;
+        match row {
+            None => Ok(None),
+            Some((seq, payload)) => match serde_json::from_str(&payload) {
+                Ok(log) => Ok(Some((seq, log))),
+                Err(error) => {
+                    // Unreadable rows are set aside, never retried for ever.
+                    self.mark_dead(seq, &format!("unreadable payload: {error}"))?;
+                    self.next_pending()
+                }
+            },
+        }
+    }
+
+    pub fn mark_delivered(&self, seq: i64) -> Result<(), OutboxError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET state = 'delivered', delivered_ms = ?2 WHERE seq = ?1",
+                params![seq, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn mark_dead(&self, seq: i64, reason: &str) -> Result<(), OutboxError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE seq = ?1",
+                params![seq, reason],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn record_failure(&self, seq: i64, reason: &str) -> Result<u32, OutboxError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE seq = ?1",
+                params![seq, reason],
+            )?;
+            Ok(c.query_row(
+                "SELECT attempts FROM outbox WHERE seq = ?1",
+                params![seq],
+                |row| row.get(0),
+            )?)
+        })
+    }
+
+    pub fn pending(&self) -> Result<u64, OutboxError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+    }
+
+    pub fn dead(&self) -> Result<Vec<DeadLog>, OutboxError> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT key, COALESCE(last_error, '') FROM outbox WHERE state = 'dead' ORDER BY seq")?;
+            let rows = statement.query_map([], |row| Ok(DeadLog { key: row.get(0)?, reason: row.get(1)? }))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+}
+
+/// Delivers queued logs in order, for as long as it runs: one at a time, at most
+/// `per_second` a second (an outage's backlog drains without bursting Salesforce's limits),
+/// backing off on failures with the engine's retry policy, setting refused rows aside.
+pub async fn deliver_forever(
+    outbox: Arc<Outbox>,
+    salesforce: Arc<SalesforceClient>,
+    per_second: u32,
+) {
+    let policy = RetryPolicy {
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(300),
+        retry_after_floor: Duration::from_secs(1),
+        retry_after_cap: Duration::from_secs(900),
+    };
+    let mut jitter = Jitter::new(now_ms() as u64);
+    let spacing = Duration::from_millis(1000 / u64::from(per_second.max(1)));
+    loop {
+        let next = match outbox.next_pending() {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::error!("outbox: {error}");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        let Some((seq, log)) = next else {
+            // Nothing queued: wait for the next log (or look again now and then).
+            let _ = tokio::time::timeout(Duration::from_secs(30), outbox.queued.notified()).await;
+            continue;
+        };
+        match salesforce.log_call(&log).await {
+            Ok(()) => {
+                if let Err(error) = outbox.mark_delivered(seq) {
+                    tracing::error!(
+                        "outbox: delivered {} but could not record it: {error}",
+                        log.key
+                    );
+                }
+                tokio::time::sleep(spacing).await;
+            }
+            Err(error) => {
+                let failure = error.kind();
+                if matches!(failure, Failure::Rejected { .. }) {
+                    tracing::error!(
+                        "outbox: Salesforce refused call log {}: {error}; set aside",
+                        log.key
+                    );
+                    let _ = outbox.mark_dead(seq, &error.to_string());
+                    continue;
+                }
+                let attempts = outbox.record_failure(seq, &error.to_string()).unwrap_or(1);
+                tokio::time::sleep(policy.delay(attempts, &failure, &mut jitter)).await;
+            }
+        }
+    }
+}

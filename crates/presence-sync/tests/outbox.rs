@@ -1,0 +1,191 @@
+//! The durable outbox on a real SQLite file, and A17 through the wire: a missed call while
+//! Salesforce is down is delivered exactly once when it returns, also when the agent process
+//! is killed with SIGKILL between queueing and delivery.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use presence_core::{CallKind, CallLog, CallType};
+use presence_emulator::world::{Fault, FaultKind};
+use presence_emulator::{Api, Emulator};
+use presence_sync::outbox::Outbox;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "presence-sync-{name}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn log(key: &str) -> CallLog {
+    CallLog {
+        key: key.into(),
+        call_id: key.into(),
+        kind: CallKind::Direct,
+        call_type: CallType::Inbound,
+        disposition: "Missed".into(),
+        duration: Duration::ZERO,
+        from_number: "+14155550100".into(),
+        to_number: "+14155550101".into(),
+        caller: None,
+        subject: "Missed call from +14155550100".into(),
+    }
+}
+
+#[test]
+fn logs_are_kept_once_per_key_in_order_and_survive_reopening() {
+    let dir = scratch("order");
+    let path = dir.join("outbox.sqlite");
+    {
+        let outbox = Outbox::open(&path).expect("open");
+        assert!(outbox.enqueue(&log("a")).expect("a"));
+        assert!(outbox.enqueue(&log("b")).expect("b"));
+        assert!(
+            !outbox.enqueue(&log("a")).expect("a again"),
+            "the same call is one log"
+        );
+    }
+    let outbox = Outbox::open(&path).expect("reopen");
+    assert_eq!(outbox.pending().expect("pending"), 2);
+    let (first, entry) = outbox.next_pending().expect("next").expect("a row");
+    assert_eq!(entry.key, "a");
+    outbox.mark_dead(first, "INVALID_FIELD").expect("dead");
+    let (second, entry) = outbox.next_pending().expect("next").expect("a row");
+    assert_eq!(entry.key, "b", "a poison row does not block the rest");
+    outbox.mark_delivered(second).expect("delivered");
+    assert_eq!(outbox.pending().expect("pending"), 0);
+    assert_eq!(outbox.dead().expect("dead")[0].reason, "INVALID_FIELD");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_corrupt_outbox_file_is_set_aside_and_a_new_one_started() {
+    let dir = scratch("corrupt");
+    let path = dir.join("outbox.sqlite");
+    std::fs::write(
+        &path,
+        b"this is not a database, it is a poem about databases",
+    )
+    .expect("write");
+    let outbox = Outbox::open(&path).expect("opens anyway");
+    let aside = outbox.quarantined.clone().expect("set aside");
+    assert!(aside.exists());
+    assert!(outbox.enqueue(&log("c")).expect("usable"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn task_fault(emu: &Emulator) {
+    emu.with_world(|w| {
+        w.faults.push(Fault {
+            api: Api::Salesforce,
+            kind: FaultKind::Status {
+                status: 503,
+                retry_after: None,
+            },
+            count: None,
+            path_contains: Some("sobjects/Task".into()),
+        })
+    });
+}
+
+fn tasks(emu: &Emulator) -> Vec<serde_json::Value> {
+    emu.state()["tasks"].as_array().cloned().unwrap_or_default()
+}
+
+fn start_agent(
+    emu: &Emulator,
+    data_dir: &PathBuf,
+) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+        .args(["--emulator", &emu.base_url, "--user", "ada", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn presence-agent");
+    let stdout = child.stdout.take().expect("stdout");
+    (child, BufReader::new(stdout))
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a17_a_missed_call_during_an_outage_is_delivered_once_even_after_sigkill() {
+    let emu = Emulator::start().await.expect("emulator");
+    let data_dir = scratch("sigkill");
+    let (mut agent, mut lines) = start_agent(&emu, &data_dir);
+    let mut first = String::new();
+    lines.read_line(&mut first).expect("first snapshot line");
+    assert!(first.starts_with('{'), "{first}");
+    wait_for("the agent's heartbeat", || {
+        emu.state()["agents"][0]["heartbeatAgeMs"].is_number()
+    })
+    .await;
+    // Salesforce refuses Tasks (down for call logs); a call rings and is missed.
+    task_fault(&emu);
+    let call = emu
+        .place_call("ada", "Direct", "+1 415 555 0100")
+        .expect("call");
+    let call_id = call.call_id.clone();
+    wait_for("the call to be signalled", || {
+        emu.call(&call_id).is_some_and(|c| c.status == "Signalled")
+    })
+    .await;
+    emu.hang_up(&call_id).expect("hang up");
+    // Queued durably: the row is in the agent's outbox file before anything was delivered.
+    let path = data_dir.join("outbox-ada.sqlite");
+    wait_for("the log in the outbox", || {
+        Outbox::open(&path)
+            .ok()
+            .and_then(|o| o.pending().ok())
+            .is_some_and(|n| n == 1)
+    })
+    .await;
+    wait_for("a failed delivery attempt", || {
+        emu.state()["counters"]["salesforce PATCH sobjects"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+            && tasks(&emu).is_empty()
+    })
+    .await;
+    agent.kill().expect("SIGKILL");
+    let _ = agent.wait();
+    assert!(
+        tasks(&emu).is_empty(),
+        "nothing delivered while Salesforce was down"
+    );
+    // Salesforce comes back; a new agent process delivers the log from the file, once.
+    emu.with_world(|w| w.faults.clear());
+    let (mut agent, _lines) = start_agent(&emu, &data_dir);
+    wait_for("the Task", || !tasks(&emu).is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let delivered = tasks(&emu);
+    assert_eq!(delivered.len(), 1, "exactly once: {delivered:?}");
+    assert_eq!(delivered[0]["Call_Log_Key__c"], call_id.as_str());
+    assert_eq!(delivered[0]["CallDisposition"], "Missed");
+    assert_eq!(
+        Outbox::open(&path)
+            .expect("open")
+            .pending()
+            .expect("pending"),
+        0
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let _ = std::fs::remove_dir_all(data_dir);
+}
