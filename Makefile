@@ -9,14 +9,10 @@ deps:
 build: deps
 	$(CARGO) build --workspace
 
-# The desktop app. Without a display (a bare server), it runs on a virtual one.
+# The demo: the cloud emulator and the desktop app signed in to it as agent ada.
+# Without a display (a bare server), the app runs on a virtual one.
 run: build
-	@if [ -n "$$DISPLAY" ]; then \
-		$(CARGO) run --bin presence-bridge; \
-	else \
-		echo "No DISPLAY: running on a virtual display (xvfb-run); screenshots with 'import -window root'"; \
-		xvfb-run -a $(CARGO) run --bin presence-bridge; \
-	fi
+	scripts/run-demo.sh target/debug/presence-emulator target/debug/presence-bridge
 
 # The cloud emulator alone, on the demo scenario (control page at http://127.0.0.1:8787/_emulator/ui).
 emulator:
@@ -38,7 +34,7 @@ core-purity:
 	else echo "core-purity: presence-core depends on no runtime, HTTP, GUI or clock crate"; fi
 
 ui-smoke: build
-	scripts/ui-smoke.sh target/debug/presence-bridge
+	scripts/ui-smoke.sh target/debug/presence-bridge target/debug/presence-emulator
 
 test: deps fmt-check core-purity clippy unit-tests ui-smoke
 	@echo "make test: all checks passed"

@@ -7,7 +7,7 @@ packages=(
   # build: the Tauri shell links webkit2gtk 4.1 and loads the ayatana tray library at run time
   build-essential pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev
   # run and test headless: a virtual display, a session bus, notifications, screenshots
-  xvfb xauth x11-utils dbus dbus-x11 dunst imagemagick
+  xvfb xauth x11-utils dbus dbus-x11 dunst imagemagick curl
   # secrets: the real OS keyring under dbus-run-session in tests
   gnome-keyring libsecret-tools
 )

@@ -1,36 +1,102 @@
 //! The desktop shell of Presence Bridge: the only code that depends on Tauri.
 //!
-//! It owns no presence logic. It builds the engine from the shipped Call Center configuration,
-//! and turns the engine's [`Snapshot`](presence_core::Snapshot) into what the agent sees. Until
-//! the sync runtime lands, the window shows the snapshot of the default configuration.
+//! It owns no presence logic. It runs the sync driver of `presence-sync` around the engine and
+//! turns the engine's [`Snapshot`](presence_core::Snapshot) into what the agent sees; clicks
+//! become engine inputs. With `PRESENCE_BRIDGE_EMULATOR` set (what `make run` does) it signs in
+//! to the built-in emulator as `PRESENCE_BRIDGE_USER` (default `ada`); without it the window
+//! shows the engine's snapshot for the shipped configuration, unconnected.
 //!
 //! Layout: `lib.rs` (startup), `commands.rs` (IPC commands, each a few lines).
 
 mod commands;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use presence_core::{Engine, EngineConfig};
+use presence_sync::SyncHandle;
 
 /// What the shell shares between IPC commands.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ShellState {
-    engine: Mutex<Engine>,
+    /// The running sync, once connected.
+    sync: Mutex<Option<SyncHandle>>,
+    /// Why the sync is not running, if it is not.
+    problem: Mutex<Option<String>>,
+}
+
+impl ShellState {
+    fn handle(&self) -> Option<SyncHandle> {
+        self.sync.lock().ok().and_then(|guard| guard.clone())
+    }
 }
 
 /// Starts the desktop app and blocks until it quits.
 pub fn run() {
-    let engine = Engine::new(EngineConfig::shipped_default(), Instant::now());
-    let state = ShellState {
-        engine: Mutex::new(engine),
-    };
+    let state = Arc::new(ShellState::default());
+    let for_setup = state.clone();
     let result = tauri::Builder::default()
         .manage(state)
-        .invoke_handler(tauri::generate_handler![commands::snapshot])
+        .setup(move |_app| {
+            start_sync(for_setup.clone());
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![commands::snapshot, commands::pick])
         .run(tauri::generate_context!());
     if let Err(error) = result {
         eprintln!("presence-bridge: the desktop shell stopped: {error}");
         std::process::exit(1);
     }
+}
+
+fn start_sync(state: Arc<ShellState>) {
+    let Ok(emulator) = std::env::var("PRESENCE_BRIDGE_EMULATOR") else {
+        if let Ok(mut problem) = state.problem.lock() {
+            *problem = Some("not connected: set PRESENCE_BRIDGE_EMULATOR (make run does)".into());
+        }
+        return;
+    };
+    let user = std::env::var("PRESENCE_BRIDGE_USER").unwrap_or_else(|_| "ada".into());
+    tauri::async_runtime::spawn(async move {
+        let outbox = match presence_sync::outbox::Outbox::in_memory() {
+            Ok(outbox) => Arc::new(outbox),
+            Err(error) => return record_problem(&state, format!("no call-log outbox: {error}")),
+        };
+        let connectors = match presence_sync::connect_emulator(
+            &emulator,
+            &user,
+            presence_sync::EMULATOR_CLIENT_ID,
+            outbox,
+        )
+        .await
+        {
+            Ok(connectors) => connectors,
+            Err(error) => {
+                return record_problem(
+                    &state,
+                    format!("cannot sign in to {emulator} as {user}: {error}"),
+                )
+            }
+        };
+        let mut config = EngineConfig::shipped_default();
+        config.client_id = format!("presence-bridge:{user}");
+        let (handle, driver) =
+            presence_sync::driver(Engine::new(config, Instant::now()), connectors);
+        if let Ok(mut slot) = state.sync.lock() {
+            *slot = Some(handle);
+        }
+        driver.await;
+    });
+}
+
+fn record_problem(state: &ShellState, text: String) {
+    eprintln!("presence-bridge: {text}");
+    if let Ok(mut problem) = state.problem.lock() {
+        *problem = Some(text);
+    }
+}
+
+/// The snapshot to show when no sync runs: the engine on the shipped configuration.
+fn unconnected_snapshot() -> presence_core::Snapshot {
+    Engine::new(EngineConfig::shipped_default(), Instant::now()).snapshot()
 }

@@ -1,6 +1,6 @@
 // Renders the engine's snapshot. Every value is set as text, never as HTML: caller data is
 // untrusted (rule C8).
-import { fetchSnapshot } from "./ipc.js";
+import { fetchView, pick } from "./ipc.js";
 
 function text(id, value) {
   document.getElementById(id).textContent = value;
@@ -23,19 +23,38 @@ function render(snapshot) {
   const choices = document.getElementById("choices");
   choices.replaceChildren(...snapshot.choices.map((choice) => {
     const item = document.createElement("li");
-    item.textContent = choice.label;
-    item.setAttribute("aria-current", String(choice.selected));
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = choice.label;
+    button.setAttribute("aria-current", String(choice.selected));
+    button.addEventListener("click", () => choose(choice.label));
+    item.appendChild(button);
     return item;
   }));
 }
 
+function showError(text) {
+  const box = document.getElementById("error");
+  box.hidden = !text;
+  box.textContent = text || "";
+}
+
+async function choose(label) {
+  try {
+    await pick(label);
+    await refresh();
+  } catch (error) {
+    showError(String(error));
+  }
+}
+
 async function refresh() {
   try {
-    render(await fetchSnapshot());
+    const view = await fetchView();
+    render(view.snapshot);
+    showError(view.problem);
   } catch (error) {
-    const box = document.getElementById("error");
-    box.hidden = false;
-    box.textContent = String(error);
+    showError(String(error));
   }
 }
 

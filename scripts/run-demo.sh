@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The demo: the cloud emulator on a free loopback port, and the desktop app signed in to it as
+# one agent (PRESENCE_BRIDGE_USER, default ada). Ctrl-C or closing the window stops both.
+set -euo pipefail
+emulator=${1:-target/debug/presence-emulator}
+app=${2:-target/debug/presence-bridge}
+log=$(mktemp)
+"$emulator" --port "${PRESENCE_BRIDGE_EMULATOR_PORT:-0}" --scenario demo >"$log" 2>&1 &
+emu=$!
+trap 'kill "$emu" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 100); do
+  grep -q '^presence-emulator listening on' "$log" && break
+  kill -0 "$emu" 2>/dev/null || { cat "$log"; exit 1; }
+  sleep 0.05
+done
+base=$(sed -n 's/^presence-emulator listening on \(http:[^ ]*\).*/\1/p' "$log")
+[ -n "$base" ] || { echo "run-demo: the emulator did not start"; cat "$log"; exit 1; }
+echo "Emulator: $base  (control page: $base/_emulator/ui; act as the agent in Teams and Salesforce there)"
+echo "Desktop app: signed in as ${PRESENCE_BRIDGE_USER:-ada}"
+export PRESENCE_BRIDGE_EMULATOR=$base PRESENCE_BRIDGE_USER=${PRESENCE_BRIDGE_USER:-ada}
+if [ -n "${DISPLAY:-}" ]; then
+  "$app"
+else
+  echo "No DISPLAY: running on a virtual display (xvfb-run)"
+  xvfb-run -a "$app"
+fi
