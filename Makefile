@@ -1,7 +1,7 @@
 # Presence Bridge. `make run` starts the desktop app; `make test` is everything CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity emulator
+.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity emulator bench
 
 deps:
 	@scripts/install-deps.sh
@@ -17,6 +17,10 @@ run: build
 # The cloud emulator alone, on the demo scenario (control page at http://127.0.0.1:8787/_emulator/ui).
 emulator:
 	$(CARGO) run -p presence-emulator -- --port 8787 --scenario demo
+
+# Presence propagation through the real driver, clients and emulator (figures in BENCHMARKS.md).
+bench:
+	$(CARGO) run --release -p presence-sync --example propagation -- 30
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
