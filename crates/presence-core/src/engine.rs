@@ -824,46 +824,17 @@ impl Engine {
         match intent {
             UserIntent::Pick { label, via } => self.on_pick(&label, via),
             UserIntent::Answer { call_id } => {
-                if self
-                    .calls
-                    .iter()
-                    .any(|call| call.call_id == call_id && call.ringing)
-                {
-                    self.send_call_effect(
-                        CallEffect::Update {
-                            call_id: call_id.clone(),
-                            action: CallAction::Answered,
-                        },
-                        1,
-                    );
+                if self.write_call_action(&call_id, CallAction::Answered, true) {
                     self.call_answered(&call_id);
                 }
             }
             UserIntent::Decline { call_id } => {
-                if self
-                    .calls
-                    .iter()
-                    .any(|call| call.call_id == call_id && call.ringing)
-                {
-                    self.send_call_effect(
-                        CallEffect::Update {
-                            call_id: call_id.clone(),
-                            action: CallAction::Declined,
-                        },
-                        1,
-                    );
+                if self.write_call_action(&call_id, CallAction::Declined, true) {
                     self.call_finished(&call_id, CallProgress::Declined);
                 }
             }
             UserIntent::HangUp { call_id } => {
-                if self.calls.iter().any(|call| call.call_id == call_id) {
-                    self.send_call_effect(
-                        CallEffect::Update {
-                            call_id: call_id.clone(),
-                            action: CallAction::Ended,
-                        },
-                        1,
-                    );
+                if self.write_call_action(&call_id, CallAction::Ended, false) {
                     self.call_finished(&call_id, CallProgress::Ended);
                 }
             }
@@ -876,6 +847,23 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Writes the agent's action on a call we know (a ringing one, when `only_ringing`).
+    /// Returns whether there was such a call.
+    fn write_call_action(&mut self, call_id: &str, action: CallAction, only_ringing: bool) -> bool {
+        let known = self
+            .calls
+            .iter()
+            .any(|call| call.call_id == call_id && (call.ringing || !only_ringing));
+        if known {
+            let effect = CallEffect::Update {
+                call_id: call_id.to_string(),
+                action,
+            };
+            self.send_call_effect(effect, 1);
+        }
+        known
     }
 
     fn on_pick(&mut self, label: &str, via: Picker) {
@@ -1275,20 +1263,22 @@ impl Engine {
                 link_name(link)
             ));
         }
-        let lane = match link {
-            Link::Teams => &mut self.teams_lane,
-            Link::Salesforce => &mut self.salesforce_lane,
-        };
-        lane.attempts += 1;
-        let attempt = lane.attempts;
         // A rejected write is not retried at once either: the next change, a repair or the
         // backoff brings the latest value.
-        let delay = self.policy.delay(attempt, failure, &mut self.jitter);
-        let lane = match link {
+        let attempt = {
+            let lane = self.lane_mut(link);
+            lane.attempts += 1;
+            lane.attempts
+        };
+        let retry_at = self.now + self.policy.delay(attempt, failure, &mut self.jitter);
+        self.lane_mut(link).retry_at = Some(retry_at);
+    }
+
+    fn lane_mut(&mut self, link: Link) -> &mut Lane {
+        match link {
             Link::Teams => &mut self.teams_lane,
             Link::Salesforce => &mut self.salesforce_lane,
-        };
-        lane.retry_at = Some(self.now + delay);
+        }
     }
 
     fn link_usable(&self, link: Link) -> bool {
@@ -1314,11 +1304,7 @@ impl Engine {
         health.consecutive_failures = 0;
         if !was_connected {
             // S7: a link that comes back (reconnect, sign-in) is read and re-converged.
-            let lane = match link {
-                Link::Teams => &mut self.teams_lane,
-                Link::Salesforce => &mut self.salesforce_lane,
-            };
-            lane.retry_at = None;
+            self.lane_mut(link).retry_at = None;
             if link == Link::Teams && !self.session_alive && self.holding_teams {
                 self.keep_session();
             }

@@ -7,30 +7,44 @@ use serde_json::{json, Map, Value};
 use crate::clock::salesforce_datetime;
 use crate::world::{Call, World};
 
+impl Call {
+    /// A call just offered (or placed) now, with no outcome yet.
+    pub fn new(call_id: &str, agent: &str, kind: &str, from: &str, to: &str, now: i64) -> Self {
+        Self {
+            call_id: call_id.to_string(),
+            agent: agent.to_string(),
+            kind: kind.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            record_id: None,
+            status: "Offered".into(),
+            reason: None,
+            outcome: None,
+            offered_ms: now,
+            signalled_ms: None,
+            answered_ms: None,
+            ended_ms: None,
+            ring_deadline_ms: None,
+            answer_deadline_ms: None,
+            outbound_answer_ms: None,
+        }
+    }
+}
+
 /// Places a call to an agent. Returns the call as recorded.
 pub fn place_call(world: &mut World, agent: usize, kind: &str, from: &str) -> Call {
     let now = world.now_ms();
     let call_id = format!("call-{:06}", world.next_call);
     world.next_call += 1;
     let agent_rec = world.agents[agent].clone();
-    let mut call = Call {
-        call_id: call_id.clone(),
-        agent: agent_rec.name.clone(),
-        kind: kind.to_string(),
-        from: from.to_string(),
-        to: agent_rec.extension.clone(),
-        record_id: None,
-        status: "Offered".into(),
-        reason: None,
-        outcome: None,
-        offered_ms: now,
-        signalled_ms: None,
-        answered_ms: None,
-        ended_ms: None,
-        ring_deadline_ms: None,
-        answer_deadline_ms: None,
-        outbound_answer_ms: None,
-    };
+    let mut call = Call::new(
+        &call_id,
+        &agent_rec.name,
+        kind,
+        from,
+        &agent_rec.extension,
+        now,
+    );
     let stale_after = world.settings.heartbeat_timeout_s as i64 * 1000;
     let why_not = if world.agent_logged_out(agent) {
         Some("agent logged out")
@@ -77,24 +91,9 @@ pub fn place_call(world: &mut World, agent: usize, kind: &str, from: &str) -> Ca
 }
 
 fn unreachable_call(call_id: &str) -> Call {
-    Call {
-        call_id: call_id.to_string(),
-        agent: String::new(),
-        kind: String::new(),
-        from: String::new(),
-        to: String::new(),
-        record_id: None,
-        status: "Unknown".into(),
-        reason: None,
-        outcome: None,
-        offered_ms: 0,
-        signalled_ms: None,
-        answered_ms: None,
-        ended_ms: None,
-        ring_deadline_ms: None,
-        answer_deadline_ms: None,
-        outbound_answer_ms: None,
-    }
+    let mut call = Call::new(call_id, "", "", "", "", 0);
+    call.status = "Unknown".into();
+    call
 }
 
 /// The far end hangs up (control API).
@@ -184,32 +183,19 @@ pub fn on_agent_call_changed(world: &mut World, record_id: &str) {
                 .and_then(|user| world.agent_index(user))
                 .map(|index| world.agents[index].name.clone())
                 .unwrap_or_default();
-            world.calls.push(Call {
-                call_id: call_id.clone(),
-                agent,
-                kind: "Outbound".into(),
-                from: record
-                    .get("From_Number__c")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .into(),
-                to: record
-                    .get("To_Number__c")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .into(),
-                record_id: Some(record_id.to_string()),
-                status: "Offered".into(),
-                reason: None,
-                outcome: None,
-                offered_ms: now,
-                signalled_ms: None,
-                answered_ms: None,
-                ended_ms: None,
-                ring_deadline_ms: Some(now + ring_timeout),
-                answer_deadline_ms: None,
-                outbound_answer_ms: Some(now + outbound_answer),
-            });
+            let from = record
+                .get("From_Number__c")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let to = record
+                .get("To_Number__c")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let mut call = Call::new(&call_id, &agent, "Outbound", from, to, now);
+            call.record_id = Some(record_id.to_string());
+            call.ring_deadline_ms = Some(now + ring_timeout);
+            call.outbound_answer_ms = Some(now + outbound_answer);
+            world.calls.push(call);
         }
         return;
     }

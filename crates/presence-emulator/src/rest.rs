@@ -117,7 +117,7 @@ fn handle(
             params.get("q").map(String::as_str).unwrap_or(""),
             headers,
         ),
-        ("GET", ["query", locator]) => query_more(world, base, number, locator),
+        ("GET", ["query", locator]) => query_more(world, number, locator),
         ("GET", ["search"]) => search(world, params.get("q").map(String::as_str).unwrap_or("")),
         ("POST", ["composite"]) => composite(world, base, number, headers, body),
         ("GET", ["sobjects", object, id]) => {
@@ -438,12 +438,19 @@ fn query(world: &mut World, base: &str, number: &str, text: &str, headers: &Head
             Value::Object(out)
         })
         .collect();
-    page(world, number, records, batch_size(headers))
+    let total = records.len();
+    page(world, number, records, total, batch_size(headers))
 }
 
-fn page(world: &mut World, number: &str, mut records: Vec<Value>, batch: usize) -> Response {
-    let total = records.len();
-    if total <= batch {
+/// Answers one page of `records` out of `total`; the rest waits behind a query locator.
+fn page(
+    world: &mut World,
+    number: &str,
+    mut records: Vec<Value>,
+    total: usize,
+    batch: usize,
+) -> Response {
+    if records.len() <= batch {
         return json_response(
             StatusCode::OK,
             json!({ "totalSize": total, "done": true, "records": records }),
@@ -466,7 +473,7 @@ fn page(world: &mut World, number: &str, mut records: Vec<Value>, batch: usize) 
     )
 }
 
-fn query_more(world: &mut World, _base: &str, number: &str, locator: &str) -> Response {
+fn query_more(world: &mut World, number: &str, locator: &str) -> Response {
     let Some((records, total, batch)) = world.query_locators.remove(locator) else {
         return salesforce_error(
             StatusCode::BAD_REQUEST,
@@ -475,28 +482,7 @@ fn query_more(world: &mut World, _base: &str, number: &str, locator: &str) -> Re
             None,
         );
     };
-    let mut response_records = records;
-    if response_records.len() <= batch {
-        return json_response(
-            StatusCode::OK,
-            json!({ "totalSize": total, "done": true, "records": response_records }),
-        );
-    }
-    let rest = response_records.split_off(batch);
-    let next = format!("01g{}-{batch}", world.next_record);
-    world.next_record += 1;
-    world
-        .query_locators
-        .insert(next.clone(), (rest, total, batch));
-    json_response(
-        StatusCode::OK,
-        json!({
-            "totalSize": total,
-            "done": false,
-            "nextRecordsUrl": format!("/services/data/v{number}/query/{next}"),
-            "records": response_records,
-        }),
-    )
+    page(world, number, records, total, batch)
 }
 
 fn digits(text: &str) -> String {

@@ -7,7 +7,8 @@ use presence_core::{TeamsPair, TeamsPresence};
 use serde_json::json;
 
 use crate::auth::TokenSource;
-use crate::error::{read_body, retry_after, status_error, SyncError};
+use crate::error::SyncError;
+use crate::request::send_authorized;
 use crate::wire::{GraphPresence, GraphUser};
 
 #[derive(Debug, Clone)]
@@ -42,34 +43,8 @@ impl GraphClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<Vec<u8>, SyncError> {
-        let mut token = self.tokens.access_token().await?;
-        for attempt in 0..2 {
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .bearer_auth(&token);
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let response = request
-                .send()
-                .await
-                .map_err(|error| SyncError::from_transport(&error))?;
-            let status = response.status();
-            let wait = retry_after(&response);
-            if status.is_success() {
-                return read_body(response).await;
-            }
-            let body = read_body(response).await.unwrap_or_default();
-            if status.as_u16() == 401 && attempt == 0 {
-                token = self.tokens.refresh_after(&token).await?;
-                continue;
-            }
-            return Err(status_error(status, wait, &body));
-        }
-        Err(SyncError::Unauthorized(
-            "the token was refused after a refresh".into(),
-        ))
+        let url = format!("{}{path}", self.base);
+        send_authorized(&self.http, &self.tokens, method, &url, body.as_ref()).await
     }
 
     pub async fn me(&self) -> Result<GraphUser, SyncError> {

@@ -13,6 +13,7 @@ pub mod driver;
 pub mod error;
 pub mod graph;
 pub mod outbox;
+pub mod request;
 pub mod salesforce;
 pub mod streaming;
 pub mod wire;

@@ -76,31 +76,16 @@ impl Streaming {
     }
 
     async fn post(&self, messages: Value) -> Result<Vec<Value>, SyncError> {
-        let mut token = self.client.tokens().access_token().await?;
-        for attempt in 0..2 {
-            let response = self
-                .http
-                .post(&self.url)
-                .bearer_auth(&token)
-                .json(&messages)
-                .send()
-                .await
-                .map_err(|error| SyncError::from_transport(&error))?;
-            let status = response.status();
-            let body = crate::error::read_body(response).await?;
-            if status.as_u16() == 401 && attempt == 0 {
-                token = self.client.tokens().refresh_after(&token).await?;
-                continue;
-            }
-            if !status.is_success() {
-                return Err(crate::error::status_error(status, None, &body));
-            }
-            return serde_json::from_slice(&body)
-                .map_err(|error| SyncError::Malformed(error.to_string()));
-        }
-        Err(SyncError::Unauthorized(
-            "streaming refused the token".into(),
-        ))
+        let tokens = self.client.tokens();
+        let body = crate::request::send_authorized(
+            &self.http,
+            tokens,
+            reqwest::Method::POST,
+            &self.url,
+            Some(&messages),
+        )
+        .await?;
+        serde_json::from_slice(&body).map_err(|error| SyncError::Malformed(error.to_string()))
     }
 
     /// Handshakes and subscribes every channel from its stored replay id.
