@@ -78,8 +78,13 @@ fn start_sync(state: Arc<ShellState>) {
                 )
             }
         };
-        let mut config = EngineConfig::shipped_default();
-        config.client_id = format!("presence-bridge:{user}");
+        let seed = user.bytes().map(u64::from).sum();
+        let (config, warning) =
+            presence_sync::engine_config(&connectors, &format!("presence-bridge:{user}"), seed)
+                .await;
+        if let Some(warning) = warning {
+            eprintln!("presence-bridge: {warning}");
+        }
         let (handle, driver) =
             presence_sync::driver(Engine::new(config, Instant::now()), connectors);
         if let Ok(mut slot) = state.sync.lock() {

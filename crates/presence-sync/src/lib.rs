@@ -47,3 +47,25 @@ pub async fn connect_emulator(
         outbox,
     })
 }
+
+/// The engine's configuration for this agent: the Call Center read from Salesforce, or the
+/// shipped defaults (with the reason) when it cannot be read or is invalid.
+pub async fn engine_config(
+    connectors: &Connectors,
+    origin_client: &str,
+    jitter_seed: u64,
+) -> (presence_core::EngineConfig, Option<String>) {
+    let mut config = presence_core::EngineConfig::shipped_default();
+    let warning = match connectors.salesforce.load_call_center().await {
+        Ok(call_center) => {
+            config.call_center = call_center;
+            None
+        }
+        Err(error) => Some(format!(
+            "using the shipped Call Center configuration: {error}"
+        )),
+    };
+    config.client_id = origin_client.to_string();
+    config.jitter_seed = jitter_seed;
+    (config, warning)
+}

@@ -241,3 +241,103 @@ impl SalesforceClient {
         }))
     }
 }
+
+/// Why the Call Center configuration in Salesforce could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CallCenterError {
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("no Call_Center__c record is visible to this user")]
+    Missing,
+    #[error("state {state:?}: {problem}")]
+    BadState { state: String, problem: String },
+    #[error("the Call Center configuration is invalid: {0}")]
+    Invalid(#[from] presence_core::ConfigError),
+}
+
+impl SalesforceClient {
+    /// Reads the Call Center and its presence states (our package's records) and validates
+    /// them. Settings the record does not hold (the on-call and wrap-up states, the extension
+    /// step, logout on quit) come from the shipped defaults.
+    pub async fn load_call_center(&self) -> Result<presence_core::CallCenter, CallCenterError> {
+        use presence_core::{
+            CallCenterConfig, PresenceClass, PresenceStateDef, SyncDirection, TeamsPair,
+        };
+        let centers = self
+            .query("SELECT Id, Name, Wrap_Up_Seconds__c, Presence_Routing__c, Sync_Direction__c, Log_Missed_Calls__c FROM Call_Center__c ORDER BY Name LIMIT 1")
+            .await?;
+        let center = centers.records.first().ok_or(CallCenterError::Missing)?;
+        let id = center.get("Id").and_then(Value::as_str).unwrap_or("");
+        let states = self
+            .query(&format!(
+                "SELECT Name, Class__c, Teams_Availability__c, Teams_Activity__c, Selectable__c, Signals_Inbound__c, Allows_Outbound__c, Sort_Order__c FROM Call_Center_Presence_State__c WHERE Call_Center__c = '{}' ORDER BY Sort_Order__c",
+                soql_literal(id)
+            ))
+            .await?;
+        let mut config = CallCenterConfig::shipped_default_unvalidated();
+        let number = |record: &serde_json::Map<String, Value>, field: &str| {
+            record.get(field).and_then(Value::as_f64)
+        };
+        let flag = |record: &serde_json::Map<String, Value>, field: &str| {
+            record.get(field).and_then(Value::as_bool)
+        };
+        if let Some(seconds) = number(center, "Wrap_Up_Seconds__c") {
+            config.settings.wrap_up_seconds = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
+        }
+        if let Some(routing) = flag(center, "Presence_Routing__c") {
+            config.settings.presence_routing = routing;
+        }
+        if let Some(log) = flag(center, "Log_Missed_Calls__c") {
+            config.settings.log_missed_calls = log;
+        }
+        if let Some(direction) = center.get("Sync_Direction__c").and_then(Value::as_str) {
+            config.settings.sync_direction = match direction {
+                "Both" => SyncDirection::Both,
+                "SalesforceToTeams" => SyncDirection::SalesforceToTeams,
+                "TeamsToSalesforce" => SyncDirection::TeamsToSalesforce,
+                other => {
+                    return Err(CallCenterError::BadState {
+                        state: "Call_Center__c".into(),
+                        problem: format!("unknown Sync_Direction__c {other:?}"),
+                    })
+                }
+            };
+        }
+        let mut parsed = Vec::new();
+        for record in &states.records {
+            let label = record
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let class_text = record.get("Class__c").and_then(Value::as_str).unwrap_or("");
+            let class =
+                PresenceClass::parse(class_text).ok_or_else(|| CallCenterError::BadState {
+                    state: label.clone(),
+                    problem: format!("unknown Class__c {class_text:?}"),
+                })?;
+            let teams = match (
+                record.get("Teams_Availability__c").and_then(Value::as_str),
+                record.get("Teams_Activity__c").and_then(Value::as_str),
+            ) {
+                (Some(availability), Some(activity)) => {
+                    Some(TeamsPair::parse(availability, activity))
+                }
+                _ => None,
+            };
+            parsed.push(PresenceStateDef {
+                label,
+                class,
+                teams,
+                selectable: flag(record, "Selectable__c").unwrap_or(false),
+                signals_inbound: flag(record, "Signals_Inbound__c").unwrap_or(false),
+                allows_outbound: flag(record, "Allows_Outbound__c").unwrap_or(false),
+                sort_order: number(record, "Sort_Order__c").unwrap_or(0.0).max(0.0) as u32,
+            });
+        }
+        if !parsed.is_empty() {
+            config.states = parsed;
+        }
+        Ok(config.validate()?)
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use presence_core::{Engine, EngineConfig, Input, Picker, Snapshot, UserIntent};
+use presence_core::{Engine, Input, Picker, Snapshot, UserIntent};
 use presence_emulator::Emulator;
 use presence_sync::{connect_emulator, driver, SyncHandle, EMULATOR_CLIENT_ID};
 use serde_json::Value;
@@ -18,8 +18,9 @@ async fn start_agent(emu: &Emulator, user: &str) -> Agent {
     let connectors = connect_emulator(&emu.base_url, user, EMULATOR_CLIENT_ID, outbox)
         .await
         .expect("sign in");
-    let mut config = EngineConfig::shipped_default();
-    config.client_id = format!("test:{user}");
+    let (config, warning) =
+        presence_sync::engine_config(&connectors, &format!("test:{user}"), 7).await;
+    assert_eq!(warning, None, "the Call Center is read from Salesforce");
     let (handle, future) = driver(Engine::new(config, Instant::now()), connectors);
     let task = tokio::spawn(future);
     Agent { handle, task }
@@ -273,4 +274,61 @@ async fn a_throttled_teams_link_degrades_and_recovers() {
     })
     .await;
     agent.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_center_configuration_is_read_from_salesforce_and_checked() {
+    let emu = Emulator::start().await.expect("emulator");
+    let outbox = std::sync::Arc::new(presence_sync::outbox::Outbox::in_memory().expect("outbox"));
+    let connectors = connect_emulator(&emu.base_url, "ada", EMULATOR_CLIENT_ID, outbox)
+        .await
+        .expect("sign in");
+    let center_id = emu
+        .with_world(|w| w.records["Call_Center__c"].keys().next().cloned())
+        .expect("center");
+    emu.with_world(|w| {
+        let mut fields = serde_json::Map::new();
+        fields.insert("Wrap_Up_Seconds__c".into(), serde_json::json!(45));
+        fields.insert("Presence_Routing__c".into(), serde_json::json!(false));
+        w.update_record("Call_Center__c", &center_id, fields)
+    });
+    let call_center = connectors
+        .salesforce
+        .load_call_center()
+        .await
+        .expect("valid");
+    assert_eq!(call_center.settings().wrap_up_seconds, 45);
+    assert!(!call_center.settings().presence_routing);
+    assert_eq!(call_center.states().len(), 15);
+    assert_eq!(
+        call_center.state("Presenting").map(|s| s.class),
+        Some(presence_core::PresenceClass::DoNotDisturb)
+    );
+    // A state with a class the app does not know is refused with its name, and the agent
+    // falls back to the shipped configuration with that reason.
+    let lunch = emu
+        .with_world(|w| w.find_by("Call_Center_Presence_State__c", "Name", "Lunch"))
+        .remove(0);
+    emu.with_world(|w| {
+        let mut fields = serde_json::Map::new();
+        fields.insert("Class__c".into(), serde_json::json!("Napping"));
+        w.update_record("Call_Center_Presence_State__c", &lunch, fields)
+    });
+    let error = connectors
+        .salesforce
+        .load_call_center()
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("Lunch") && error.contains("Napping"),
+        "{error}"
+    );
+    let (config, warning) = presence_sync::engine_config(&connectors, "test", 1).await;
+    assert!(warning.is_some_and(|w| w.contains("Napping")));
+    assert_eq!(
+        config.call_center.settings().wrap_up_seconds,
+        30,
+        "shipped defaults"
+    );
 }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use presence_core::{Engine, EngineConfig, Input};
+use presence_core::{Engine, Input};
 
 /// Runs one agent's presence sync between Teams and Salesforce without a window and prints
 /// every snapshot change as one JSON line on standard output (diagnostics go to standard error).
@@ -95,9 +95,16 @@ async fn main() {
                 std::process::exit(1);
             }
         };
-    let mut config = EngineConfig::shipped_default();
-    config.client_id = format!("{}:{}", args.client_id, args.user);
-    config.jitter_seed = args.user.bytes().map(u64::from).sum();
+    let seed = args.user.bytes().map(u64::from).sum();
+    let (config, warning) = presence_sync::engine_config(
+        &connectors,
+        &format!("{}:{}", args.client_id, args.user),
+        seed,
+    )
+    .await;
+    if let Some(warning) = warning {
+        eprintln!("presence-agent: {warning}");
+    }
     let engine = Engine::new(config, Instant::now());
     let (handle, driver) = presence_sync::driver(engine, connectors);
     let mut snapshots = handle.snapshots();
