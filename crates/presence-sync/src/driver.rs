@@ -83,7 +83,11 @@ pub fn driver(
                 connectors.salesforce.user_id
             ),
         ];
-        let stream_task = match Streaming::new((*connectors.salesforce).clone(), &channels) {
+        let stream_task = match Streaming::new(
+            (*connectors.salesforce).clone(),
+            &channels,
+            Some(connectors.outbox.clone()),
+        ) {
             Ok(streaming) => Some(tokio::spawn(streaming.run(news_tx))),
             Err(error) => {
                 tracing::warn!("streaming unavailable: {error}");

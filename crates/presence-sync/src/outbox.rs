@@ -108,6 +108,10 @@ impl Outbox {
                 last_error TEXT,
                 created_ms INTEGER NOT NULL,
                 delivered_ms INTEGER
+            );
+            CREATE TABLE IF NOT EXISTS stream_position (
+                channel TEXT PRIMARY KEY,
+                replay_id INTEGER NOT NULL
             );",
         )?;
         Ok(())
@@ -194,6 +198,29 @@ impl Outbox {
                 params![seq],
                 |row| row.get(0),
             )?)
+        })
+    }
+
+    /// The last replay id handled on a streaming channel, so a restart resumes after it.
+    pub fn replay_position(&self, channel: &str) -> Result<Option<i64>, OutboxError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT replay_id FROM stream_position WHERE channel = ?1",
+                params![channel],
+                |row| row.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    pub fn save_replay_position(&self, channel: &str, replay_id: i64) -> Result<(), OutboxError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO stream_position (channel, replay_id) VALUES (?1, ?2)
+                 ON CONFLICT(channel) DO UPDATE SET replay_id = excluded.replay_id",
+                params![channel, replay_id],
+            )?;
+            Ok(())
         })
     }
 

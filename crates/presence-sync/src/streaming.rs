@@ -37,6 +37,8 @@ pub struct Streaming {
     pub replay: BTreeMap<String, i64>,
     client_id: Option<String>,
     next_id: u64,
+    /// Where replay ids are kept across restarts.
+    positions: Option<std::sync::Arc<crate::outbox::Outbox>>,
 }
 
 impl std::fmt::Debug for Streaming {
@@ -49,7 +51,13 @@ impl std::fmt::Debug for Streaming {
 }
 
 impl Streaming {
-    pub fn new(client: SalesforceClient, channels: &[String]) -> Result<Self, SyncError> {
+    /// A stream of `channels`. With `positions`, the last replay id of each channel is read
+    /// from and saved to the durable store, so nothing retained is missed across a restart.
+    pub fn new(
+        client: SalesforceClient,
+        channels: &[String],
+        positions: Option<std::sync::Arc<crate::outbox::Outbox>>,
+    ) -> Result<Self, SyncError> {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .timeout(Duration::from_secs(130))
@@ -64,9 +72,18 @@ impl Streaming {
             client,
             http,
             url,
-            replay: channels.iter().map(|c| (c.clone(), -1)).collect(),
+            replay: channels
+                .iter()
+                .map(|c| {
+                    let stored = positions
+                        .as_ref()
+                        .and_then(|p| p.replay_position(c).ok().flatten());
+                    (c.clone(), stored.unwrap_or(-1))
+                })
+                .collect(),
             client_id: None,
             next_id: 1,
+            positions,
         })
     }
 
@@ -219,8 +236,16 @@ impl Streaming {
             match self.connect_once().await {
                 Ok(records) => {
                     for record in records {
+                        let (channel, replay_id) = (record.channel.clone(), record.replay_id);
                         if news.send(StreamNews::Record(record)).await.is_err() {
                             return;
+                        }
+                        // Saved once handed to the driver: a crash in between replays it.
+                        if let Some(positions) = &self.positions {
+                            if let Err(error) = positions.save_replay_position(&channel, replay_id)
+                            {
+                                tracing::warn!("streaming position not saved: {error}");
+                            }
                         }
                     }
                 }
