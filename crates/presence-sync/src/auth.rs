@@ -234,6 +234,47 @@ impl TokenSource {
         })
     }
 
+    /// Signs in in the system browser: a loopback listener on 127.0.0.1, the authorization URL
+    /// (PKCE S256, a fresh `state`) handed to `open_browser`, and the one valid callback's code
+    /// redeemed. The endpoints' `redirect_url` is replaced by the listener's.
+    pub async fn sign_in_with_browser(
+        mut endpoints: OAuthEndpoints,
+        open_browser: impl FnOnce(String),
+        timeout: Duration,
+    ) -> Result<Self, SyncError> {
+        let listener = crate::loopback::LoopbackListener::bind().await?;
+        endpoints.redirect_url = listener.redirect_url.clone();
+        let http = oauth_http()?;
+        let client = endpoints.client()?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf) = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(endpoints.scopes.iter().map(|s| Scope::new(s.clone())))
+            .set_pkce_challenge(challenge)
+            .url();
+        open_browser(url.to_string());
+        let code = match listener.wait(csrf.secret(), timeout).await? {
+            crate::loopback::Callback::Code(code) => code,
+            crate::loopback::Callback::Refused { error, description } => {
+                return Err(SyncError::Unauthorized(format!(
+                    "sign-in refused: {error}{}",
+                    description.map(|d| format!(" ({d})")).unwrap_or_default()
+                )))
+            }
+        };
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .map_err(oauth_error)?;
+        Ok(Self {
+            tokens: Mutex::new(tokens_from(&response, None)),
+            endpoints,
+            http,
+        })
+    }
+
     /// The current access token, refreshed first if it is about to expire.
     pub async fn access_token(&self) -> Result<String, SyncError> {
         let due = {

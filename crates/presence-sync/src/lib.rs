@@ -12,6 +12,7 @@ pub mod auth;
 pub mod driver;
 pub mod error;
 pub mod graph;
+pub mod loopback;
 pub mod outbox;
 pub mod request;
 pub mod salesforce;

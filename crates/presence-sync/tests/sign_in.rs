@@ -1,0 +1,165 @@
+//! Sign-in in the browser with the loopback redirect, against the emulator (the test plays the
+//! browser), including the bad callbacks of reliability row A9.
+
+use std::time::Duration;
+
+use presence_emulator::Emulator;
+use presence_sync::auth::{OAuthEndpoints, TokenSource};
+use presence_sync::SyncError;
+
+fn param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let found = parsed
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string());
+    found
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_flow_accepts_one_valid_callback_and_rejects_the_rest() {
+    let emu = Emulator::start().await.expect("emulator");
+    let endpoints = OAuthEndpoints::entra(
+        &emu.base_url,
+        "organizations",
+        "app-1",
+        "http://127.0.0.1/unused",
+    );
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel::<String>();
+    let flow = tokio::spawn(TokenSource::sign_in_with_browser(
+        endpoints,
+        move |url| {
+            let _ = url_tx.send(url);
+        },
+        Duration::from_secs(20),
+    ));
+    let authorize = url_rx.await.expect("the browser was opened");
+    assert_eq!(
+        param(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let redirect = param(&authorize, "redirect_uri").expect("redirect");
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    let state = param(&authorize, "state").expect("state");
+    let browser = no_redirects();
+    // Bad callbacks: answered 400, and the listener keeps waiting.
+    for bad in [
+        format!("{redirect}?code=stolen&state=not-the-state"),
+        format!("{redirect}?state={state}"),
+        format!("{redirect}?error=access_denied&state=wrong"),
+        redirect.replace("/callback", "/elsewhere") + &format!("?code=x&state={state}"),
+    ] {
+        let response = browser.get(&bad).send().await.expect("listener answers");
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    assert_eq!(
+        emu.state()["counters"]["entra token"].as_u64().unwrap_or(0),
+        0,
+        "the token endpoint was never called"
+    );
+    // The real browser: authorize (auto-approved), then the redirect back.
+    let approved = browser.get(&authorize).send().await.expect("authorize");
+    let back = approved.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let response = browser.get(&back).send().await.expect("callback");
+    assert_eq!(response.status(), 200);
+    let tokens = flow.await.expect("joined").expect("signed in");
+    assert!(!tokens.snapshot().await.access_token.is_empty());
+    // The listener is closed: a replayed callback finds nothing.
+    assert!(browser.get(&back).send().await.is_err(), "replay refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sign_in_ends_the_flow_without_calling_the_token_endpoint() {
+    let emu = Emulator::start().await.expect("emulator");
+    let endpoints = OAuthEndpoints::salesforce(&emu.base_url, "app-1", "http://127.0.0.1/unused");
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel::<String>();
+    let flow = tokio::spawn(TokenSource::sign_in_with_browser(
+        endpoints,
+        move |url| {
+            let _ = url_tx.send(url);
+        },
+        Duration::from_secs(20),
+    ));
+    let authorize = url_rx.await.expect("opened");
+    let redirect = param(&authorize, "redirect_uri").expect("redirect");
+    let state = param(&authorize, "state").expect("state");
+    let refused = no_redirects()
+        .get(format!(
+            "{redirect}?error=access_denied&error_description=user+said+no&state={state}"
+        ))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(refused.status(), 200);
+    let outcome = flow.await.expect("joined");
+    assert!(
+        matches!(&outcome, Err(SyncError::Unauthorized(text)) if text.contains("access_denied")),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        emu.state()["counters"]["salesforce oauth2/token"]
+            .as_u64()
+            .unwrap_or(0),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_and_concurrent_refreshes_make_one_request() {
+    let emu = Emulator::start().await.expect("emulator");
+    let endpoints = OAuthEndpoints::entra(
+        &emu.base_url,
+        "organizations",
+        "app-1",
+        "http://127.0.0.1:1/callback",
+    );
+    let source = std::sync::Arc::new(
+        TokenSource::sign_in_auto_approved(endpoints, "ada")
+            .await
+            .expect("sign in"),
+    );
+    let first = source.snapshot().await;
+    let before = emu.state()["counters"]["entra token"].as_u64().unwrap_or(0);
+    // Ten tasks see the same token refused at once.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (source, stale) = (source.clone(), first.access_token.clone());
+        tasks.push(tokio::spawn(
+            async move { source.refresh_after(&stale).await },
+        ));
+    }
+    let mut fresh = Vec::new();
+    for task in tasks {
+        fresh.push(task.await.expect("joined").expect("refreshed"));
+    }
+    assert!(fresh
+        .iter()
+        .all(|token| *token == fresh[0] && *token != first.access_token));
+    let after = emu.state()["counters"]["entra token"].as_u64().unwrap_or(0);
+    assert_eq!(
+        after - before,
+        1,
+        "single flight: one refresh for ten refusals"
+    );
+    let second = source.snapshot().await;
+    assert_ne!(
+        second.refresh_token, first.refresh_token,
+        "rotated and saved before use"
+    );
+    // The old refresh token is dead at the emulator; the saved one works.
+    let again = source
+        .refresh_after(&second.access_token)
+        .await
+        .expect("the rotated token works");
+    assert_ne!(again, second.access_token);
+}
