@@ -105,6 +105,27 @@ impl OAuthEndpoints {
     }
 }
 
+type DeviceClient = oauth2::Client<
+    BasicErrorResponse,
+    Response,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// What to show the agent during a device-code sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodePrompt {
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: Duration,
+}
+
 /// The tokens of one cloud.
 #[derive(Debug, Clone)]
 pub struct Tokens {
@@ -134,15 +155,12 @@ fn tokens_from(response: &Response, previous_refresh: Option<String>) -> Tokens 
     }
 }
 
-fn oauth_error<E: std::error::Error>(
-    error: oauth2::RequestTokenError<
-        E,
-        oauth2::StandardErrorResponse<oauth2::basic::BasicErrorResponseType>,
-    >,
+fn oauth_error<E: std::error::Error, T: oauth2::ErrorResponseType + std::fmt::Display + 'static>(
+    error: oauth2::RequestTokenError<E, oauth2::StandardErrorResponse<T>>,
 ) -> SyncError {
     match error {
         oauth2::RequestTokenError::ServerResponse(response) => {
-            SyncError::Unauthorized(format!("{}", response.error()))
+            SyncError::Unauthorized(response.error().to_string())
         }
         oauth2::RequestTokenError::Request(inner) => SyncError::Network(inner.to_string()),
         oauth2::RequestTokenError::Parse(inner, _) => SyncError::Malformed(inner.to_string()),
@@ -273,6 +291,130 @@ impl TokenSource {
             endpoints,
             http,
         })
+    }
+
+    /// Entra's device-code sign-in (for desktops where no browser can come back to a loopback
+    /// port): shows the code through `show`, then polls as the server says (`interval`,
+    /// `slow_down`) until the agent approves, refuses, or the code expires.
+    pub async fn sign_in_with_device_code(
+        endpoints: OAuthEndpoints,
+        device_url: &str,
+        show: impl FnOnce(DeviceCodePrompt),
+    ) -> Result<Self, SyncError> {
+        let http = oauth_http()?;
+        let client: DeviceClient = oauth2::Client::new(ClientId::new(endpoints.client_id.clone()))
+            .set_device_authorization_url(
+                oauth2::DeviceAuthorizationUrl::new(device_url.to_string()).map_err(|_| {
+                    SyncError::Rejected("invalid device-code URL in the settings".into())
+                })?,
+            )
+            .set_token_uri(
+                TokenUrl::new(endpoints.token_url.clone())
+                    .map_err(|_| SyncError::Rejected("invalid token URL in the settings".into()))?,
+            );
+        let details: oauth2::StandardDeviceAuthorizationResponse = client
+            .exchange_device_code()
+            .add_scopes(endpoints.scopes.iter().map(|s| Scope::new(s.clone())))
+            .request_async(&http)
+            .await
+            .map_err(oauth_error)?;
+        show(DeviceCodePrompt {
+            user_code: details.user_code().secret().clone(),
+            verification_uri: details.verification_uri().to_string(),
+            expires_in: details.expires_in(),
+        });
+        let response = client
+            .exchange_device_access_token(&details)
+            .request_async(&http, tokio::time::sleep, None)
+            .await
+            .map_err(oauth_error)?;
+        Ok(Self {
+            tokens: Mutex::new(tokens_from(&response, None)),
+            endpoints,
+            http,
+        })
+    }
+
+    /// Salesforce's device flow, whose parameters are its own (`response_type=device_code`,
+    /// then `grant_type=device&code=…`), so it is spoken directly.
+    pub async fn sign_in_salesforce_device(
+        endpoints: OAuthEndpoints,
+        show: impl FnOnce(DeviceCodePrompt),
+    ) -> Result<Self, SyncError> {
+        let http = oauth_http()?;
+        let scope = endpoints.scopes.join(" ");
+        let started: serde_json::Value = http
+            .post(&endpoints.token_url)
+            .form(&[
+                ("response_type", "device_code"),
+                ("client_id", endpoints.client_id.as_str()),
+                ("scope", scope.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|error| SyncError::from_transport(&error))?
+            .json()
+            .await
+            .map_err(|error| SyncError::Malformed(error.to_string()))?;
+        let text = |key: &str| {
+            started
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let device_code =
+            text("device_code").ok_or_else(|| SyncError::Malformed("no device_code".into()))?;
+        let mut interval = Duration::from_secs(
+            started
+                .get("interval")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(5),
+        );
+        show(DeviceCodePrompt {
+            user_code: text("user_code").unwrap_or_default(),
+            verification_uri: text("verification_uri").unwrap_or_default(),
+            expires_in: Duration::from_secs(600),
+        });
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            tokio::time::sleep(interval).await;
+            let response = http
+                .post(&endpoints.token_url)
+                .form(&[
+                    ("grant_type", "device"),
+                    ("client_id", endpoints.client_id.as_str()),
+                    ("code", device_code.as_str()),
+                ])
+                .send()
+                .await
+                .map_err(|error| SyncError::from_transport(&error))?;
+            let ok = response.status().is_success();
+            let body: serde_json::Value = response
+                .json()
+                .await
+                .map_err(|error| SyncError::Malformed(error.to_string()))?;
+            if ok {
+                let parsed: Response = serde_json::from_value(body)
+                    .map_err(|error| SyncError::Malformed(error.to_string()))?;
+                return Ok(Self {
+                    tokens: Mutex::new(tokens_from(&parsed, None)),
+                    endpoints,
+                    http,
+                });
+            }
+            match body.get("error").and_then(|e| e.as_str()).unwrap_or("") {
+                "authorization_pending" => {}
+                "slow_down" => interval += Duration::from_secs(5),
+                other => {
+                    return Err(SyncError::Unauthorized(format!(
+                        "device sign-in ended: {other}"
+                    )))
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(SyncError::Unauthorized("the device code expired".into()));
+            }
+        }
     }
 
     /// The current access token, refreshed first if it is about to expire.

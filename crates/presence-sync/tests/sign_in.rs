@@ -163,3 +163,62 @@ async fn refresh_rotates_and_concurrent_refreshes_make_one_request() {
         .expect("the rotated token works");
     assert_ne!(again, second.access_token);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_sign_in_works_for_both_clouds_once_the_agent_approves() {
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| {
+        w.settings.device_interval_s = 1;
+        w.settings.device_polls_before_approval = 100;
+    });
+    let base = emu.base_url.clone();
+    // Entra: the agent approves as grace from another device while the app polls.
+    let endpoints = OAuthEndpoints::entra(
+        &base,
+        "organizations",
+        "app-1",
+        "http://127.0.0.1:1/callback",
+    );
+    let device_url = format!("{base}/organizations/oauth2/v2.0/devicecode");
+    let (code_tx, code_rx) = tokio::sync::oneshot::channel();
+    let flow = tokio::spawn(async move {
+        TokenSource::sign_in_with_device_code(endpoints, &device_url, move |prompt| {
+            let _ = code_tx.send(prompt);
+        })
+        .await
+    });
+    let prompt = code_rx.await.expect("a code to show");
+    assert!(!prompt.user_code.is_empty());
+    assert!(prompt.verification_uri.contains("/_emulator/ui"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let approved = reqwest::Client::new()
+        .post(format!("{base}/_emulator/device/approve"))
+        .json(&serde_json::json!({"user_code": prompt.user_code, "agent": "grace"}))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), 200);
+    let tokens = flow.await.expect("joined").expect("signed in");
+    let token = tokens.snapshot().await.access_token;
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/v1.0/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["userPrincipalName"], "grace@contoso.example");
+    // Salesforce: its own device flow parameters.
+    emu.with_world(|w| w.settings.device_polls_before_approval = 1);
+    let endpoints = OAuthEndpoints::salesforce(&base, "app-1", "http://127.0.0.1:1/callback");
+    let tokens = TokenSource::sign_in_salesforce_device(endpoints, |_| {})
+        .await
+        .expect("signed in");
+    assert!(tokens
+        .snapshot()
+        .await
+        .instance_url
+        .is_some_and(|url| url == base));
+}
