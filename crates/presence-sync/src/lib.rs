@@ -16,6 +16,7 @@ pub mod loopback;
 pub mod outbox;
 pub mod request;
 pub mod salesforce;
+pub mod settings;
 pub mod streaming;
 pub mod wire;
 
@@ -69,4 +70,86 @@ pub async fn engine_config(
     config.client_id = origin_client.to_string();
     config.jitter_seed = jitter_seed;
     (config, warning)
+}
+
+/// Signs in to the real clouds named in `settings` (browser or device flow, as configured) and
+/// builds the connectors. `prompt` receives what to show the agent: the browser address, or
+/// the device code and where to enter it.
+pub async fn connect_clouds(
+    settings: &settings::Settings,
+    outbox: Arc<outbox::Outbox>,
+    prompt: impl Fn(String) + Send + Sync + 'static,
+) -> Result<Connectors, SyncError> {
+    use std::time::Duration;
+    let prompt = Arc::new(prompt);
+    let placeholder = "http://127.0.0.1/callback";
+    let entra = auth::OAuthEndpoints::entra(
+        &settings.teams.login_base,
+        &settings.teams.tenant,
+        &settings.teams.client_id,
+        placeholder,
+    );
+    let salesforce = auth::OAuthEndpoints::salesforce(
+        &settings.salesforce.login_host,
+        &settings.salesforce.client_id,
+        placeholder,
+    );
+    let (graph_tokens, salesforce_tokens) = match settings.sign_in.flow {
+        settings::SignInFlow::Browser => {
+            let show = |cloud: &'static str| {
+                let prompt = prompt.clone();
+                move |url: String| prompt(format!("Sign in to {cloud} in your browser: {url}"))
+            };
+            let graph = auth::TokenSource::sign_in_with_browser(
+                entra,
+                show("Microsoft 365"),
+                Duration::from_secs(300),
+            )
+            .await?;
+            let salesforce = auth::TokenSource::sign_in_with_browser(
+                salesforce,
+                show("Salesforce"),
+                Duration::from_secs(300),
+            )
+            .await?;
+            (graph, salesforce)
+        }
+        settings::SignInFlow::Device => {
+            let device_url = format!(
+                "{}/{}/oauth2/v2.0/devicecode",
+                settings.teams.login_base.trim_end_matches('/'),
+                settings.teams.tenant
+            );
+            let show = |cloud: &'static str| {
+                let prompt = prompt.clone();
+                move |code: auth::DeviceCodePrompt| {
+                    prompt(format!(
+                        "Sign in to {cloud}: open {} and enter {}",
+                        code.verification_uri, code.user_code
+                    ))
+                }
+            };
+            let graph = auth::TokenSource::sign_in_with_device_code(
+                entra,
+                &device_url,
+                show("Microsoft 365"),
+            )
+            .await?;
+            let salesforce =
+                auth::TokenSource::sign_in_salesforce_device(salesforce, show("Salesforce"))
+                    .await?;
+            (graph, salesforce)
+        }
+    };
+    let graph = graph::GraphClient::new(
+        &settings.teams.graph_base,
+        Arc::new(graph_tokens),
+        &settings.teams.client_id,
+    )?;
+    let salesforce = salesforce::SalesforceClient::connect(Arc::new(salesforce_tokens)).await?;
+    Ok(Connectors {
+        graph: Arc::new(graph),
+        salesforce: Arc::new(salesforce),
+        outbox,
+    })
 }

@@ -189,3 +189,64 @@ async fn a17_a_missed_call_during_an_outage_is_delivered_once_even_after_sigkill
     let _ = agent.wait();
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_agent_runs_from_a_settings_file_and_explains_bad_ones() {
+    let emu = Emulator::start().await.expect("emulator");
+    let dir = scratch("config");
+    let config = dir.join("settings.toml");
+    std::fs::write(
+        &config,
+        format!("[emulator]\nurl = \"{}\"\nuser = \"grace\"\n", emu.base_url),
+    )
+    .expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    lines.read_line(&mut line).expect("a snapshot line");
+    let snapshot: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert!(snapshot["choices"].is_array());
+    wait_for("grace's record", || {
+        !emu.state()["agents"][1]["salesforce"].is_null()
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    // A bad file: exit status 2 and a message naming the key.
+    std::fs::write(&config, "[teams]\ncolour = \"blue\"\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `colour`"));
+    let help = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+        .arg("--help")
+        .output()
+        .expect("help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--emulator",
+        "--user",
+        "--config",
+        "--client-id",
+        "--data-dir",
+    ] {
+        assert!(text.contains(flag), "--help documents {flag}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

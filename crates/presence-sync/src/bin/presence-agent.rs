@@ -1,10 +1,16 @@
 //! `presence-agent`: one agent's sync without a window, printing every snapshot change as one
 //! JSON line (for thin clients, diagnostics and checks).
 
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
 use presence_core::{Engine, Input};
+use presence_sync::outbox::Outbox;
+use presence_sync::settings::Settings;
+use presence_sync::{Connectors, SyncError};
 
 /// Runs one agent's presence sync between Teams and Salesforce without a window and prints
 /// every snapshot change as one JSON line on standard output (diagnostics go to standard error).
@@ -12,31 +18,109 @@ use presence_core::{Engine, Input};
 #[command(name = "presence-agent", version)]
 struct Args {
     /// Base URL of the cloud emulator (`presence-emulator`), e.g. http://127.0.0.1:8787.
-    /// Signs in to both emulated clouds without a browser.
-    #[arg(long, value_name = "URL")]
-    emulator: String,
-    /// The agent to sign in as (the emulator's agent name or UPN, e.g. `ada`).
+    /// Signs in to both emulated clouds without a browser. Needs --user.
+    #[arg(long, value_name = "URL", conflicts_with = "config", requires = "user")]
+    emulator: Option<String>,
+    /// The agent to sign in as at the emulator (its agent name or UPN, e.g. `ada`).
     #[arg(long, value_name = "NAME")]
-    user: String,
-    /// The app's client id (the Graph presence session id, and Origin_Client__c).
+    user: Option<String>,
+    /// A settings file (TOML, merged over the built-in defaults) naming the real Microsoft 365
+    /// tenant and Salesforce org; sign-in happens in the browser or with a device code, as the
+    /// file says. Tokens last while the process runs.
+    #[arg(long, value_name = "FILE", required_unless_present = "emulator")]
+    config: Option<PathBuf>,
+    /// The app's client id at the emulator (the Graph presence session id).
     #[arg(long, default_value = presence_sync::EMULATOR_CLIENT_ID)]
     client_id: String,
     /// Where the durable outbox of call logs lives (default: $XDG_DATA_HOME/presence-bridge,
     /// else ~/.local/share/presence-bridge).
     #[arg(long, value_name = "DIR")]
-    data_dir: Option<std::path::PathBuf>,
+    data_dir: Option<PathBuf>,
 }
 
-fn data_dir(chosen: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+fn data_dir(chosen: Option<PathBuf>) -> Option<PathBuf> {
     chosen
         .or_else(|| {
-            std::env::var_os("XDG_DATA_HOME")
-                .map(|d| std::path::PathBuf::from(d).join("presence-bridge"))
+            std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("presence-bridge"))
         })
         .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| std::path::PathBuf::from(h).join(".local/share/presence-bridge"))
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/presence-bridge"))
         })
+}
+
+fn fail(code: i32, message: String) -> ! {
+    eprintln!("presence-agent: {message}");
+    std::process::exit(code);
+}
+
+fn open_outbox(dir: Option<PathBuf>, who: &str) -> Arc<Outbox> {
+    let Some(dir) = data_dir(dir) else {
+        fail(
+            2,
+            "no data directory: pass --data-dir or set XDG_DATA_HOME or HOME".into(),
+        );
+    };
+    let safe: String = who
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("outbox-{safe}.sqlite"));
+    let outbox = Outbox::open(&path).unwrap_or_else(|error| {
+        fail(
+            1,
+            format!(
+                "cannot open the call-log outbox {}: {error}",
+                path.display()
+            ),
+        )
+    });
+    if let Some(aside) = &outbox.quarantined {
+        eprintln!(
+            "presence-agent: the call-log outbox was damaged and set aside as {}; a new one was started",
+            aside.display()
+        );
+    }
+    Arc::new(outbox)
+}
+
+/// Signs in as the arguments say; returns the connectors and the agent's name for logs.
+async fn connect(args: &Args) -> Result<(Connectors, String), SyncError> {
+    if let Some(url) = &args.emulator {
+        let user = args.user.clone().unwrap_or_default();
+        let outbox = open_outbox(args.data_dir.clone(), &user);
+        return presence_sync::connect_emulator(url, &user, &args.client_id, outbox)
+            .await
+            .map(|c| (c, user));
+    }
+    let Some(path) = &args.config else {
+        fail(
+            2,
+            "pass --emulator URL --user NAME, or --config FILE (see --help)".into(),
+        );
+    };
+    let settings = Settings::load(path).unwrap_or_else(|error| fail(2, error.to_string()));
+    match &settings.emulator {
+        Some(emulator) => {
+            let outbox = open_outbox(args.data_dir.clone(), &emulator.user);
+            presence_sync::connect_emulator(&emulator.url, &emulator.user, &args.client_id, outbox)
+                .await
+                .map(|c| (c, emulator.user.clone()))
+        }
+        None => {
+            let outbox = open_outbox(args.data_dir.clone(), "agent");
+            presence_sync::connect_clouds(&settings, outbox, |text| {
+                eprintln!("presence-agent: {text}")
+            })
+            .await
+            .map(|c| (c, "agent".to_string()))
+        }
+    }
 }
 
 #[tokio::main]
@@ -48,60 +132,13 @@ async fn main() {
         )
         .init();
     let args = Args::parse();
-    let Some(dir) = data_dir(args.data_dir.clone()) else {
-        eprintln!(
-            "presence-agent: no data directory: pass --data-dir or set XDG_DATA_HOME or HOME"
-        );
-        std::process::exit(2);
-    };
-    let safe_user: String = args
-        .user
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("outbox-{safe_user}.sqlite"));
-    let outbox = match presence_sync::outbox::Outbox::open(&path) {
-        Ok(outbox) => std::sync::Arc::new(outbox),
-        Err(error) => {
-            eprintln!(
-                "presence-agent: cannot open the call-log outbox {}: {error}",
-                path.display()
-            );
-            std::process::exit(1);
-        }
-    };
-    if let Some(aside) = &outbox.quarantined {
-        eprintln!(
-            "presence-agent: the call-log outbox was damaged and set aside as {}; a new one was started",
-            aside.display()
-        );
-    }
-    let connectors =
-        match presence_sync::connect_emulator(&args.emulator, &args.user, &args.client_id, outbox)
-            .await
-        {
-            Ok(connectors) => connectors,
-            Err(error) => {
-                eprintln!(
-                    "presence-agent: cannot sign in to {} as {}: {error}",
-                    args.emulator, args.user
-                );
-                std::process::exit(1);
-            }
-        };
-    let seed = args.user.bytes().map(u64::from).sum();
-    let (config, warning) = presence_sync::engine_config(
-        &connectors,
-        &format!("{}:{}", args.client_id, args.user),
-        seed,
-    )
-    .await;
+    let (connectors, user) = connect(&args)
+        .await
+        .unwrap_or_else(|error| fail(1, format!("cannot sign in: {error}")));
+    let seed = user.bytes().map(u64::from).sum();
+    let (config, warning) =
+        presence_sync::engine_config(&connectors, &format!("{}:{user}", args.client_id), seed)
+            .await;
     if let Some(warning) = warning {
         eprintln!("presence-agent: {warning}");
     }
@@ -111,7 +148,11 @@ async fn main() {
     let printer = tokio::spawn(async move {
         loop {
             let line = serde_json::to_string(&*snapshots.borrow_and_update()).unwrap_or_default();
-            println!("{line}");
+            // A reader that went away is no reason to stop syncing.
+            {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            }
             if snapshots.changed().await.is_err() {
                 return;
             }

@@ -1,0 +1,337 @@
+//! Settings: the defaults are a checked-in file embedded in the binary; the user's file is
+//! merged over them, key by key. Unknown keys are refused with their name, endpoints are
+//! limited to the real clouds' hosts over HTTPS, and only the emulator, when chosen explicitly,
+//! may be plain HTTP on loopback.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+pub const DEFAULTS: &str = include_str!("../defaults/settings.toml");
+
+/// Largest settings file read.
+pub const MAX_SETTINGS_BYTES: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub teams: TeamsSettings,
+    pub salesforce: SalesforceSettings,
+    pub sign_in: SignInSettings,
+    #[serde(default)]
+    pub emulator: Option<EmulatorSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsSettings {
+    pub login_base: String,
+    pub graph_base: String,
+    pub tenant: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceSettings {
+    pub login_host: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignInFlow {
+    Browser,
+    Device,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSettings {
+    pub flow: SignInFlow,
+}
+
+/// Run against the built-in emulator instead of the real clouds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorSettings {
+    pub url: String,
+    pub user: String,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("{path}: {problem}")]
+    File { path: String, problem: String },
+    #[error("settings: {0}")]
+    Invalid(String),
+}
+
+const GRAPH_HOSTS: &[&str] = &[
+    "graph.microsoft.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "microsoftgraph.chinacloudapi.cn",
+];
+const LOGIN_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+];
+
+fn salesforce_host_allowed(host: &str) -> bool {
+    host == "login.salesforce.com"
+        || host == "test.salesforce.com"
+        || (host.ends_with(".my.salesforce.com") && host.len() > ".my.salesforce.com".len())
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(base), toml::Value::Table(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+impl Settings {
+    /// The embedded defaults alone.
+    pub fn defaults() -> Result<Self, SettingsError> {
+        Self::from_layers(None)
+    }
+
+    /// The defaults with `user` (TOML text) merged over them, validated.
+    pub fn from_layers(user: Option<&str>) -> Result<Self, SettingsError> {
+        let mut merged: toml::Value = toml::from_str(DEFAULTS)
+            .map_err(|e| SettingsError::Invalid(format!("embedded defaults: {e}")))?;
+        if let Some(text) = user {
+            let layer: toml::Value =
+                toml::from_str(text).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+            merge(&mut merged, layer);
+        }
+        let settings: Settings = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Reads the user's file (refusing large, group- or world-writable files) over the defaults.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let file_error = |problem: String| SettingsError::File {
+            path: path.display().to_string(),
+            problem,
+        };
+        let metadata = std::fs::metadata(path).map_err(|e| file_error(e.to_string()))?;
+        if metadata.len() > MAX_SETTINGS_BYTES {
+            return Err(file_error(format!(
+                "larger than {MAX_SETTINGS_BYTES} bytes"
+            )));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            if metadata.permissions().mode() & 0o022 != 0 {
+                return Err(file_error(
+                    "writable by others; make it private (chmod 600)".into(),
+                ));
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        Self::from_layers(Some(&text)).map_err(|error| match error {
+            SettingsError::Invalid(problem) => file_error(problem),
+            other => other,
+        })
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if let Some(emulator) = &self.emulator {
+            let url = url::Url::parse(&emulator.url)
+                .map_err(|e| SettingsError::Invalid(format!("emulator.url: {e}")))?;
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if url.scheme() != "http" || !loopback {
+                return Err(SettingsError::Invalid(
+                    "emulator.url must be http:// on loopback (127.0.0.1 or localhost)".into(),
+                ));
+            }
+            if emulator.user.trim().is_empty() {
+                return Err(SettingsError::Invalid(
+                    "emulator.user must name an agent".into(),
+                ));
+            }
+            return Ok(());
+        }
+        let https_host = |key: &str, value: &str| -> Result<String, SettingsError> {
+            let url = url::Url::parse(value)
+                .map_err(|e| SettingsError::Invalid(format!("{key}: {e}")))?;
+            if url.scheme() != "https" {
+                return Err(SettingsError::Invalid(format!(
+                    "{key} must use https://, got {value}"
+                )));
+            }
+            Ok(url.host_str().unwrap_or("").to_ascii_lowercase())
+        };
+        let graph = https_host("teams.graph_base", &self.teams.graph_base)?;
+        if !GRAPH_HOSTS.contains(&graph.as_str()) {
+            return Err(SettingsError::Invalid(format!(
+                "teams.graph_base: {graph} is not a Microsoft Graph host"
+            )));
+        }
+        let login = https_host("teams.login_base", &self.teams.login_base)?;
+        if !LOGIN_HOSTS.contains(&login.as_str()) {
+            return Err(SettingsError::Invalid(format!(
+                "teams.login_base: {login} is not an Entra ID host"
+            )));
+        }
+        let salesforce = https_host("salesforce.login_host", &self.salesforce.login_host)?;
+        if !salesforce_host_allowed(&salesforce) {
+            return Err(SettingsError::Invalid(format!(
+                "salesforce.login_host: {salesforce} is not login.salesforce.com, test.salesforce.com or a My Domain (*.my.salesforce.com)"
+            )));
+        }
+        let tenant = self.teams.tenant.trim().to_ascii_lowercase();
+        if tenant.is_empty() || tenant == "common" || tenant == "consumers" {
+            return Err(SettingsError::Invalid(
+                "teams.tenant must be \"organizations\" or the tenant id (presence needs work or school accounts)".into(),
+            ));
+        }
+        for (key, value) in [
+            ("teams.client_id", &self.teams.client_id),
+            ("salesforce.client_id", &self.salesforce.client_id),
+        ] {
+            if value.trim().is_empty() {
+                return Err(SettingsError::Invalid(format!(
+                    "{key} is not set: the app registration's client id is needed"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [teams]
+        tenant = "0b7f0b3e-1111-2222-3333-444455556666"
+        client_id = "11111111-2222-3333-4444-555555555555"
+        [salesforce]
+        login_host = "https://acme.my.salesforce.com"
+        client_id = "3MVG9.consumer.key"
+    "#;
+
+    #[test]
+    fn the_user_file_is_merged_over_the_embedded_defaults() {
+        let settings = Settings::from_layers(Some(GOOD)).expect("valid");
+        assert_eq!(
+            settings.teams.graph_base, "https://graph.microsoft.com",
+            "from the defaults"
+        );
+        assert_eq!(
+            settings.salesforce.login_host, "https://acme.my.salesforce.com",
+            "from the user"
+        );
+        assert_eq!(settings.sign_in.flow, SignInFlow::Browser);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_message_naming_the_key() {
+        let cases = [
+            (format!("{GOOD}\n[teams.extra]\nx = 1"), "unknown field"),
+            (
+                GOOD.replace("[salesforce]", "[salesforce]\ncolour = \"red\""),
+                "unknown field `colour`",
+            ),
+            (
+                GOOD.replace("0b7f0b3e-1111-2222-3333-444455556666", "common"),
+                "teams.tenant",
+            ),
+            (
+                GOOD.replace(
+                    "https://acme.my.salesforce.com",
+                    "http://acme.my.salesforce.com",
+                ),
+                "https",
+            ),
+            (
+                GOOD.replace("https://acme.my.salesforce.com", "https://evil.example.com"),
+                "My Domain",
+            ),
+            (
+                format!("{GOOD}\n[sign_in]\nflow = \"carrier-pigeon\""),
+                "unknown variant",
+            ),
+            (
+                GOOD.replace("3MVG9.consumer.key", ""),
+                "salesforce.client_id",
+            ),
+            (
+                format!("{GOOD}\n[emulator]\nurl = \"http://10.0.0.5:8787\"\nuser = \"ada\""),
+                "loopback",
+            ),
+            ("[teams\nbroken".to_string(), "expected"),
+        ];
+        for (text, expected) in cases {
+            let error = Settings::from_layers(Some(&text))
+                .expect_err(expected)
+                .to_string();
+            assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        }
+        let graph = format!("{GOOD}\n").replace(
+            "[teams]",
+            "[teams]\ngraph_base = \"https://graph.evil.example\"",
+        );
+        assert!(Settings::from_layers(Some(&graph))
+            .expect_err("host")
+            .to_string()
+            .contains("not a Microsoft Graph host"));
+    }
+
+    #[test]
+    fn the_emulator_is_allowed_only_when_chosen_explicitly_and_on_loopback() {
+        let settings = Settings::from_layers(Some(
+            "[emulator]\nurl = \"http://127.0.0.1:8787\"\nuser = \"ada\"",
+        ))
+        .expect("valid");
+        assert_eq!(settings.emulator.map(|e| e.user), Some("ada".into()));
+        assert!(
+            Settings::defaults().is_err(),
+            "the defaults alone lack the client ids"
+        );
+    }
+
+    #[test]
+    fn world_writable_or_huge_files_are_refused() {
+        let dir = std::env::temp_dir().join(format!("pb-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, GOOD).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+            assert!(Settings::load(&path)
+                .expect_err("writable")
+                .to_string()
+                .contains("writable by others"));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        assert!(Settings::load(&path).is_ok());
+        std::fs::write(&path, "#".repeat(70_000)).expect("write");
+        assert!(Settings::load(&path)
+            .expect_err("huge")
+            .to_string()
+            .contains("larger than"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
