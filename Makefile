@@ -1,7 +1,7 @@
 # Presence Bridge. `make run` starts the desktop app; `make test` is everything CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity emulator bench
+.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity emulator bench keyring-tests
 
 deps:
 	@scripts/install-deps.sh
@@ -37,8 +37,12 @@ core-purity:
 		echo "presence-core must not depend on the crates above"; exit 1; \
 	else echo "core-purity: presence-core depends on no runtime, HTTP, GUI or clock crate"; fi
 
+# The secret store against the real gnome-keyring under dbus-run-session.
+keyring-tests: deps
+	scripts/keyring-tests.sh
+
 ui-smoke: build
 	scripts/ui-smoke.sh target/debug/presence-bridge target/debug/presence-emulator
 
-test: deps fmt-check core-purity clippy unit-tests ui-smoke
+test: deps fmt-check core-purity clippy unit-tests keyring-tests ui-smoke
 	@echo "make test: all checks passed"

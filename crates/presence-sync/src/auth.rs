@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::error::SyncError;
+use crate::secrets::SecretStore;
 
 /// Token fields beyond the standard ones: Salesforce's `instance_url` and identity URL.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -183,6 +184,8 @@ pub struct TokenSource {
     endpoints: OAuthEndpoints,
     http: reqwest::Client,
     tokens: Mutex<Tokens>,
+    /// Where the refresh token is kept (and under which account), if anywhere.
+    vault: std::sync::Mutex<Option<(std::sync::Arc<dyn SecretStore>, String)>>,
 }
 
 impl TokenSource {
@@ -191,6 +194,7 @@ impl TokenSource {
             endpoints,
             http: oauth_http()?,
             tokens: Mutex::new(tokens),
+            vault: std::sync::Mutex::new(None),
         })
     }
 
@@ -249,6 +253,7 @@ impl TokenSource {
             tokens: Mutex::new(tokens_from(&response, None)),
             endpoints,
             http,
+            vault: std::sync::Mutex::new(None),
         })
     }
 
@@ -290,6 +295,7 @@ impl TokenSource {
             tokens: Mutex::new(tokens_from(&response, None)),
             endpoints,
             http,
+            vault: std::sync::Mutex::new(None),
         })
     }
 
@@ -332,6 +338,7 @@ impl TokenSource {
             tokens: Mutex::new(tokens_from(&response, None)),
             endpoints,
             http,
+            vault: std::sync::Mutex::new(None),
         })
     }
 
@@ -400,6 +407,7 @@ impl TokenSource {
                     tokens: Mutex::new(tokens_from(&parsed, None)),
                     endpoints,
                     http,
+                    vault: std::sync::Mutex::new(None),
                 });
             }
             match body.get("error").and_then(|e| e.as_str()).unwrap_or("") {
@@ -414,6 +422,66 @@ impl TokenSource {
             if Instant::now() > deadline {
                 return Err(SyncError::Unauthorized("the device code expired".into()));
             }
+        }
+    }
+
+    /// Keeps the refresh token in `store` under `account` from now on (and saves it now).
+    pub async fn keep_in(
+        &self,
+        store: std::sync::Arc<dyn SecretStore>,
+        account: &str,
+    ) -> Result<(), crate::secrets::SecretError> {
+        if let Some(secret) = self.tokens.lock().await.refresh_token.clone() {
+            store.save(account, &secret)?;
+        }
+        if let Ok(mut vault) = self.vault.lock() {
+            *vault = Some((store, account.to_string()));
+        }
+        Ok(())
+    }
+
+    fn keep(&self, secret: &str) {
+        let vault = self.vault.lock().ok().and_then(|v| v.clone());
+        if let Some((store, account)) = vault {
+            if let Err(error) = store.save(&account, secret) {
+                tracing::warn!("the rotated refresh token could not be saved: {error}");
+            }
+        }
+    }
+
+    /// Signs in again without the agent from a refresh token kept in `store`. `Ok(None)` when
+    /// there is none or it no longer works (it is then forgotten, and a sign-in is needed).
+    pub async fn resume(
+        endpoints: OAuthEndpoints,
+        store: std::sync::Arc<dyn SecretStore>,
+        account: &str,
+    ) -> Result<Option<Self>, SyncError> {
+        let Some(refresh) = store
+            .load(account)
+            .map_err(|e| SyncError::Server(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let source = Self::new(
+            endpoints,
+            Tokens {
+                access_token: String::new(),
+                refresh_token: Some(refresh),
+                refresh_at: None,
+                instance_url: None,
+                identity_url: None,
+            },
+        )?;
+        if let Ok(mut vault) = source.vault.lock() {
+            *vault = Some((store.clone(), account.to_string()));
+        }
+        match source.refresh_after("").await {
+            Ok(_) => Ok(Some(source)),
+            Err(SyncError::Unauthorized(_)) => {
+                let _ = store.delete(account);
+                Ok(None)
+            }
+            Err(other) => Err(other),
         }
     }
 
@@ -456,6 +524,12 @@ impl TokenSource {
         if fresh.instance_url.is_none() {
             fresh.instance_url = tokens.instance_url.clone();
             fresh.identity_url = tokens.identity_url.clone();
+        }
+        // The rotated refresh token is saved before the new access token is used (A3).
+        if fresh.refresh_token != tokens.refresh_token {
+            if let Some(secret) = &fresh.refresh_token {
+                self.keep(secret);
+            }
         }
         *tokens = fresh;
         Ok(tokens.access_token.clone())

@@ -16,6 +16,7 @@ pub mod loopback;
 pub mod outbox;
 pub mod request;
 pub mod salesforce;
+pub mod secrets;
 pub mod settings;
 pub mod streaming;
 pub mod wire;
@@ -72,12 +73,14 @@ pub async fn engine_config(
     (config, warning)
 }
 
-/// Signs in to the real clouds named in `settings` (browser or device flow, as configured) and
-/// builds the connectors. `prompt` receives what to show the agent: the browser address, or
+/// Signs in to the real clouds named in `settings` (silently from a refresh token kept in
+/// `secrets` when there is a working one, else in the browser or with a device code, as
+/// configured) and builds the connectors. `prompt` receives what to show the agent: the browser address, or
 /// the device code and where to enter it.
 pub async fn connect_clouds(
     settings: &settings::Settings,
     outbox: Arc<outbox::Outbox>,
+    secrets: Arc<dyn secrets::SecretStore>,
     prompt: impl Fn(String) + Send + Sync + 'static,
 ) -> Result<Connectors, SyncError> {
     use std::time::Duration;
@@ -94,53 +97,77 @@ pub async fn connect_clouds(
         &settings.salesforce.client_id,
         placeholder,
     );
-    let (graph_tokens, salesforce_tokens) = match settings.sign_in.flow {
-        settings::SignInFlow::Browser => {
-            let show = |cloud: &'static str| {
-                let prompt = prompt.clone();
-                move |url: String| prompt(format!("Sign in to {cloud} in your browser: {url}"))
-            };
-            let graph = auth::TokenSource::sign_in_with_browser(
-                entra,
-                show("Microsoft 365"),
-                Duration::from_secs(300),
-            )
-            .await?;
-            let salesforce = auth::TokenSource::sign_in_with_browser(
-                salesforce,
-                show("Salesforce"),
-                Duration::from_secs(300),
-            )
-            .await?;
-            (graph, salesforce)
-        }
-        settings::SignInFlow::Device => {
-            let device_url = format!(
-                "{}/{}/oauth2/v2.0/devicecode",
-                settings.teams.login_base.trim_end_matches('/'),
-                settings.teams.tenant
-            );
-            let show = |cloud: &'static str| {
-                let prompt = prompt.clone();
-                move |code: auth::DeviceCodePrompt| {
-                    prompt(format!(
-                        "Sign in to {cloud}: open {} and enter {}",
-                        code.verification_uri, code.user_code
-                    ))
-                }
-            };
-            let graph = auth::TokenSource::sign_in_with_device_code(
-                entra,
-                &device_url,
-                show("Microsoft 365"),
-            )
-            .await?;
-            let salesforce =
-                auth::TokenSource::sign_in_salesforce_device(salesforce, show("Salesforce"))
-                    .await?;
-            (graph, salesforce)
-        }
+    let teams_account = format!(
+        "teams:{}:{}",
+        settings.teams.tenant, settings.teams.client_id
+    );
+    let salesforce_account = format!(
+        "salesforce:{}:{}",
+        settings.salesforce.login_host, settings.salesforce.client_id
+    );
+    let resumed = (
+        auth::TokenSource::resume(entra.clone(), secrets.clone(), &teams_account).await?,
+        auth::TokenSource::resume(salesforce.clone(), secrets.clone(), &salesforce_account).await?,
+    );
+    let (graph_tokens, salesforce_tokens) = match resumed {
+        (Some(graph), Some(salesforce)) => (graph, salesforce),
+        _ => match settings.sign_in.flow {
+            settings::SignInFlow::Browser => {
+                let show = |cloud: &'static str| {
+                    let prompt = prompt.clone();
+                    move |url: String| prompt(format!("Sign in to {cloud} in your browser: {url}"))
+                };
+                let graph = auth::TokenSource::sign_in_with_browser(
+                    entra,
+                    show("Microsoft 365"),
+                    Duration::from_secs(300),
+                )
+                .await?;
+                let salesforce = auth::TokenSource::sign_in_with_browser(
+                    salesforce,
+                    show("Salesforce"),
+                    Duration::from_secs(300),
+                )
+                .await?;
+                (graph, salesforce)
+            }
+            settings::SignInFlow::Device => {
+                let device_url = format!(
+                    "{}/{}/oauth2/v2.0/devicecode",
+                    settings.teams.login_base.trim_end_matches('/'),
+                    settings.teams.tenant
+                );
+                let show = |cloud: &'static str| {
+                    let prompt = prompt.clone();
+                    move |code: auth::DeviceCodePrompt| {
+                        prompt(format!(
+                            "Sign in to {cloud}: open {} and enter {}",
+                            code.verification_uri, code.user_code
+                        ))
+                    }
+                };
+                let graph = auth::TokenSource::sign_in_with_device_code(
+                    entra,
+                    &device_url,
+                    show("Microsoft 365"),
+                )
+                .await?;
+                let salesforce =
+                    auth::TokenSource::sign_in_salesforce_device(salesforce, show("Salesforce"))
+                        .await?;
+                (graph, salesforce)
+            }
+        },
     };
+    let keep = |error: secrets::SecretError| SyncError::Server(error.to_string());
+    graph_tokens
+        .keep_in(secrets.clone(), &teams_account)
+        .await
+        .map_err(keep)?;
+    salesforce_tokens
+        .keep_in(secrets, &salesforce_account)
+        .await
+        .map_err(keep)?;
     let graph = graph::GraphClient::new(
         &settings.teams.graph_base,
         Arc::new(graph_tokens),

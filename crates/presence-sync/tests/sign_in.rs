@@ -222,3 +222,57 @@ async fn device_code_sign_in_works_for_both_clouds_once_the_agent_approves() {
         .instance_url
         .is_some_and(|url| url == base));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_refresh_tokens_are_kept_and_resume_a_later_session() {
+    use presence_sync::secrets::{MemoryStore, SecretStore};
+    let emu = Emulator::start().await.expect("emulator");
+    let endpoints = OAuthEndpoints::entra(
+        &emu.base_url,
+        "organizations",
+        "app-1",
+        "http://127.0.0.1:1/callback",
+    );
+    let store: std::sync::Arc<dyn SecretStore> = std::sync::Arc::new(MemoryStore::default());
+    let source = TokenSource::sign_in_auto_approved(endpoints.clone(), "alan")
+        .await
+        .expect("sign in");
+    source
+        .keep_in(store.clone(), "teams:test")
+        .await
+        .expect("kept");
+    let first = store.load("teams:test").expect("load").expect("a token");
+    let access = source.snapshot().await.access_token;
+    source.refresh_after(&access).await.expect("refresh");
+    let rotated = store.load("teams:test").expect("load").expect("a token");
+    assert_ne!(
+        rotated, first,
+        "the rotated token replaced the old one in the store"
+    );
+    // A later session starts from the kept token, with no sign-in.
+    let resumed = TokenSource::resume(endpoints.clone(), store.clone(), "teams:test")
+        .await
+        .expect("resume")
+        .expect("signed in");
+    let token = resumed.snapshot().await.access_token;
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1.0/me", emu.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["userPrincipalName"], "alan@contoso.example");
+    // Revoked at the server: resuming says a sign-in is needed and forgets the dead token.
+    emu.with_world(|w| {
+        presence_emulator::control::end_tokens(w, presence_emulator::Api::Entra, Some("alan"), true)
+    })
+    .expect("revoke");
+    let gone = TokenSource::resume(endpoints, store.clone(), "teams:test")
+        .await
+        .expect("answered");
+    assert!(gone.is_none());
+    assert_eq!(store.load("teams:test").expect("load"), None);
+}

@@ -114,7 +114,14 @@ async fn connect(args: &Args) -> Result<(Connectors, String), SyncError> {
         }
         None => {
             let outbox = open_outbox(args.data_dir.clone(), "agent");
-            presence_sync::connect_clouds(&settings, outbox, |text| {
+            let (secrets, unavailable) =
+                presence_sync::secrets::keyring_or_memory("presence-bridge");
+            if let Some(reason) = unavailable {
+                eprintln!(
+                    "presence-agent: {reason}; this sign-in lasts only while presence-agent runs"
+                );
+            }
+            presence_sync::connect_clouds(&settings, outbox, secrets, |text| {
                 eprintln!("presence-agent: {text}")
             })
             .await
