@@ -189,13 +189,17 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(endpoints: OAuthEndpoints, tokens: Tokens) -> Result<Self, SyncError> {
-        Ok(Self {
+    fn assemble(endpoints: OAuthEndpoints, http: reqwest::Client, tokens: Tokens) -> Self {
+        Self {
             endpoints,
-            http: oauth_http()?,
+            http,
             tokens: Mutex::new(tokens),
             vault: std::sync::Mutex::new(None),
-        })
+        }
+    }
+
+    pub fn new(endpoints: OAuthEndpoints, tokens: Tokens) -> Result<Self, SyncError> {
+        Ok(Self::assemble(endpoints, oauth_http()?, tokens))
     }
 
     /// Signs in against a server that approves at once (the emulator): authorize with PKCE and
@@ -249,12 +253,11 @@ impl TokenSource {
             .request_async(&http)
             .await
             .map_err(oauth_error)?;
-        Ok(Self {
-            tokens: Mutex::new(tokens_from(&response, None)),
+        Ok(Self::assemble(
             endpoints,
             http,
-            vault: std::sync::Mutex::new(None),
-        })
+            tokens_from(&response, None),
+        ))
     }
 
     /// Signs in in the system browser: a loopback listener on 127.0.0.1, the authorization URL
@@ -291,12 +294,11 @@ impl TokenSource {
             .request_async(&http)
             .await
             .map_err(oauth_error)?;
-        Ok(Self {
-            tokens: Mutex::new(tokens_from(&response, None)),
+        Ok(Self::assemble(
             endpoints,
             http,
-            vault: std::sync::Mutex::new(None),
-        })
+            tokens_from(&response, None),
+        ))
     }
 
     /// Entra's device-code sign-in (for desktops where no browser can come back to a loopback
@@ -334,12 +336,11 @@ impl TokenSource {
             .request_async(&http, tokio::time::sleep, None)
             .await
             .map_err(oauth_error)?;
-        Ok(Self {
-            tokens: Mutex::new(tokens_from(&response, None)),
+        Ok(Self::assemble(
             endpoints,
             http,
-            vault: std::sync::Mutex::new(None),
-        })
+            tokens_from(&response, None),
+        ))
     }
 
     /// Salesforce's device flow, whose parameters are its own (`response_type=device_code`,
@@ -403,12 +404,7 @@ impl TokenSource {
             if ok {
                 let parsed: Response = serde_json::from_value(body)
                     .map_err(|error| SyncError::Malformed(error.to_string()))?;
-                return Ok(Self {
-                    tokens: Mutex::new(tokens_from(&parsed, None)),
-                    endpoints,
-                    http,
-                    vault: std::sync::Mutex::new(None),
-                });
+                return Ok(Self::assemble(endpoints, http, tokens_from(&parsed, None)));
             }
             match body.get("error").and_then(|e| e.as_str()).unwrap_or("") {
                 "authorization_pending" => {}
