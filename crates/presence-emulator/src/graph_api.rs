@@ -50,6 +50,16 @@ fn throttled(world: &World, seconds: u64) -> Response {
     response
 }
 
+/// Authenticates a presence read and counts it against the app's budget in the tenant;
+/// returns the caller's agent index.
+fn presence_reader(world: &mut World, headers: &HeaderMap) -> Result<usize, Response> {
+    let (me, client_id) = caller(world, headers)?;
+    match world.throttle(&client_id) {
+        Some(wait) => Err(throttled(world, wait)),
+        None => Ok(me),
+    }
+}
+
 /// Resolves `me` or a user id to the Graph user id.
 fn target(world: &World, me: usize, who: &str) -> Option<String> {
     if who == "me" {
@@ -74,13 +84,10 @@ async fn read_presence(state: AppState, headers: HeaderMap, who: String) -> Resp
         return fault;
     }
     let mut world = state.world();
-    let (me, client_id) = match caller(&world, &headers) {
-        Ok(found) => found,
+    let me = match presence_reader(&mut world, &headers) {
+        Ok(me) => me,
         Err(response) => return response,
     };
-    if let Some(wait) = world.throttle(&client_id) {
-        return throttled(&world, wait);
-    }
     let Some(id) = target(&world, me, &who) else {
         return graph_error(
             StatusCode::NOT_FOUND,
@@ -131,12 +138,8 @@ pub async fn get_presences_by_user_id(
         return fault;
     }
     let mut world = state.world();
-    let (_, client_id) = match caller(&world, &headers) {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if let Some(wait) = world.throttle(&client_id) {
-        return throttled(&world, wait);
+    if let Err(response) = presence_reader(&mut world, &headers) {
+        return response;
     }
     let ids: Vec<String> = match serde_json::from_slice::<Value>(&body) {
         Ok(value) => match value.get("ids").and_then(Value::as_array) {

@@ -399,23 +399,18 @@ impl World {
             "AgentCalls".to_string(),
             PushTopic {
                 name: "AgentCalls".into(),
+                // Every field of the object, as the controller's offers need them all.
                 sobject: "Agent_Call__c".into(),
-                fields: [
-                    "Id",
-                    "Call_Id__c",
-                    "User__c",
-                    "Kind__c",
-                    "From_Number__c",
-                    "To_Number__c",
-                    "Status__c",
-                    "Reason__c",
-                    "Offered_At__c",
-                    "Answered_At__c",
-                    "Ended_At__c",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+                fields: std::iter::once("Id")
+                    .chain(
+                        object_fields("Agent_Call__c")
+                            .unwrap_or_default()
+                            .iter()
+                            .copied()
+                            .filter(|field| *field != "Name"),
+                    )
+                    .map(str::to_string)
+                    .collect(),
                 events: VecDeque::new(),
                 next_replay: 1,
                 latest_replay: 0,
