@@ -209,7 +209,7 @@ pub async fn entra_devicecode(
 
 pub async fn entra_token(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Path(_tenant): Path<String>,
     Form(params): Form<Params>,
 ) -> Response {
     if let Some(fault) = gate(&state, Api::Entra, "token", "/token").await {
@@ -316,9 +316,7 @@ pub async fn entra_token(
     }
     if scope.split_whitespace().any(|s| s == "openid") || wants_refresh {
         let tenant_id = world.tenant_id.clone();
-        body["id_token"] = json!(id_token(
-            &world, agent, &client_id, &tenant_id, now, &base, &tenant
-        ));
+        body["id_token"] = json!(id_token(&world, agent, &client_id, &tenant_id, now, &base));
     }
     let name = world.agents[agent].name.clone();
     world.note(format!("entra token issued for {name}"));
@@ -341,7 +339,6 @@ fn id_token(
     tenant_id: &str,
     now: i64,
     base: &str,
-    _path_tenant: &str,
 ) -> String {
     let agent = &world.agents[agent];
     let header = json!({ "typ": "JWT", "alg": "RS256", "kid": "presence-emulator" });

@@ -36,13 +36,11 @@ fn with_limit_info(world: &World, mut response: Response) -> Response {
     response
 }
 
-pub async fn versions(State(state): State<AppState>) -> Response {
-    let base = state.base_url();
+pub async fn versions() -> Response {
     let list: Vec<Value> = API_VERSIONS
         .iter()
         .map(|v| json!({ "label": format!("Release {v}"), "url": format!("/services/data/v{v}"), "version": v }))
         .collect();
-    let _ = base;
     json_response(StatusCode::OK, Value::Array(list))
 }
 
@@ -60,11 +58,10 @@ pub async fn dispatch(
     if let Some(fault) = gate(&state, Api::Salesforce, &format!("{method} {route}"), &path).await {
         return fault;
     }
-    let base = state.base_url();
     let mut world = state.world();
     world.api_usage += 1;
     let response = handle(
-        &mut world, &base, &method, &headers, &version, &rest, &params, &body,
+        &mut world, &method, &headers, &version, &rest, &params, &body,
     );
     with_limit_info(&world, response)
 }
@@ -72,7 +69,6 @@ pub async fn dispatch(
 #[allow(clippy::too_many_arguments)]
 fn handle(
     world: &mut World,
-    base: &str,
     method: &Method,
     headers: &HeaderMap,
     version: &str,
@@ -112,16 +108,15 @@ fn handle(
         ),
         ("GET", ["query"]) => query(
             world,
-            base,
             number,
             params.get("q").map(String::as_str).unwrap_or(""),
             headers,
         ),
         ("GET", ["query", locator]) => query_more(world, number, locator),
         ("GET", ["search"]) => search(world, params.get("q").map(String::as_str).unwrap_or("")),
-        ("POST", ["composite"]) => composite(world, base, number, headers, body),
+        ("POST", ["composite"]) => composite(world, number, headers, body),
         ("GET", ["sobjects", object, id]) => {
-            get_record(world, base, number, object, id, params.get("fields"))
+            get_record(world, number, object, id, params.get("fields"))
         }
         ("POST", ["sobjects", object]) => create(world, object, body, agent),
         ("PATCH", ["sobjects", object, id]) => update(world, object, id, body),
@@ -137,8 +132,7 @@ fn handle(
     }
 }
 
-fn attributes(base: &str, number: &str, object: &str, id: &str) -> Value {
-    let _ = base;
+fn attributes(number: &str, object: &str, id: &str) -> Value {
     json!({ "type": object, "url": format!("/services/data/v{number}/sobjects/{object}/{id}") })
 }
 
@@ -209,7 +203,6 @@ fn validate(
 
 fn get_record(
     world: &World,
-    base: &str,
     number: &str,
     object: &str,
     id: &str,
@@ -224,7 +217,7 @@ fn get_record(
         );
     };
     let mut out = Map::new();
-    out.insert("attributes".into(), attributes(base, number, object, id));
+    out.insert("attributes".into(), attributes(number, object, id));
     match fields {
         Some(list) => {
             for field in list.split(',').map(str::trim) {
@@ -356,7 +349,7 @@ fn batch_size(headers: &HeaderMap) -> usize {
         .map_or(2000, |n: usize| n.clamp(200, 2000))
 }
 
-fn query(world: &mut World, base: &str, number: &str, text: &str, headers: &HeaderMap) -> Response {
+fn query(world: &mut World, number: &str, text: &str, headers: &HeaderMap) -> Response {
     let parsed = match soql::parse(text) {
         Ok(parsed) => parsed,
         Err(message) => {
@@ -425,10 +418,7 @@ fn query(world: &mut World, base: &str, number: &str, text: &str, headers: &Head
         .map(|row| {
             let id = row.get("Id").and_then(Value::as_str).unwrap_or("");
             let mut out = Map::new();
-            out.insert(
-                "attributes".into(),
-                attributes(base, number, &parsed.object, id),
-            );
+            out.insert("attributes".into(), attributes(number, &parsed.object, id));
             for field in &parsed.fields {
                 out.insert(
                     field.clone(),
@@ -538,13 +528,7 @@ fn search(world: &World, text: &str) -> Response {
     json_response(StatusCode::OK, json!({ "searchRecords": found }))
 }
 
-fn composite(
-    world: &mut World,
-    base: &str,
-    number: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Response {
+fn composite(world: &mut World, number: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     let request: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
         Err(_) => {
@@ -610,7 +594,6 @@ fn composite(
         let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
         let response = handle(
             world,
-            base,
             &method,
             headers,
             &format!("v{number}"),
