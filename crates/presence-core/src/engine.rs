@@ -241,6 +241,8 @@ pub struct Engine {
     drift_repair_at: Instant,
     heartbeat_at: Instant,
     repair: Option<Repair>,
+    /// Salesforce must be read again once the read or repair under way ends.
+    salesforce_reread: bool,
     links: [LinkHealth; 2],
     /// Per link: no request before this time (a server's `Retry-After`, shared by every task).
     cooldown_until: [Option<Instant>; 2],
@@ -314,6 +316,7 @@ impl Engine {
             drift_repair_at: now + Timing::ms(timing.drift_repair_ms),
             heartbeat_at: now + Timing::ms(timing.heartbeat_ms),
             repair: None,
+            salesforce_reread: false,
             links: [connecting(), connecting()],
             cooldown_until: [None, None],
             calls: Vec::new(),
@@ -343,6 +346,10 @@ impl Engine {
         self.now = self.now.max(now);
         match input {
             Input::Started | Input::Resumed => self.start_repair(),
+            Input::Resubscribed {
+                link: Link::Salesforce,
+            } => self.read_salesforce_again(),
+            Input::Resubscribed { link: Link::Teams } => self.start_repair(),
             Input::TeamsPresence(presence) => self.on_teams(presence),
             Input::SalesforceState(observation) => self.on_salesforce(observation),
             Input::User(intent) => self.on_user(intent),
@@ -893,6 +900,10 @@ impl Engine {
             self.maybe_finish_quit();
             return;
         }
+        if self.salesforce_reread && !self.salesforce_read_in_flight {
+            self.salesforce_reread = false;
+            self.read_salesforce_again();
+        }
         // A retry time that has passed has done its job: what to write is decided afresh.
         let now = self.now;
         for lane in [&mut self.teams_lane, &mut self.salesforce_lane] {
@@ -1100,6 +1111,19 @@ impl Engine {
         }
         self.repair = Some(repair);
         self.maybe_resolve_repair();
+    }
+
+    /// Reads Salesforce once more, after any read in flight (which may predate a subscription
+    /// and so miss a change pushed to nobody). The result is judged like a streamed change.
+    fn read_salesforce_again(&mut self) {
+        if self.repair.is_some() || self.salesforce_read_in_flight {
+            self.salesforce_reread = true;
+            return;
+        }
+        if self.link_open(Link::Salesforce) {
+            self.salesforce_read_in_flight = true;
+            self.emit_tracked(Pending::ReadSalesforce, |id| Effect::ReadSalesforce { id });
+        }
     }
 
     fn maybe_resolve_repair(&mut self) {

@@ -163,6 +163,12 @@ pub enum Input {
     },
     /// The machine resumed from sleep (the driver saw the wall clock jump past the monotonic one).
     Resumed,
+    /// A push channel (the Salesforce stream) has just been (re)subscribed. Changes made
+    /// between the last read and the subscription were pushed to nobody, so both sides are read
+    /// again and re-converged, as after a resume.
+    Resubscribed {
+        link: Link,
+    },
     /// The agent quit the app (L7).
     Quit,
 }

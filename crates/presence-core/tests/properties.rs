@@ -8,7 +8,8 @@
 mod support;
 
 use presence_core::{
-    CallCenterConfig, CallKind, CallProgress, Failure, PresenceClass, Source, UserIntent,
+    CallCenterConfig, CallKind, CallProgress, Failure, Input, Link, PresenceClass, Source,
+    UserIntent,
 };
 use proptest::prelude::*;
 use support::*;
@@ -27,6 +28,8 @@ enum Op {
     Offer(usize),
     Answer,
     CallEnds(usize),
+    /// The Salesforce stream was (re)subscribed.
+    Resubscribe,
 }
 
 const TEAMS_USER: &[(&str, &str)] = &[
@@ -91,6 +94,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..KINDS.len()).prop_map(Op::Offer),
         1 => Just(Op::Answer),
         1 => (0..PROGRESS.len()).prop_map(Op::CallEnds),
+        1 => Just(Op::Resubscribe),
     ]
 }
 
@@ -103,6 +107,7 @@ fn salesforce_side_op() -> impl Strategy<Value = Op> {
         1 => (0..600u64).prop_map(Op::Lag),
         1 => proptest::option::of(0..4usize).prop_map(Op::TeamsFails),
         1 => proptest::option::of(0..4usize).prop_map(Op::SalesforceFails),
+        1 => Just(Op::Resubscribe),
     ]
 }
 
@@ -167,6 +172,9 @@ impl Run {
             }
             Op::Advance(ms_) => w.advance(ms(*ms_)),
             Op::Lag(s) => w.teams_lag = secs(*s),
+            Op::Resubscribe => w.input(Input::Resubscribed {
+                link: Link::Salesforce,
+            }),
             Op::TeamsFails(f) => {
                 w.teams_health = f.map_or(SideHealth::Up, |i| SideHealth::Failing(failure(i)))
             }

@@ -212,6 +212,20 @@ fn s7_resume_and_sign_in_start_a_repair() {
 }
 
 #[test]
+fn s7_a_change_made_before_the_stream_subscribed_is_read_at_once() {
+    let mut w = World::new().started();
+    let reads = w.record.salesforce_reads.len();
+    w.salesforce = Some("Lunch".into()); // changed before the subscription: pushed to nobody
+    w.input(Input::Resubscribed {
+        link: Link::Salesforce,
+    });
+    assert_eq!(w.record.salesforce_reads.len(), reads + 1);
+    w.advance(secs(1));
+    assert_eq!(w.snapshot().state.as_deref(), Some("Lunch"));
+    assert_eq!(w.teams_pair(), pair("Away", "Away"));
+}
+
+#[test]
 fn s8_every_state_names_its_source() {
     let mut w = World::new().started();
     assert_eq!(w.snapshot().source, Some(Source::Salesforce));

@@ -172,9 +172,14 @@ pub fn driver(
 /// Turns what the stream said into engine inputs.
 fn stream_inputs(news: StreamNews) -> Vec<Input> {
     match news {
-        StreamNews::Connected => vec![Input::LinkRestored {
-            link: Link::Salesforce,
-        }],
+        StreamNews::Connected => vec![
+            Input::LinkRestored {
+                link: Link::Salesforce,
+            },
+            Input::Resubscribed {
+                link: Link::Salesforce,
+            },
+        ],
         StreamNews::Lost(reason) => vec![Input::LinkLost {
             link: Link::Salesforce,
             failure: Failure::Transient {

@@ -1,79 +1,14 @@
 //! The engine, the real clients and the driver against the emulator on 127.0.0.1, over real
 //! HTTP and the real Streaming API.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use presence_core::{Engine, Input, Picker, Snapshot, UserIntent};
+use common::*;
+use presence_core::{Input, Picker, UserIntent};
 use presence_emulator::Emulator;
-use presence_sync::{connect_emulator, driver, SyncHandle, EMULATOR_CLIENT_ID};
-use serde_json::Value;
-
-struct Agent {
-    handle: SyncHandle,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start_agent(emu: &Emulator, user: &str) -> Agent {
-    let outbox = std::sync::Arc::new(presence_sync::outbox::Outbox::in_memory().expect("outbox"));
-    let connectors = connect_emulator(&emu.base_url, user, EMULATOR_CLIENT_ID, outbox)
-        .await
-        .expect("sign in");
-    let (config, warning) =
-        presence_sync::engine_config(&connectors, &format!("test:{user}"), 7).await;
-    assert_eq!(warning, None, "the Call Center is read from Salesforce");
-    let (handle, future) = driver(Engine::new(config, Instant::now()), connectors);
-    let task = tokio::spawn(future);
-    Agent { handle, task }
-}
-
-/// Waits until `check` holds on the emulator's state, returning how long it took.
-async fn until(emu: &Emulator, what: &str, check: impl Fn(&Value) -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if check(&emu.state()) {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}: {}",
-            emu.state()["agents"][0]
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn until_snapshot(agent: &Agent, what: &str, check: impl Fn(&Snapshot) -> bool) {
-    let mut snapshots = agent.handle.snapshots();
-    let started = Instant::now();
-    loop {
-        if check(&snapshots.borrow_and_update()) {
-            return;
-        }
-        let left = Duration::from_secs(15).saturating_sub(started.elapsed());
-        assert!(
-            !left.is_zero(),
-            "timed out waiting for {what}: {:?}",
-            snapshots.borrow()
-        );
-        let _ = tokio::time::timeout(left, snapshots.changed()).await;
-    }
-}
-
-fn ada(state: &Value) -> &Value {
-    &state["agents"][0]
-}
-
-fn salesforce_state(state: &Value) -> Option<&str> {
-    ada(state)["salesforce"]["State__c"].as_str()
-}
-
-fn teams(state: &Value) -> (String, String) {
-    let t = &ada(state)["teams"];
-    (
-        t["availability"].as_str().unwrap_or("").into(),
-        t["activity"].as_str().unwrap_or("").into(),
-    )
-}
+use presence_sync::{connect_emulator, EMULATOR_CLIENT_ID};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_crosses_both_ways_and_is_not_echoed_back() {

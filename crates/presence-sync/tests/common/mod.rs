@@ -1,0 +1,182 @@
+//! What the end-to-end tests share: an agent (engine + real clients + driver) signed in to an
+//! emulator on 127.0.0.1, and waits on the emulator's state or the agent's snapshot.
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use presence_core::{Engine, Input, Picker, Snapshot, UiEffect, UserIntent};
+use presence_emulator::Emulator;
+use presence_sync::outbox::Outbox;
+use presence_sync::{connect_emulator, driver, SyncHandle, EMULATOR_CLIENT_ID};
+use serde_json::Value;
+
+/// How long any wait in these tests may take before it fails with what it saw.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub struct Agent {
+    pub handle: SyncHandle,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Agent {
+    pub async fn pick(&self, label: &str) {
+        self.intent(UserIntent::Pick {
+            label: label.into(),
+            via: Picker::Tray,
+        })
+        .await;
+    }
+
+    pub async fn intent(&self, intent: UserIntent) {
+        assert!(self.handle.send(Input::User(intent)).await, "driver gone");
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.handle.snapshots().borrow().clone()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts an agent with an in-memory outbox.
+pub async fn start_agent(emu: &Emulator, user: &str) -> Agent {
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    start_agent_with(emu, user, outbox).await
+}
+
+pub async fn start_agent_with(emu: &Emulator, user: &str, outbox: Arc<Outbox>) -> Agent {
+    let connectors = connect_emulator(&emu.base_url, user, EMULATOR_CLIENT_ID, outbox)
+        .await
+        .expect("sign in");
+    let (config, warning) =
+        presence_sync::engine_config(&connectors, &format!("test:{user}"), 7).await;
+    assert_eq!(warning, None, "the Call Center is read from Salesforce");
+    let (handle, future) = driver(Engine::new(config, Instant::now()), connectors);
+    let task = tokio::spawn(future);
+    Agent { handle, task }
+}
+
+/// Starts an agent and waits until both links are up, the first heartbeat has landed, the
+/// stream is subscribed and the engine knows the Salesforce state.
+pub async fn ready_agent(emu: &Emulator, user: &str) -> Agent {
+    let agent = start_agent(emu, user).await;
+    settle(emu, &agent, user).await;
+    agent
+}
+
+pub async fn settle(emu: &Emulator, agent: &Agent, user: &str) {
+    until(emu, "a heartbeat", |s| {
+        agent_state(s, user)["heartbeatAgeMs"].is_number()
+    })
+    .await;
+    until(emu, "a streaming client", |s| {
+        s["streaming"]["clients"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    })
+    .await;
+    until_snapshot(agent, "both links connected and a state", |s| {
+        s.links.iter().all(|l| l.state.is_connected()) && s.state.is_some()
+    })
+    .await;
+}
+
+/// Waits until `check` holds on the emulator's state, returning how long it took.
+pub async fn until(emu: &Emulator, what: &str, check: impl Fn(&Value) -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check(&emu.state()) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "timed out waiting for {what}: {}",
+            emu.state()["agents"][0]
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub async fn until_snapshot(agent: &Agent, what: &str, check: impl Fn(&Snapshot) -> bool) {
+    let mut snapshots = agent.handle.snapshots();
+    let started = Instant::now();
+    loop {
+        if check(&snapshots.borrow_and_update()) {
+            return;
+        }
+        let left = PATIENCE.saturating_sub(started.elapsed());
+        assert!(
+            !left.is_zero(),
+            "timed out waiting for {what}: {:?}",
+            snapshots.borrow()
+        );
+        let _ = tokio::time::timeout(left, snapshots.changed()).await;
+    }
+}
+
+/// Waits for a UI effect matching `wanted`, skipping others.
+pub async fn until_ui(
+    ui: &mut tokio::sync::broadcast::Receiver<UiEffect>,
+    what: &str,
+    wanted: impl Fn(&UiEffect) -> bool,
+) -> UiEffect {
+    let started = Instant::now();
+    loop {
+        let left = PATIENCE.saturating_sub(started.elapsed());
+        assert!(!left.is_zero(), "timed out waiting for {what}");
+        if let Ok(Ok(effect)) = tokio::time::timeout(left, ui.recv()).await {
+            if wanted(&effect) {
+                return effect;
+            }
+        }
+    }
+}
+
+/// Waits until the emulator's call has the wanted status.
+pub async fn until_call(
+    emu: &Emulator,
+    call_id: &str,
+    status: &str,
+) -> presence_emulator::world::Call {
+    until(emu, &format!("call {call_id} {status}"), |_| {
+        emu.call(call_id).is_some_and(|c| c.status == status)
+    })
+    .await;
+    emu.call(call_id).expect("call")
+}
+
+pub fn agent_state<'a>(state: &'a Value, user: &str) -> &'a Value {
+    state["agents"]
+        .as_array()
+        .and_then(|agents| agents.iter().find(|a| a["name"] == user))
+        .unwrap_or(&Value::Null)
+}
+
+pub fn ada(state: &Value) -> &Value {
+    agent_state(state, "ada")
+}
+
+pub fn salesforce_state(state: &Value) -> Option<&str> {
+    ada(state)["salesforce"]["State__c"].as_str()
+}
+
+pub fn teams(state: &Value) -> (String, String) {
+    let t = &ada(state)["teams"];
+    (
+        t["availability"].as_str().unwrap_or("").into(),
+        t["activity"].as_str().unwrap_or("").into(),
+    )
+}
+
+pub fn tasks(state: &Value) -> Vec<Value> {
+    state["tasks"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn counter(state: &Value, name: &str) -> u64 {
+    state["counters"][name].as_u64().unwrap_or(0)
+}
