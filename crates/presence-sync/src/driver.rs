@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::SyncError;
 use crate::graph::GraphClient;
-use crate::outbox::{deliver_forever, Outbox};
+use crate::outbox::{deliver_forever, Outbox, STAGED_PRESENCE_MAX_AGE};
 use crate::salesforce::SalesforceClient;
 use crate::streaming::{StreamNews, Streaming};
 use crate::wire::{call_event, presence_observation, CallEvent};
@@ -99,6 +99,7 @@ pub fn driver(
             connectors.salesforce.clone(),
             OUTBOX_DELIVERIES_PER_SECOND,
         ));
+        send_staged_presence(&connectors).await;
         engine.handle_input(Instant::now(), Input::Started);
         let mut clocks = (Instant::now(), SystemTime::now());
         let mut drift_check = tokio::time::interval(Duration::from_secs(5));
@@ -119,6 +120,17 @@ pub fn driver(
                                 text: format!("The call log could not be saved: {error}"),
                             });
                         }
+                    }
+                    Effect::WriteSalesforce { id, write } => {
+                        // Staged before it is sent, so a crash cannot lose the agent's state.
+                        if let Err(error) = connectors.outbox.stage_presence(&write) {
+                            tracing::error!("presence write could not be staged: {error}");
+                        }
+                        perform(
+                            Effect::WriteSalesforce { id, write },
+                            &connectors,
+                            &input_tx,
+                        );
                     }
                     other => perform(other, &connectors, &input_tx),
                 }
@@ -167,6 +179,52 @@ pub fn driver(
         outbox_task.abort();
     };
     (handle, future)
+}
+
+/// Sends the presence write an earlier run staged but never saw confirmed (it crashed or was
+/// killed first), so that the start-up repair finds the agent's last choice in Salesforce.
+/// One attempt: if Salesforce cannot be reached it stays staged, and the engine's own writes
+/// replace it. A write older than [`STAGED_PRESENCE_MAX_AGE`] is set aside instead.
+async fn send_staged_presence(connectors: &Connectors) {
+    let staged = match connectors.outbox.staged_presence() {
+        Ok(Some(staged)) => staged,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::error!("presence outbox: {error}");
+            return;
+        }
+    };
+    let age_ms = chrono::Utc::now().timestamp_millis() - staged.staged_ms;
+    let result = if age_ms > STAGED_PRESENCE_MAX_AGE.as_millis() as i64 {
+        tracing::warn!(
+            "presence {:?} staged {} s ago was never confirmed; too old to send, set aside",
+            staged.write.state,
+            age_ms / 1000
+        );
+        connectors
+            .outbox
+            .set_presence_aside("not confirmed before the app stopped, and too old to send")
+    } else {
+        match connectors.salesforce.write_presence(&staged.write).await {
+            Ok(()) => {
+                tracing::info!(
+                    "presence {:?} left unconfirmed by the last run sent",
+                    staged.write.state
+                );
+                connectors.outbox.presence_delivered(staged.write.sequence)
+            }
+            Err(error @ SyncError::Rejected(_)) => connectors
+                .outbox
+                .set_presence_aside(&format!("Salesforce refused it: {error}")),
+            Err(error) => {
+                tracing::warn!("presence left by the last run not sent yet: {error}");
+                Ok(())
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::error!("presence outbox: {error}");
+    }
 }
 
 /// Turns what the stream said into engine inputs.
@@ -234,7 +292,19 @@ fn perform(effect: Effect, connectors: &Connectors, inputs: &mpsc::Sender<Input>
             }
             Effect::ReleaseTeams { id } => vec![done(id, connectors.graph.release().await)],
             Effect::WriteSalesforce { id, write } => {
-                vec![done(id, connectors.salesforce.write_presence(&write).await)]
+                let result = connectors.salesforce.write_presence(&write).await;
+                let staging = match &result {
+                    Ok(()) => connectors.outbox.presence_delivered(write.sequence),
+                    Err(error @ SyncError::Rejected(_)) => connectors
+                        .outbox
+                        .set_presence_aside(&format!("Salesforce refused it: {error}")),
+                    // Kept: the engine retries, and a crash before then sends it at the next start.
+                    Err(_) => Ok(()),
+                };
+                if let Err(error) = staging {
+                    tracing::error!("presence outbox: {error}");
+                }
+                vec![done(id, result)]
             }
             Effect::Heartbeat { id } => vec![done(id, connectors.salesforce.heartbeat().await)],
             Effect::AnswerOffer {

@@ -1,13 +1,21 @@
-//! The durable outbox: call logs wait here, in SQLite (WAL, `synchronous=FULL`), until
-//! Salesforce has them. A log is committed before anything is sent, delivered in order, and
-//! written by upsert on its key, so a retry or a restart never duplicates it. A row Salesforce
-//! refuses for good is set aside with the reason while the rest drains.
+//! The durable outbox: every Salesforce write that must not be lost waits here, in SQLite (WAL,
+//! `synchronous=FULL`), until Salesforce has it.
+//!
+//! - Call logs: committed before anything is sent, delivered in order, written by upsert on
+//!   their key, so a retry or a restart never duplicates one. A row Salesforce refuses for good
+//!   is set aside with the reason while the rest drains.
+//! - The agent's presence: the latest write the engine decided is staged before it is sent and
+//!   cleared when Salesforce confirms it. Presence is a state, not a series of events, so a newer
+//!   decision replaces an older one that was never sent (sending the older one later would only
+//!   flip the agent back). A write still staged at the next start (the app crashed or was killed
+//!   before Salesforce had it) is sent before the engine starts, if it is recent enough to still
+//!   be the agent's wish; see [`STAGED_PRESENCE_MAX_AGE`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use presence_core::{CallLog, Failure, Jitter, RetryPolicy};
+use presence_core::{CallLog, Failure, Jitter, PresenceWrite, RetryPolicy};
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 use tokio::sync::Notify;
@@ -29,6 +37,20 @@ pub enum OutboxError {
 pub struct DeadLog {
     pub key: String,
     pub reason: String,
+}
+
+/// How old a presence write left staged by an earlier run may be and still be sent at start.
+/// Older, the agent has most likely changed state since (in Teams or Salesforce, while the app
+/// was not running), and the start-up repair of the two sides decides instead; the write is set
+/// aside with that reason, never dropped silently.
+pub const STAGED_PRESENCE_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// A presence write waiting for Salesforce's confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedPresence {
+    pub write: PresenceWrite,
+    /// When it was staged (Unix ms, wall clock).
+    pub staged_ms: i64,
 }
 
 #[derive(Debug)]
@@ -109,6 +131,12 @@ impl Outbox {
                 created_ms INTEGER NOT NULL,
                 delivered_ms INTEGER
             );
+            CREATE TABLE IF NOT EXISTS presence_write (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                sequence INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                staged_ms INTEGER NOT NULL
+            );
             CREATE TABLE IF NOT EXISTS stream_position (
                 channel TEXT PRIMARY KEY,
                 replay_id INTEGER NOT NULL
@@ -148,7 +176,7 @@ impl Outbox {
     pub fn next_pending(&self) -> Result<Option<(i64, CallLog)>, OutboxError> {
         let row: Option<(i64, String)> = self.with(|c| {
             Ok(c.query_row(
-                "SELECT seq, payload FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1",
+                "SELECT seq, payload FROM outbox WHERE state = 'pending' AND kind = 'call_log' ORDER BY seq LIMIT 1",
                 [],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
@@ -198,6 +226,69 @@ impl Outbox {
                 params![seq],
                 |row| row.get(0),
             )?)
+        })
+    }
+
+    /// Stages the agent's presence write before it is sent, replacing any older one.
+    pub fn stage_presence(&self, write: &PresenceWrite) -> Result<(), OutboxError> {
+        let payload = serde_json::to_string(write)?;
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO presence_write (id, sequence, payload, staged_ms) VALUES (1, ?1, ?2, ?3)",
+                params![write.sequence as i64, payload, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Salesforce has the write with this sequence: unstage it (unless a newer one replaced it).
+    pub fn presence_delivered(&self, sequence: u64) -> Result<(), OutboxError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM presence_write WHERE sequence = ?1",
+                params![sequence as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The presence write still waiting for Salesforce, if any. An unreadable one is set
+    /// aside with the reason.
+    pub fn staged_presence(&self) -> Result<Option<StagedPresence>, OutboxError> {
+        let row: Option<(String, i64)> = self.with(|c| {
+            Ok(c.query_row(
+                "SELECT payload, staged_ms FROM presence_write WHERE id = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+        })?;
+        let Some((payload, staged_ms)) = row else {
+            return Ok(None);
+        };
+        match serde_json::from_str(&payload) {
+            Ok(write) => Ok(Some(StagedPresence { write, staged_ms })),
+            Err(error) => {
+                self.set_presence_aside(&format!("unreadable payload: {error}"))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Moves the staged presence write to the set-aside rows with `reason` (listed by
+    /// [`Outbox::dead`] under the key `presence:<sequence>:<staged ms>`).
+    pub fn set_presence_aside(&self, reason: &str) -> Result<(), OutboxError> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "INSERT OR IGNORE INTO outbox (kind, key, payload, state, last_error, created_ms)
+                 SELECT 'presence', 'presence:' || sequence || ':' || staged_ms, payload, 'dead', ?1, staged_ms
+                 FROM presence_write WHERE id = 1",
+                params![reason],
+            )?;
+            tx.execute("DELETE FROM presence_write WHERE id = 1", [])?;
+            tx.commit()?;
+            Ok(())
         })
     }
 

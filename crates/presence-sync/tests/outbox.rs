@@ -1,6 +1,7 @@
 //! The durable outbox on a real SQLite file, and A17 through the wire: a missed call while
 //! Salesforce is down is delivered exactly once when it returns, also when the agent process
-//! is killed with SIGKILL between queueing and delivery.
+//! is killed with SIGKILL between queueing and delivery. The same for the agent's presence, and
+//! one `presence-agent` per agent and data directory (D5).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -63,6 +64,48 @@ fn logs_are_kept_once_per_key_in_order_and_survive_reopening() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+fn presence(state: &str, sequence: u64) -> presence_core::PresenceWrite {
+    presence_core::PresenceWrite {
+        state: state.into(),
+        source: presence_core::Source::Panel,
+        sequence,
+        origin_client: "test".into(),
+        out_of_office: false,
+        teams: None,
+    }
+}
+
+#[test]
+fn a_presence_write_is_staged_until_salesforce_confirms_it_and_the_latest_wins() {
+    let dir = scratch("presence");
+    let path = dir.join("outbox.sqlite");
+    {
+        let outbox = Outbox::open(&path).expect("open");
+        outbox.stage_presence(&presence("Lunch", 4)).expect("stage");
+    }
+    let outbox = Outbox::open(&path).expect("reopen");
+    let staged = outbox.staged_presence().expect("read").expect("kept");
+    assert_eq!(staged.write, presence("Lunch", 4));
+    outbox.stage_presence(&presence("Busy", 5)).expect("stage");
+    outbox.presence_delivered(4).expect("late confirmation");
+    assert_eq!(
+        outbox.staged_presence().expect("read").map(|s| s.write),
+        Some(presence("Busy", 5)),
+        "a late confirmation of an older write leaves the newer one staged"
+    );
+    outbox.presence_delivered(5).expect("confirmed");
+    assert_eq!(outbox.staged_presence().expect("read"), None);
+    outbox.stage_presence(&presence("Away", 6)).expect("stage");
+    outbox.set_presence_aside("refused").expect("aside");
+    assert_eq!(outbox.staged_presence().expect("read"), None);
+    let dead = outbox.dead().expect("dead");
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].key.starts_with("presence:6:"), "{dead:?}");
+    assert_eq!(dead[0].reason, "refused");
+    assert_eq!(outbox.pending().expect("pending"), 0, "not a call log");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_corrupt_outbox_file_is_set_aside_and_a_new_one_started() {
     let dir = scratch("corrupt");
@@ -104,6 +147,7 @@ fn start_agent(
     let mut child = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
         .args(["--emulator", &emu.base_url, "--user", "ada", "--data-dir"])
         .arg(data_dir)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -187,6 +231,127 @@ async fn a17_a_missed_call_during_an_outage_is_delivered_once_even_after_sigkill
     );
     let _ = agent.kill();
     let _ = agent.wait();
+    let _ = std::fs::remove_dir_all(data_dir);
+}
+
+fn say(agent: &mut Child, line: &str) {
+    use std::io::Write as _;
+    let stdin = agent.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "{line}").expect("command");
+    stdin.flush().expect("flush");
+}
+
+fn ada_state(emu: &Emulator) -> serde_json::Value {
+    emu.state()["agents"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_pick_survives_sigkill_before_salesforce_has_it() {
+    let emu = Emulator::start().await.expect("emulator");
+    let data_dir = scratch("presence-kill");
+    let (mut agent, _lines) = start_agent(&emu, &data_dir);
+    wait_for("the agent's heartbeat", || {
+        ada_state(&emu)["heartbeatAgeMs"].is_number()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Salesforce refuses presence writes; the agent picks Lunch on the panel.
+    emu.with_world(|w| {
+        w.faults.push(Fault {
+            api: Api::Salesforce,
+            kind: FaultKind::Status {
+                status: 503,
+                retry_after: None,
+            },
+            count: None,
+            path_contains: Some("Agent_Presence__c".into()),
+        })
+    });
+    say(&mut agent, "pick Lunch");
+    wait_for("Teams to show Lunch (Away)", || {
+        ada_state(&emu)["teams"]["availability"] == "Away"
+    })
+    .await;
+    let path = data_dir.join("outbox-ada.sqlite");
+    wait_for("the write staged in the outbox file", || {
+        Outbox::open(&path)
+            .ok()
+            .and_then(|o| o.staged_presence().ok().flatten())
+            .is_some_and(|s| s.write.state == "Lunch")
+    })
+    .await;
+    agent.kill().expect("SIGKILL");
+    let _ = agent.wait();
+    assert_eq!(ada_state(&emu)["salesforce"]["State__c"], "Available");
+    // Salesforce is back; the next run sends the staged write before anything else, so the
+    // start-up repair finds the agent's choice instead of overwriting Teams with Available.
+    emu.with_world(|w| w.faults.clear());
+    let (mut agent, _lines) = start_agent(&emu, &data_dir);
+    wait_for("Lunch in Salesforce", || {
+        ada_state(&emu)["salesforce"]["State__c"] == "Lunch"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let state = ada_state(&emu);
+    assert_eq!(state["salesforce"]["State__c"], "Lunch", "{state}");
+    assert_eq!(state["teams"]["availability"], "Away", "{state}");
+    assert_eq!(
+        Outbox::open(&path)
+            .expect("open")
+            .staged_presence()
+            .expect("read"),
+        None,
+        "confirmed and unstaged"
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let _ = std::fs::remove_dir_all(data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d5_a_second_agent_for_the_same_data_refuses_and_the_first_keeps_running() {
+    let emu = Emulator::start().await.expect("emulator");
+    let data_dir = scratch("single");
+    let (mut first, _lines) = start_agent(&emu, &data_dir);
+    wait_for("the first agent's heartbeat", || {
+        ada_state(&emu)["heartbeatAgeMs"].is_number()
+    })
+    .await;
+    let second = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+        .args(["--emulator", &emu.base_url, "--user", "ada", "--data-dir"])
+        .arg(&data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("second presence-agent");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("already runs") && stderr.contains(&first.id().to_string()),
+        "{stderr}"
+    );
+    // A bad command on standard input is refused; the first agent goes on and obeys the next.
+    say(&mut first, "frobnicate now");
+    say(&mut first, "pick Do Not Disturb");
+    wait_for("Do Not Disturb in Salesforce", || {
+        ada_state(&emu)["salesforce"]["State__c"] == "Do Not Disturb"
+    })
+    .await;
+    assert!(first.try_wait().expect("status").is_none(), "still running");
+    say(&mut first, "quit");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = first.try_wait().expect("status") {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "quit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        ada_state(&emu)["salesforce"]["State__c"],
+        "Logout",
+        "quit logs out"
+    );
     let _ = std::fs::remove_dir_all(data_dir);
 }
 

@@ -15,7 +15,20 @@ use presence_sync::{Connectors, SyncError};
 /// Runs one agent's presence sync between Teams and Salesforce without a window and prints
 /// every snapshot change as one JSON line on standard output (diagnostics go to standard error).
 #[derive(Debug, Parser)]
-#[command(name = "presence-agent", version)]
+#[command(
+    name = "presence-agent",
+    version,
+    after_help = "Commands on standard input, one per line (what the tray and panel offer):\n  \
+                  pick <state label>   choose a presence, e.g. `pick Do Not Disturb`\n  \
+                  answer <call id>     answer a ringing call\n  \
+                  decline <call id>    decline a ringing call\n  \
+                  hangup <call id>     end a call\n  \
+                  dial <number>        place an outbound call\n  \
+                  quit                 log out (as the tray's Quit does) and exit\n\
+                  A line that is not a command is refused on standard error; nothing else happens.\n\n\
+                  Exit codes: 0 after quit, 1 sign-in or outbox failure, 2 bad arguments or settings,\n\
+                  3 another presence-agent already runs for this agent and data directory."
+)]
 struct Args {
     /// Base URL of the cloud emulator (`presence-emulator`), e.g. http://127.0.0.1:8787.
     /// Signs in to both emulated clouds without a browser. Needs --user.
@@ -71,6 +84,7 @@ fn open_outbox(dir: Option<PathBuf>, who: &str) -> Arc<Outbox> {
         })
         .collect();
     let path = dir.join(format!("outbox-{safe}.sqlite"));
+    hold_instance_lock(&dir.join(format!("agent-{safe}.lock")), who);
     let outbox = Outbox::open(&path).unwrap_or_else(|error| {
         fail(
             1,
@@ -87,6 +101,54 @@ fn open_outbox(dir: Option<PathBuf>, who: &str) -> Arc<Outbox> {
         );
     }
     Arc::new(outbox)
+}
+
+/// Held for the life of the process: one agent per data directory and agent, so that there is
+/// only ever one outbox worker and one writer of the agent's presence (a second instance would
+/// double every write and race the first).
+static INSTANCE_LOCK: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+fn hold_instance_lock(path: &std::path::Path, who: &str) {
+    use std::io::{Read as _, Seek as _};
+    if let Some(dir) = path.parent() {
+        if let Err(error) = std::fs::create_dir_all(dir) {
+            fail(1, format!("cannot create {}: {error}", dir.display()));
+        }
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|error| fail(1, format!("cannot open {}: {error}", path.display())));
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = write!(file, "{}", std::process::id());
+            let _ = INSTANCE_LOCK.set(file);
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder: String = holder
+                .chars()
+                .filter(char::is_ascii_digit)
+                .take(10)
+                .collect();
+            fail(
+                3,
+                format!(
+                    "another presence-agent (pid {}) already runs for {who:?} with this data directory; it keeps running",
+                    if holder.is_empty() { "unknown".into() } else { holder }
+                ),
+            );
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            fail(1, format!("cannot lock {}: {error}", path.display()))
+        }
+    }
 }
 
 /// Signs in as the arguments say; returns the connectors and the agent's name for logs.
@@ -170,6 +232,102 @@ async fn main() {
         let _ = tokio::signal::ctrl_c().await;
         quit.send(Input::Quit).await;
     });
+    tokio::spawn(read_commands(handle.clone()));
     driver.await;
     printer.abort();
+    // Not a return: the runtime would wait for the blocking read of standard input.
+    std::process::exit(0);
+}
+
+/// Reads commands from standard input until it closes (see `--help`).
+async fn read_commands(handle: presence_sync::SyncHandle) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut dialled = 0u32;
+    while let Ok(Some(line)) = lines.next_line().await {
+        match command(&line, &mut dialled) {
+            Ok(Some(input)) => {
+                if !handle.send(input).await {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(message) => eprintln!("presence-agent: {message}"),
+        }
+    }
+}
+
+/// One line of standard input as an engine input (`None` for a blank line).
+fn command(line: &str, dialled: &mut u32) -> Result<Option<Input>, String> {
+    use presence_core::{Picker, UserIntent};
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let (verb, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let rest = rest.trim();
+    let needs = |what: &str| format!("`{verb}` needs {what}");
+    let intent = match verb {
+        "pick" if !rest.is_empty() => UserIntent::Pick {
+            label: rest.to_string(),
+            via: Picker::Panel,
+        },
+        "answer" | "decline" | "hangup" if !rest.is_empty() => {
+            let call_id = rest.to_string();
+            match verb {
+                "answer" => UserIntent::Answer { call_id },
+                "decline" => UserIntent::Decline { call_id },
+                _ => UserIntent::HangUp { call_id },
+            }
+        }
+        "dial" if !rest.is_empty() => {
+            *dialled += 1;
+            UserIntent::Dial {
+                call_id: format!("agent-{}-{}", std::process::id(), dialled),
+                number: rest.to_string(),
+            }
+        }
+        "quit" => return Ok(Some(Input::Quit)),
+        "pick" => return Err(needs("a state label")),
+        "answer" | "decline" | "hangup" => return Err(needs("a call id")),
+        "dial" => return Err(needs("a number")),
+        _ => {
+            let shown: String = verb.chars().take(40).collect();
+            return Err(format!("unknown command {shown:?} (see --help)"));
+        }
+    };
+    Ok(Some(Input::User(intent)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command;
+    use presence_core::{Input, Picker, UserIntent};
+
+    #[test]
+    fn commands_become_inputs_and_bad_lines_are_refused_by_name() {
+        let mut dialled = 0;
+        assert_eq!(
+            command("  pick   Do Not Disturb ", &mut dialled),
+            Ok(Some(Input::User(UserIntent::Pick {
+                label: "Do Not Disturb".into(),
+                via: Picker::Panel
+            })))
+        );
+        assert_eq!(command("", &mut dialled), Ok(None));
+        assert_eq!(command("quit", &mut dialled), Ok(Some(Input::Quit)));
+        assert!(matches!(
+            command("dial +1 415 555 0100", &mut dialled),
+            Ok(Some(Input::User(UserIntent::Dial { .. })))
+        ));
+        assert_eq!(dialled, 1);
+        assert_eq!(
+            command("answer", &mut dialled),
+            Err("`answer` needs a call id".into())
+        );
+        let long = format!("{} x", "z".repeat(100_000));
+        let refused = command(&long, &mut dialled).expect_err("unknown");
+        assert!(refused.len() < 100, "{refused}");
+        assert!(command("\u{202e}pick", &mut dialled).is_err());
+    }
 }
