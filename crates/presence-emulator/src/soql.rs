@@ -1,6 +1,11 @@
 //! The small part of SOQL and SOSL the app uses: `SELECT f, … FROM Object [WHERE a = 'x'
-//! [AND|OR b IN ('y', 'z')] …] [ORDER BY f [ASC|DESC]] [LIMIT n]`, and
+//! [AND|OR b IN ('y', 'z')] [AND LastModifiedDate >= 2026-11-25T14:10:00Z] …]
+//! [ORDER BY f [ASC|DESC]] [LIMIT n]`, and
 //! `FIND {digits} IN PHONE FIELDS RETURNING Object(fields), …`.
+//!
+//! Literals: `'text'`, numbers, `true`/`false`/`null`, and unquoted dateTimes as SOQL writes
+//! them (`YYYY-MM-DDThh:mm:ssZ` or `±hh:mm`, optional fraction), compared with dateTime
+//! fields by instant.
 
 use serde_json::Value;
 
@@ -77,9 +82,17 @@ fn tokens(text: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The key under which a dateTime literal is held (as Unix ms) among the JSON values.
+const DATETIME: &str = "$dateTimeMs";
+
 fn literal(token: &str) -> Result<Value, String> {
     if let Some(text) = token.strip_prefix('\'') {
         return Ok(Value::String(text.to_string()));
+    }
+    if token.len() >= 20 && token.as_bytes().get(10) == Some(&b'T') {
+        return chrono::DateTime::parse_from_rfc3339(token)
+            .map(|at| serde_json::json!({ DATETIME: at.timestamp_millis() }))
+            .map_err(|_| format!("invalid dateTime literal: {token}"));
     }
     match token.to_ascii_lowercase().as_str() {
         "true" => Ok(Value::Bool(true)),
@@ -194,8 +207,28 @@ pub fn parse(text: &str) -> Result<Query, String> {
     })
 }
 
+/// A record's dateTime field (`2026-11-25T14:10:00.505+0000`) as Unix ms.
+fn record_datetime_ms(value: &Value) -> Option<i64> {
+    chrono::DateTime::parse_from_str(value.as_str()?, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|at| at.timestamp_millis())
+}
+
 fn compare(record_value: Option<&Value>, op: &str, value: &Value) -> bool {
     let left = record_value.unwrap_or(&Value::Null);
+    if let Some(right) = value.get(DATETIME).and_then(Value::as_i64) {
+        let Some(left) = record_datetime_ms(left) else {
+            return false;
+        };
+        return match op {
+            "=" => left == right,
+            "!=" => left != right,
+            "<" => left < right,
+            ">" => left > right,
+            "<=" => left <= right,
+            _ => left >= right,
+        };
+    }
     match op {
         "=" => loose_eq(left, value),
         "!=" => !loose_eq(left, value),
@@ -330,6 +363,23 @@ mod tests {
         assert!(q.matches(record.as_object().unwrap()));
         let record = json!({"User__c": "005x", "State__c": "C"});
         assert!(!q.matches(record.as_object().unwrap()));
+    }
+
+    #[test]
+    fn compares_datetime_literals_with_datetime_fields_by_instant() {
+        let q = parse("SELECT Id FROM Agent_Call__c WHERE LastModifiedDate >= 2026-11-25T14:10:00Z AND LastModifiedDate < 2026-11-25T15:10:00.500+01:00").unwrap();
+        let at = |t: &str| json!({ "LastModifiedDate": t });
+        assert!(q.matches(at("2026-11-25T14:10:00.000+0000").as_object().unwrap()));
+        assert!(q.matches(at("2026-11-25T14:10:00.499+0000").as_object().unwrap()));
+        assert!(!q.matches(at("2026-11-25T14:10:00.500+0000").as_object().unwrap()));
+        assert!(!q.matches(at("2026-11-25T14:09:59.999+0000").as_object().unwrap()));
+        assert!(
+            !q.matches(json!({}).as_object().unwrap()),
+            "no value, no match"
+        );
+        assert!(
+            parse("SELECT Id FROM Task WHERE LastModifiedDate > 2026-13-45T99:00:00Z").is_err()
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::SyncError;
 use crate::graph::GraphClient;
 use crate::outbox::{deliver_forever, Outbox, STAGED_PRESENCE_MAX_AGE};
 use crate::salesforce::SalesforceClient;
-use crate::streaming::{StreamNews, Streaming};
+use crate::streaming::{FallbackQuery, StreamNews, Streaming};
 use crate::wire::{call_event, presence_observation, CallEvent};
 
 /// How fast a backlog of call logs drains after an outage (Salesforce counts every call).
@@ -73,22 +73,35 @@ pub fn driver(
     };
     let future = async move {
         let (news_tx, mut news_rx) = mpsc::channel::<StreamNews>(256);
-        let channels = vec![
-            format!(
-                "/topic/AgentPresence?User__c={}",
-                connectors.salesforce.user_id
-            ),
-            format!(
-                "/topic/AgentCalls?User__c={}",
-                connectors.salesforce.user_id
-            ),
+        let user = crate::salesforce::soql_literal(&connectors.salesforce.user_id);
+        let presence_channel = format!(
+            "/topic/AgentPresence?User__c={}",
+            connectors.salesforce.user_id
+        );
+        let calls_channel = format!(
+            "/topic/AgentCalls?User__c={}",
+            connectors.salesforce.user_id
+        );
+        let fallback = vec![
+            FallbackQuery {
+                channel: presence_channel.clone(),
+                object: "Agent_Presence__c".into(),
+                fields: "State__c, Origin_Client__c, Sequence__c".into(),
+                filter: format!("User__c = '{user}'"),
+            },
+            FallbackQuery {
+                channel: calls_channel.clone(),
+                object: "Agent_Call__c".into(),
+                fields: "Call_Id__c, Kind__c, Status__c, From_Number__c, To_Number__c".into(),
+                filter: format!("User__c = '{user}'"),
+            },
         ];
         let stream_task = match Streaming::new(
             (*connectors.salesforce).clone(),
-            &channels,
+            &[presence_channel, calls_channel],
             Some(connectors.outbox.clone()),
         ) {
-            Ok(streaming) => Some(tokio::spawn(streaming.run(news_tx))),
+            Ok(streaming) => Some(tokio::spawn(streaming.with_fallback(fallback).run(news_tx))),
             Err(error) => {
                 tracing::warn!("streaming unavailable: {error}");
                 None
@@ -238,6 +251,16 @@ fn stream_inputs(news: StreamNews) -> Vec<Input> {
                 link: Link::Salesforce,
             },
         ],
+        // The polls stand in for the stream: Salesforce works, changes arrive a little later.
+        StreamNews::Polling { every, why } => {
+            tracing::warn!(
+                "Salesforce changes are polled every {} s: {why}",
+                every.as_secs()
+            );
+            vec![Input::LinkRestored {
+                link: Link::Salesforce,
+            }]
+        }
         StreamNews::Lost(reason) => vec![Input::LinkLost {
             link: Link::Salesforce,
             failure: Failure::Transient {

@@ -315,6 +315,14 @@ impl Outbox {
         })
     }
 
+    /// Forgets every stored replay id (the next subscription takes new events only).
+    pub fn forget_replay_positions(&self) -> Result<(), OutboxError> {
+        self.with(|c| {
+            c.execute("DELETE FROM stream_position", [])?;
+            Ok(())
+        })
+    }
+
     pub fn pending(&self) -> Result<u64, OutboxError> {
         self.with(|c| {
             Ok(c.query_row(

@@ -32,7 +32,7 @@ pub fn now_datetime() -> String {
 }
 
 /// Escapes a value for a SOQL string literal.
-fn soql_literal(value: &str) -> String {
+pub(crate) fn soql_literal(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\'', "\\'")
 }
 

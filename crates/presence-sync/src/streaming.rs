@@ -2,8 +2,14 @@
 //! subscribes to the agent's channels with the last replay id of each, and keeps connecting;
 //! on `403::Unknown client` it handshakes and resubscribes from where it left off, on a 401 it
 //! refreshes the token first. Events are handed over as raw records with their channel.
+//!
+//! When streaming is unavailable (two failures in a row: the org has it switched off, a proxy
+//! breaks long polls, the CometD endpoint is down) the same records are read by SOQL polling
+//! instead, every [`POLL_EVERY`] (backing off to [`POLL_MAX`] while the polls fail), between
+//! attempts to get the stream back. Once it is back, one last poll covers the moment of the
+//! switch and the stream takes over from new events (the polls covered the gap).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -27,6 +33,52 @@ pub enum StreamNews {
     /// Connected (after a handshake): the owner should read state it may have missed.
     Connected,
     Lost(String),
+    /// Streaming is unavailable but SOQL polling works: changes arrive within `every`.
+    Polling {
+        every: Duration,
+        why: String,
+    },
+}
+
+/// How often Salesforce is polled while streaming is unavailable.
+pub const POLL_EVERY: Duration = Duration::from_secs(2);
+/// The longest gap between polls while the polls themselves fail.
+pub const POLL_MAX: Duration = Duration::from_secs(30);
+/// Stream failures in a row before polling starts.
+pub const POLL_AFTER_FAILURES: u32 = 2;
+
+/// The SOQL that stands in for one channel while streaming is unavailable.
+#[derive(Debug, Clone)]
+pub struct FallbackQuery {
+    /// The channel whose records this query reads.
+    pub channel: String,
+    pub object: String,
+    /// The fields the channel's events carry (`Id` and `LastModifiedDate` are added).
+    pub fields: String,
+    /// The condition that limits it to the agent's records, e.g. `User__c = '005…'`.
+    pub filter: String,
+}
+
+/// What one fallback query has seen.
+#[derive(Debug, Default)]
+struct PollCursor {
+    /// The newest `LastModifiedDate` seen, to the second, as a SOQL dateTime literal.
+    since: Option<String>,
+    /// Records already handed over at or after `since` (id and modification time).
+    seen: HashSet<(String, String)>,
+}
+
+/// Most records read per poll and query; more wait for the next poll.
+const POLL_LIMIT: usize = 200;
+
+fn soql_second(record_datetime: &str) -> Option<String> {
+    chrono::DateTime::parse_from_str(record_datetime, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|at| {
+            at.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        })
 }
 
 pub struct Streaming {
@@ -39,6 +91,8 @@ pub struct Streaming {
     next_id: u64,
     /// Where replay ids are kept across restarts.
     positions: Option<std::sync::Arc<crate::outbox::Outbox>>,
+    /// SOQL to read instead while streaming is unavailable, with what each has seen.
+    fallback: Vec<(FallbackQuery, PollCursor)>,
 }
 
 impl std::fmt::Debug for Streaming {
@@ -84,7 +138,140 @@ impl Streaming {
             client_id: None,
             next_id: 1,
             positions,
+            fallback: Vec::new(),
         })
+    }
+
+    /// Reads these queries by polling while streaming is unavailable.
+    pub fn with_fallback(mut self, queries: Vec<FallbackQuery>) -> Self {
+        self.fallback = queries
+            .into_iter()
+            .map(|q| (q, PollCursor::default()))
+            .collect();
+        self
+    }
+
+    /// One round of fallback polling: every query, records handed over oldest first.
+    /// Returns how many records were new.
+    pub async fn poll_once(&mut self, news: &mpsc::Sender<StreamNews>) -> Result<usize, SyncError> {
+        let mut handed = 0;
+        for index in 0..self.fallback.len() {
+            let (query, cursor) = &self.fallback[index];
+            let soql = match &cursor.since {
+                // The first poll: the latest records, to learn where Salesforce's time stands.
+                None => format!(
+                    "SELECT Id, {}, LastModifiedDate FROM {} WHERE {} ORDER BY LastModifiedDate DESC LIMIT 20",
+                    query.fields, query.object, query.filter
+                ),
+                Some(since) => format!(
+                    "SELECT Id, {}, LastModifiedDate FROM {} WHERE {} AND LastModifiedDate >= {since} ORDER BY LastModifiedDate ASC LIMIT {POLL_LIMIT}",
+                    query.fields, query.object, query.filter
+                ),
+            };
+            let first = cursor.since.is_none();
+            let mut records = self.client.query(&soql).await?.records;
+            if first {
+                records.reverse();
+            }
+            let (query, cursor) = &mut self.fallback[index];
+            for record in records {
+                let id = record
+                    .get("Id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let modified = record
+                    .get("LastModifiedDate")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let Some(second) = soql_second(&modified) else {
+                    tracing::warn!(
+                        "polled {} {id:?} without a readable LastModifiedDate; skipped",
+                        query.object
+                    );
+                    continue;
+                };
+                if !cursor.seen.insert((id, modified)) {
+                    continue;
+                }
+                if cursor.since.as_ref().is_none_or(|since| second > *since) {
+                    cursor.since = Some(second);
+                }
+                handed += 1;
+                let record = StreamedRecord {
+                    channel: query.channel.clone(),
+                    replay_id: 0,
+                    record,
+                };
+                if news.send(StreamNews::Record(record)).await.is_err() {
+                    return Ok(handed);
+                }
+            }
+            // Forget what is older than the cursor's second: the query no longer returns it.
+            if let Some(since) = cursor.since.clone() {
+                cursor
+                    .seen
+                    .retain(|(_, modified)| soql_second(modified).is_some_and(|s| s >= since));
+            }
+        }
+        Ok(handed)
+    }
+
+    /// Polls for `span` (or just waits, without fallback queries), at [`POLL_EVERY`], slower
+    /// while polls fail. Returns whether the last poll worked.
+    async fn poll_for(
+        &mut self,
+        span: Duration,
+        why: &str,
+        news: &mpsc::Sender<StreamNews>,
+        polling_ok: &mut bool,
+    ) {
+        if self.fallback.is_empty() {
+            tokio::time::sleep(span).await;
+            return;
+        }
+        let until = tokio::time::Instant::now() + span;
+        let mut every = POLL_EVERY;
+        loop {
+            match self.poll_once(news).await {
+                Ok(_) => {
+                    every = POLL_EVERY;
+                    if !*polling_ok {
+                        *polling_ok = true;
+                        tracing::warn!(
+                            "Salesforce streaming unavailable ({why}); polling every {} s",
+                            every.as_secs()
+                        );
+                        let _ = news
+                            .send(StreamNews::Polling {
+                                every,
+                                why: why.to_string(),
+                            })
+                            .await;
+                    }
+                }
+                Err(error) => {
+                    every = (every * 2).min(POLL_MAX);
+                    if *polling_ok {
+                        *polling_ok = false;
+                    }
+                    let _ = news
+                        .send(StreamNews::Lost(format!(
+                            "{why}; polling failed too: {error}"
+                        )))
+                        .await;
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= until {
+                return;
+            }
+            tokio::time::sleep(every.min(until - now)).await;
+            if tokio::time::Instant::now() >= until {
+                return;
+            }
+        }
     }
 
     fn id(&mut self) -> String {
@@ -207,28 +394,56 @@ impl Streaming {
         Ok(records)
     }
 
-    /// Runs until the receiver goes away: handshake, connect, repeat; backs off after failures.
+    /// Runs until the receiver goes away: handshake, connect, repeat; backs off after failures,
+    /// polling by SOQL meanwhile once streaming has failed [`POLL_AFTER_FAILURES`] times in a row.
     pub async fn run(mut self, news: mpsc::Sender<StreamNews>) {
         let mut failures: u32 = 0;
+        // Whether the polls are what the owner relies on now (and have worked).
+        let mut polling_ok = false;
+        let mut polled = false;
         loop {
             if self.client_id.is_none() {
+                if polled {
+                    // The polls covered the gap: take the stream from new events, and forget
+                    // positions that would replay what the polls already handed over.
+                    for replay in self.replay.values_mut() {
+                        *replay = -1;
+                    }
+                    if let Some(positions) = &self.positions {
+                        if let Err(error) = positions.forget_replay_positions() {
+                            tracing::warn!("streaming positions not reset: {error}");
+                        }
+                    }
+                }
                 match self.handshake().await {
                     Ok(()) => {
                         failures = 0;
+                        if polled {
+                            // What changed between the last poll and the subscription.
+                            if let Err(error) = self.poll_once(&news).await {
+                                tracing::warn!("the last poll before streaming failed: {error}");
+                            }
+                            polled = false;
+                            polling_ok = false;
+                            tracing::info!("Salesforce streaming is back; polling stopped");
+                        }
                         if news.send(StreamNews::Connected).await.is_err() {
                             return;
                         }
                     }
                     Err(error) => {
-                        failures += 1;
-                        if news
-                            .send(StreamNews::Lost(error.to_string()))
+                        if !self
+                            .stream_failed(
+                                &mut failures,
+                                &error,
+                                &news,
+                                &mut polling_ok,
+                                &mut polled,
+                            )
                             .await
-                            .is_err()
                         {
                             return;
                         }
-                        tokio::time::sleep(backoff(failures)).await;
                         continue;
                     }
                 }
@@ -250,19 +465,46 @@ impl Streaming {
                     }
                 }
                 Err(error) => {
-                    failures += 1;
                     self.client_id = None;
-                    if news
-                        .send(StreamNews::Lost(error.to_string()))
+                    if !self
+                        .stream_failed(&mut failures, &error, &news, &mut polling_ok, &mut polled)
                         .await
-                        .is_err()
                     {
                         return;
                     }
-                    tokio::time::sleep(backoff(failures)).await;
                 }
             }
         }
+    }
+
+    /// After a failed handshake or connect: says so (unless the polls stand in) and waits the
+    /// backoff, polling meanwhile once failures have repeated. `false` when the owner is gone.
+    async fn stream_failed(
+        &mut self,
+        failures: &mut u32,
+        error: &SyncError,
+        news: &mpsc::Sender<StreamNews>,
+        polling_ok: &mut bool,
+        polled: &mut bool,
+    ) -> bool {
+        *failures += 1;
+        if !*polling_ok
+            && news
+                .send(StreamNews::Lost(error.to_string()))
+                .await
+                .is_err()
+        {
+            return false;
+        }
+        let wait = backoff(*failures);
+        if *failures >= POLL_AFTER_FAILURES && !self.fallback.is_empty() {
+            *polled = true;
+            self.poll_for(wait, &error.to_string(), news, polling_ok)
+                .await;
+        } else {
+            tokio::time::sleep(wait).await;
+        }
+        !news.is_closed()
     }
 }
 

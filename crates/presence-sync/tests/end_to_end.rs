@@ -267,3 +267,91 @@ async fn the_call_center_configuration_is_read_from_salesforce_and_checked() {
         "shipped defaults"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_streaming_changes_and_calls_arrive_by_polling_until_the_stream_returns() {
+    use presence_emulator::world::{Fault, FaultKind};
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| {
+        w.faults.push(Fault {
+            api: presence_emulator::Api::Cometd,
+            kind: FaultKind::Status {
+                status: 503,
+                retry_after: None,
+            },
+            count: None,
+            path_contains: None,
+        })
+    });
+    let agent = start_agent(&emu, "ada").await;
+    until_snapshot(&agent, "Salesforce connected through the polls", |s| {
+        s.links.iter().all(|l| l.state.is_connected()) && s.state.is_some()
+    })
+    .await;
+    until(&emu, "the agent's first write", |s| {
+        ada(s)["heartbeatAgeMs"].is_number()
+    })
+    .await;
+    // Started (the Call Center's queries are behind us): the polls are what counts up now.
+    let queries = counter(&emu.state(), "salesforce GET query");
+    until(&emu, "two more polls", |s| {
+        counter(s, "salesforce GET query") >= queries + 4
+    })
+    .await;
+    // A change in Salesforce reaches Teams through the polls.
+    emu.salesforce_pick("ada", "Lunch").expect("pick");
+    let took = until(&emu, "Teams Away", |s| {
+        teams(s) == ("Away".into(), "Away".into())
+    })
+    .await;
+    assert!(took < Duration::from_secs(5), "polled within {took:?}");
+    // A call is offered, signalled in time, and its end is seen.
+    let mut ui = agent.handle.ui_effects();
+    emu.salesforce_pick("ada", "Available").expect("pick");
+    until_snapshot(&agent, "Available", |s| {
+        s.state.as_deref() == Some("Available")
+    })
+    .await;
+    let call = emu
+        .place_call("ada", "Direct", "+1 415 555 0100")
+        .expect("call");
+    until_call(&emu, &call.call_id, "Signalled").await;
+    emu.hang_up(&call.call_id).expect("hang up");
+    let id = call.call_id.clone();
+    until_ui(
+        &mut ui,
+        "ringing stopped",
+        |e| matches!(e, presence_core::UiEffect::StopRinging { call_id } if *call_id == id),
+    )
+    .await;
+    until(&emu, "the missed call's Task", |s| tasks(s).len() == 1).await;
+    assert!(
+        agent.snapshot().links[1].state.is_connected(),
+        "Salesforce works, only its stream does not: {:?}",
+        agent.snapshot().links
+    );
+    // The stream returns: the polls stop and changes are pushed again.
+    emu.with_world(|w| w.faults.clear());
+    let started = Instant::now();
+    while emu.state()["streaming"]["clients"]
+        .as_array()
+        .is_none_or(|c| c.is_empty())
+    {
+        assert!(started.elapsed() < Duration::from_secs(40), "stream back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queries = counter(&emu.state(), "salesforce GET query");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        counter(&emu.state(), "salesforce GET query"),
+        queries,
+        "no polling once the stream is back"
+    );
+    emu.salesforce_pick("ada", "Busy").expect("pick");
+    until(&emu, "Teams Busy", |s| {
+        teams(s) == ("Busy".into(), "Busy".into())
+    })
+    .await;
+    assert_eq!(tasks(&emu.state()).len(), 1, "the call logged once");
+}
