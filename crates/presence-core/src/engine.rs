@@ -345,7 +345,8 @@ impl Engine {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
         match input {
-            Input::Started | Input::Resumed => self.start_repair(),
+            Input::Started => self.start_repair(),
+            Input::Resumed => self.on_resumed(),
             Input::Resubscribed {
                 link: Link::Salesforce,
             } => self.read_salesforce_again(),
@@ -996,6 +997,17 @@ impl Engine {
                 self.effects.push_back(Effect::ReleaseTeams { id });
             }
         }
+    }
+
+    /// The machine slept: the monotonic clock stood still, the clouds' did not. The Graph
+    /// presence session and the Salesforce heartbeat have lapsed there, so both are renewed now,
+    /// and both sides are read and re-converged (S7).
+    fn on_resumed(&mut self) {
+        if self.holding_teams && self.link_open(Link::Teams) {
+            self.keep_session();
+        }
+        self.heartbeat_at = self.now;
+        self.start_repair();
     }
 
     fn keep_session(&mut self) {

@@ -212,6 +212,23 @@ fn s7_resume_and_sign_in_start_a_repair() {
 }
 
 #[test]
+fn s7_after_sleep_the_teams_session_and_the_heartbeat_are_renewed_at_once() {
+    let mut w = World::new().started();
+    w.pick("Busy");
+    w.advance(secs(2));
+    let (keepalives, heartbeats) = (w.record.keepalives.len(), w.record.heartbeats.len());
+    assert!(keepalives > 0, "we hold Teams, so a session is kept");
+    w.input(Input::Resumed);
+    w.advance(ms(1));
+    assert_eq!(
+        w.record.keepalives.len(),
+        keepalives + 1,
+        "session re-created"
+    );
+    assert_eq!(w.record.heartbeats.len(), heartbeats + 1, "heartbeat sent");
+}
+
+#[test]
 fn s7_a_change_made_before_the_stream_subscribed_is_read_at_once() {
     let mut w = World::new().started();
     let reads = w.record.salesforce_reads.len();

@@ -304,6 +304,7 @@ pub fn state_json(world: &mut World) -> Value {
         "tasks": records("Task"),
         "calls": world.calls,
         "counters": world.counters,
+        "requests": world.requests,
         "throttling": {
             "budget": world.settings.throttle_budget,
             "windowSeconds": world.settings.throttle_window_s,

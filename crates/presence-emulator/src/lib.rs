@@ -151,7 +151,29 @@ pub fn router(state: AppState) -> Router {
             "/_emulator/device/approve",
             post(control::post_device_approve),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            note_request,
+        ))
         .with_state(state)
+}
+
+/// Notes every answered request to the clouds in `state.requests` (the control API is not
+/// one of them), so that checks can see the order of calls and their statuses.
+async fn note_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    if !path.starts_with("/_emulator") {
+        state
+            .world()
+            .saw_request(&method, &path, response.status().as_u16());
+    }
+    response
 }
 
 async fn users_presence_action(

@@ -123,6 +123,19 @@ pub enum FaultKind {
     Malformed,
 }
 
+/// How many answered requests `state.requests` keeps.
+pub const REQUESTS_KEPT: usize = 500;
+
+/// One request to the clouds as the emulator answered it (the query string is left out: it
+/// may carry codes and tokens).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestSeen {
+    pub at: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
 /// A call the controller knows about.
 #[derive(Debug, Clone, Serialize)]
 pub struct Call {
@@ -252,6 +265,8 @@ pub struct World {
     pub calls: Vec<Call>,
     pub faults: Vec<Fault>,
     pub counters: BTreeMap<String, u64>,
+    /// The latest requests to the clouds (not the control API), oldest first.
+    pub requests: VecDeque<RequestSeen>,
     pub throttle_hits: BTreeMap<String, VecDeque<i64>>,
     pub throttled: u64,
     pub api_usage: u64,
@@ -433,6 +448,7 @@ impl World {
             calls: Vec::new(),
             faults: Vec::new(),
             counters: BTreeMap::new(),
+            requests: VecDeque::new(),
             throttle_hits: BTreeMap::new(),
             throttled: 0,
             api_usage: 0,
@@ -455,6 +471,20 @@ impl World {
         });
         while self.changes.len() > 500 {
             self.changes.pop_front();
+        }
+    }
+
+    /// Notes a request that was answered (kept: the latest [`REQUESTS_KEPT`]).
+    pub fn saw_request(&mut self, method: &str, path: &str, status: u16) {
+        let at = iso_z(self.now_ms());
+        self.requests.push_back(RequestSeen {
+            at,
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+        });
+        while self.requests.len() > REQUESTS_KEPT {
+            self.requests.pop_front();
         }
     }
 

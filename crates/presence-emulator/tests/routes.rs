@@ -788,3 +788,34 @@ async fn time_scale_runs_emulated_time_faster() {
         "200 ms at x600 is two minutes, got {elapsed} ms"
     );
 }
+
+#[tokio::test]
+async fn the_state_lists_answered_cloud_requests_without_their_query_strings() {
+    let emu = Emulator::start().await.expect("emulator");
+    let client = http();
+    let status = client
+        .get(format!("{}/v1.0/me/presence?secret=abc", emu.base_url))
+        .send()
+        .await
+        .expect("graph")
+        .status();
+    assert_eq!(status, 401);
+    let state: Value = client
+        .get(format!("{}/_emulator/state", emu.base_url))
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let requests = state["requests"].as_array().expect("requests");
+    assert_eq!(
+        requests.len(),
+        1,
+        "control requests are not listed: {requests:?}"
+    );
+    assert_eq!(requests[0]["method"], "GET");
+    assert_eq!(requests[0]["path"], "/v1.0/me/presence");
+    assert_eq!(requests[0]["status"], 401);
+    assert!(requests[0]["at"].is_string());
+}

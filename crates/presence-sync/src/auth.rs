@@ -184,6 +184,8 @@ pub struct TokenSource {
     endpoints: OAuthEndpoints,
     http: reqwest::Client,
     tokens: Mutex<Tokens>,
+    /// Set when the tokens must be refreshed before their next use whatever their expiry says.
+    stale: std::sync::atomic::AtomicBool,
     /// Where the refresh token is kept (and under which account), if anywhere.
     vault: std::sync::Mutex<Option<(std::sync::Arc<dyn SecretStore>, String)>>,
 }
@@ -194,6 +196,7 @@ impl TokenSource {
             endpoints,
             http,
             tokens: Mutex::new(tokens),
+            stale: std::sync::atomic::AtomicBool::new(false),
             vault: std::sync::Mutex::new(None),
         }
     }
@@ -481,17 +484,28 @@ impl TokenSource {
         }
     }
 
-    /// The current access token, refreshed first if it is about to expire.
+    /// Makes the next use refresh the tokens first. After the machine slept, their lifetimes
+    /// ran on the servers' clocks while the monotonic one stood still, so `refresh_at` cannot be
+    /// trusted; refreshing before the first call avoids a burst of 401s.
+    pub fn refresh_before_next_use(&self) {
+        self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The current access token, refreshed first if it is about to expire (or was marked with
+    /// [`TokenSource::refresh_before_next_use`]).
     pub async fn access_token(&self) -> Result<String, SyncError> {
-        let due = {
-            let tokens = self.tokens.lock().await;
-            tokens.refresh_at.is_some_and(|at| at <= Instant::now())
-        };
-        if due {
-            let stale = self.tokens.lock().await.access_token.clone();
-            return self.refresh_after(&stale).await;
+        // Decided and refreshed under the lock: nobody is handed the old token meanwhile.
+        let mut tokens = self.tokens.lock().await;
+        let marked = self.stale.swap(false, std::sync::atomic::Ordering::SeqCst);
+        if marked || tokens.refresh_at.is_some_and(|at| at <= Instant::now()) {
+            let refreshed = self.refresh_locked(&mut tokens).await;
+            if marked && matches!(refreshed, Err(SyncError::Network(_) | SyncError::Server(_))) {
+                // Not reached (the network is not back yet): still due at the next use.
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            return refreshed;
         }
-        Ok(self.tokens.lock().await.access_token.clone())
+        Ok(tokens.access_token.clone())
     }
 
     pub async fn snapshot(&self) -> Tokens {
@@ -505,6 +519,11 @@ impl TokenSource {
         if tokens.access_token != failed {
             return Ok(tokens.access_token.clone());
         }
+        self.refresh_locked(&mut tokens).await
+    }
+
+    /// Redeems the refresh token; the caller holds the lock.
+    async fn refresh_locked(&self, tokens: &mut Tokens) -> Result<String, SyncError> {
         let refresh = tokens
             .refresh_token
             .clone()

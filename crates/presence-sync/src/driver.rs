@@ -166,7 +166,13 @@ pub fn driver(
             };
             tokio::select! {
                 input = input_rx.recv() => match input {
-                    Some(input) => engine.handle_input(Instant::now(), input),
+                    Some(input) => {
+                        if input == Input::Resumed {
+                            // Told by the system (logind, the shell): same as detected below.
+                            refresh_tokens_first(&connectors);
+                        }
+                        engine.handle_input(Instant::now(), input)
+                    }
                     None => break,
                 },
                 Some(news) = news_rx.recv() => {
@@ -180,6 +186,8 @@ pub fn driver(
                     // them means the machine slept, and the sides may have drifted (S7).
                     let (mono, wall) = (clocks.0.elapsed(), clocks.1.elapsed().unwrap_or_default());
                     if wall > mono + Duration::from_secs(30) {
+                        tracing::info!("resumed after about {} s asleep", (wall - mono).as_secs());
+                        refresh_tokens_first(&connectors);
                         engine.handle_input(Instant::now(), Input::Resumed);
                     }
                     clocks = (Instant::now(), SystemTime::now());
@@ -192,6 +200,13 @@ pub fn driver(
         outbox_task.abort();
     };
     (handle, future)
+}
+
+/// After a sleep: both clouds' tokens are refreshed before their next use, which is the
+/// first call the engine makes after [`Input::Resumed`].
+fn refresh_tokens_first(connectors: &Connectors) {
+    connectors.graph.tokens().refresh_before_next_use();
+    connectors.salesforce.tokens().refresh_before_next_use();
 }
 
 /// Sends the presence write an earlier run staged but never saw confirmed (it crashed or was

@@ -21,6 +21,10 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
+    pub fn tokens(&self) -> &Arc<TokenSource> {
+        &self.tokens
+    }
+
     /// `base` is `https://graph.microsoft.com` or the emulator.
     pub fn new(base: &str, tokens: Arc<TokenSource>, client_id: &str) -> Result<Self, SyncError> {
         let http = reqwest::Client::builder()

@@ -355,3 +355,65 @@ async fn without_streaming_changes_and_calls_arrive_by_polling_until_the_stream_
     .await;
     assert_eq!(tasks(&emu.state()).len(), 1, "the call logged once");
 }
+
+/// The requests the emulator answered since `from` (an index into `requests`).
+fn requests_since(emu: &Emulator, from: usize) -> Vec<(String, String, u64)> {
+    emu.state()["requests"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .skip(from)
+                .map(|r| {
+                    (
+                        r["method"].as_str().unwrap_or("").to_string(),
+                        r["path"].as_str().unwrap_or("").to_string(),
+                        r["status"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_after_sleep_tokens_are_refreshed_before_the_first_call_and_sessions_renewed() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = ready_agent(&emu, "ada").await;
+    agent.pick("Busy").await;
+    until(&emu, "Teams Busy", |s| {
+        teams(s) == ("Busy".into(), "Busy".into())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Asleep for hours: every access token has expired on the servers' clocks.
+    for api in [
+        presence_emulator::Api::Entra,
+        presence_emulator::Api::Salesforce,
+    ] {
+        emu.with_world(|w| presence_emulator::control::end_tokens(w, api, Some("ada"), false))
+            .expect("expire");
+    }
+    let mark = emu.state()["requests"].as_array().map_or(0, Vec::len);
+    assert!(agent.handle.send(Input::Resumed).await);
+    until(&emu, "the Teams session renewed and a heartbeat", |_| {
+        let seen = requests_since(&emu, mark);
+        seen.iter()
+            .any(|(_, path, status)| path.ends_with("/presence/setPresence") && *status == 200)
+            && seen.iter().any(|(method, path, status)| {
+                method == "PATCH" && path.contains("Agent_Presence__c") && *status < 300
+            })
+    })
+    .await;
+    let seen = requests_since(&emu, mark);
+    let first = |wanted: &dyn Fn(&str) -> bool| seen.iter().position(|(_, p, _)| wanted(p));
+    let graph_token = first(&|p| p.ends_with("/oauth2/v2.0/token")).expect("Entra refresh");
+    let graph_call = first(&|p| p.starts_with("/v1.0/")).expect("a Graph call");
+    let salesforce_token = first(&|p| p == "/services/oauth2/token").expect("Salesforce refresh");
+    let salesforce_call = first(&|p| p.starts_with("/services/data/")).expect("a REST call");
+    assert!(graph_token < graph_call, "{seen:?}");
+    assert!(salesforce_token < salesforce_call, "{seen:?}");
+    assert!(
+        seen.iter().all(|(_, _, status)| *status != 401),
+        "no call was made with an expired token: {seen:?}"
+    );
+}
