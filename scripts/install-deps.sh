@@ -10,6 +10,8 @@ packages=(
   xvfb xauth x11-utils dbus dbus-x11 dunst imagemagick curl
   # secrets: the real OS keyring under dbus-run-session in tests
   gnome-keyring libsecret-tools
+  # fault tests: a TLS server with a self-signed certificate (N5), a skewed clock (C1, C2)
+  openssl faketime
 )
 
 missing=()

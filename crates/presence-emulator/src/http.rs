@@ -57,6 +57,8 @@ pub async fn gate(state: &AppState, api: Api, route: &str, path: &str) -> Option
             None
         }
         FaultKind::Drop => Some(dropped_connection()),
+        // Taken by the request log layer, after the request was carried out.
+        FaultKind::LostReply => None,
         FaultKind::Malformed => Some(
             (
                 StatusCode::OK,
@@ -76,7 +78,7 @@ pub async fn gate(state: &AppState, api: Api, route: &str, path: &str) -> Option
 }
 
 /// A response whose body fails mid-way: the client sees the connection reset.
-fn dropped_connection() -> Response {
+pub fn dropped_connection() -> Response {
     let failing = futures_util::stream::once(async {
         Err::<Vec<u8>, _>(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,

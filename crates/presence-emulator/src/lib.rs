@@ -159,7 +159,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Notes every answered request to the clouds in `state.requests` (the control API is not
-/// one of them), so that checks can see the order of calls and their statuses.
+/// one of them), so that checks can see the order of calls and their statuses; and carries
+/// out `lost_reply` faults (the request is handled, its answer replaced by a cut connection).
 async fn note_request(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
@@ -167,11 +168,16 @@ async fn note_request(
 ) -> axum::response::Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
+    let api = Api::of_path(&path);
+    let lose_reply = api.is_some_and(|api| state.world().take_lost_reply(api, &path));
     let response = next.run(request).await;
-    if !path.starts_with("/_emulator") {
+    if api.is_some() {
         state
             .world()
             .saw_request(&method, &path, response.status().as_u16());
+    }
+    if lose_reply {
+        return http::dropped_connection();
     }
     response
 }

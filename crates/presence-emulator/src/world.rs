@@ -23,6 +23,21 @@ pub enum Api {
 }
 
 impl Api {
+    /// Which API a request path belongs to (the control API belongs to none).
+    pub fn of_path(path: &str) -> Option<Api> {
+        if path.starts_with("/v1.0/") {
+            Some(Api::Graph)
+        } else if path.starts_with("/cometd/") {
+            Some(Api::Cometd)
+        } else if path.starts_with("/services/") {
+            Some(Api::Salesforce)
+        } else if path.contains("/oauth2/v2.0/") {
+            Some(Api::Entra)
+        } else {
+            None
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Api::Entra => "entra",
@@ -121,6 +136,9 @@ pub enum FaultKind {
     Drop,
     /// Answer 200 with a truncated JSON body.
     Malformed,
+    /// Carry the request out, then cut the connection before the answer: the client cannot
+    /// tell whether its write happened (it did).
+    LostReply,
 }
 
 /// How many answered requests `state.requests` keeps.
@@ -709,8 +727,24 @@ impl World {
 
     /// Finds the first fault for this request, consuming one use of it.
     pub fn take_fault(&mut self, api: Api, path: &str) -> Option<FaultKind> {
+        self.take_fault_where(api, path, |kind| !matches!(kind, FaultKind::LostReply))
+    }
+
+    /// Takes a `lost_reply` fault for this request, if one matches.
+    pub fn take_lost_reply(&mut self, api: Api, path: &str) -> bool {
+        self.take_fault_where(api, path, |kind| matches!(kind, FaultKind::LostReply))
+            .is_some()
+    }
+
+    fn take_fault_where(
+        &mut self,
+        api: Api,
+        path: &str,
+        kind_fits: impl Fn(&FaultKind) -> bool,
+    ) -> Option<FaultKind> {
         let index = self.faults.iter().position(|fault| {
             fault.api == api
+                && kind_fits(&fault.kind)
                 && fault
                     .path_contains
                     .as_deref()

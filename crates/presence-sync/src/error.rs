@@ -44,17 +44,44 @@ impl SyncError {
         }
     }
 
+    /// Classifies a failed request. A certificate the client does not trust is an
+    /// offline-class failure with its own words (retried with backoff, never with checks
+    /// turned off); a timeout or a cut answer is transient (the outcome is unknown, so the
+    /// write is retried, which upsert keys make safe).
     pub fn from_transport(error: &reqwest::Error) -> Self {
-        if error.is_timeout() {
+        let cause = innermost_cause(error);
+        if cause.contains("certificate") || cause.to_ascii_lowercase().contains("tls") {
+            SyncError::Network(format!("TLS: {cause}"))
+        } else if error.is_timeout() {
             SyncError::Server("timed out".into())
         } else if error.is_connect() {
-            SyncError::Network("cannot connect".into())
+            if cause.contains("dns") || cause.contains("resolve") || cause.contains("lookup") {
+                SyncError::Network(format!("cannot resolve the host: {cause}"))
+            } else {
+                SyncError::Network(format!("cannot connect: {cause}"))
+            }
         } else if error.is_body() || error.is_decode() {
             SyncError::Server("the response was cut off".into())
         } else {
-            SyncError::Network("request failed".into())
+            SyncError::Network(format!("request failed: {cause}"))
         }
     }
+}
+
+/// The deepest cause of a transport error, in its own words (not the top level, which names
+/// the URL), at most 200 characters.
+fn innermost_cause(error: &reqwest::Error) -> String {
+    let mut deepest = None;
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        deepest = Some(inner.to_string());
+        cause = inner.source();
+    }
+    deepest
+        .unwrap_or_else(|| "no detail".into())
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// Reads a response body, refusing more than [`MAX_BODY_BYTES`].

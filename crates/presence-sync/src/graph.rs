@@ -1,14 +1,13 @@
 //! The Teams side: Microsoft Graph presence, one method per call.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use presence_core::{TeamsPair, TeamsPresence};
 use serde_json::json;
 
 use crate::auth::TokenSource;
 use crate::error::SyncError;
-use crate::request::send_authorized;
+use crate::request::{send_authorized, Transport};
 use crate::wire::{GraphPresence, GraphUser};
 
 #[derive(Debug, Clone)]
@@ -27,11 +26,16 @@ impl GraphClient {
 
     /// `base` is `https://graph.microsoft.com` or the emulator.
     pub fn new(base: &str, tokens: Arc<TokenSource>, client_id: &str) -> Result<Self, SyncError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|error| SyncError::Network(error.to_string()))?;
+        Self::with_transport(base, tokens, client_id, &Transport::default())
+    }
+
+    pub fn with_transport(
+        base: &str,
+        tokens: Arc<TokenSource>,
+        client_id: &str,
+        transport: &Transport,
+    ) -> Result<Self, SyncError> {
+        let http = transport.client()?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_string(),

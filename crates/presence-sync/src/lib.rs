@@ -36,14 +36,33 @@ pub async fn connect_emulator(
     client_id: &str,
     outbox: Arc<outbox::Outbox>,
 ) -> Result<Connectors, SyncError> {
+    connect_emulator_with(
+        base_url,
+        user,
+        client_id,
+        outbox,
+        &request::Transport::default(),
+    )
+    .await
+}
+
+/// [`connect_emulator`] with chosen timeouts (and resolver) for the clients.
+pub async fn connect_emulator_with(
+    base_url: &str,
+    user: &str,
+    client_id: &str,
+    outbox: Arc<outbox::Outbox>,
+    transport: &request::Transport,
+) -> Result<Connectors, SyncError> {
     let redirect = "http://127.0.0.1:53682/callback";
     let entra = auth::OAuthEndpoints::entra(base_url, "organizations", client_id, redirect);
     let graph_tokens = Arc::new(auth::TokenSource::sign_in_auto_approved(entra, user).await?);
     let salesforce = auth::OAuthEndpoints::salesforce(base_url, client_id, redirect);
     let salesforce_tokens =
         Arc::new(auth::TokenSource::sign_in_auto_approved(salesforce, user).await?);
-    let graph = graph::GraphClient::new(base_url, graph_tokens, client_id)?;
-    let salesforce = salesforce::SalesforceClient::connect(salesforce_tokens).await?;
+    let graph = graph::GraphClient::with_transport(base_url, graph_tokens, client_id, transport)?;
+    let salesforce =
+        salesforce::SalesforceClient::connect_with(salesforce_tokens, transport).await?;
     Ok(Connectors {
         graph: Arc::new(graph),
         salesforce: Arc::new(salesforce),

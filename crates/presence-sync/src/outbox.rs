@@ -315,6 +315,17 @@ impl Outbox {
         })
     }
 
+    /// Caps the outbox file at about `max_bytes` (SQLite's `max_page_count`): past it, queuing
+    /// fails with "database or disk is full", as on a full disk, and the agent is told.
+    pub fn limit_size(&self, max_bytes: u64) -> Result<(), OutboxError> {
+        self.with(|c| {
+            let page: u64 = c.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            let pages = (max_bytes / page.max(1)).max(1);
+            c.pragma_update(None, "max_page_count", pages)?;
+            Ok(())
+        })
+    }
+
     /// Forgets every stored replay id (the next subscription takes new events only).
     pub fn forget_replay_positions(&self) -> Result<(), OutboxError> {
         self.with(|c| {

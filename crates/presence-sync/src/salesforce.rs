@@ -1,7 +1,6 @@
 //! The Salesforce side: REST on our package's objects, one method per call.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use presence_core::{
     CallAction, CallLog, CallType, CallerMatch, OfferAnswer, PresenceWrite, SalesforceObservation,
@@ -10,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::TokenSource;
 use crate::error::SyncError;
-use crate::request::send_authorized;
+use crate::request::{send_authorized, Transport};
 use crate::wire::{presence_observation, QueryPage, SearchAnswer, UserInfo};
 
 pub const API_VERSION: &str = "62.0";
@@ -40,17 +39,20 @@ impl SalesforceClient {
     /// Connects with signed-in tokens: reads the instance URL from them and the user id from
     /// `userinfo`.
     pub async fn connect(tokens: Arc<TokenSource>) -> Result<Self, SyncError> {
+        Self::connect_with(tokens, &Transport::default()).await
+    }
+
+    pub async fn connect_with(
+        tokens: Arc<TokenSource>,
+        transport: &Transport,
+    ) -> Result<Self, SyncError> {
         let snapshot = tokens.snapshot().await;
         let instance_url = snapshot
             .instance_url
             .ok_or_else(|| SyncError::Malformed("the token answer carried no instance_url".into()))?
             .trim_end_matches('/')
             .to_string();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|error| SyncError::Network(error.to_string()))?;
+        let http = transport.client()?;
         let mut client = Self {
             http,
             instance_url,

@@ -358,21 +358,7 @@ async fn without_streaming_changes_and_calls_arrive_by_polling_until_the_stream_
 
 /// The requests the emulator answered since `from` (an index into `requests`).
 fn requests_since(emu: &Emulator, from: usize) -> Vec<(String, String, u64)> {
-    emu.state()["requests"]
-        .as_array()
-        .map(|all| {
-            all.iter()
-                .skip(from)
-                .map(|r| {
-                    (
-                        r["method"].as_str().unwrap_or("").to_string(),
-                        r["path"].as_str().unwrap_or("").to_string(),
-                        r["status"].as_u64().unwrap_or(0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    requests(emu).into_iter().skip(from).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use presence_core::{Engine, Input, Picker, Snapshot, UiEffect, UserIntent};
 use presence_emulator::Emulator;
 use presence_sync::outbox::Outbox;
-use presence_sync::{connect_emulator, driver, SyncHandle, EMULATOR_CLIENT_ID};
+use presence_sync::request::Transport;
+use presence_sync::{connect_emulator_with, driver, SyncHandle, EMULATOR_CLIENT_ID};
 use serde_json::Value;
 
 /// How long any wait in these tests may take before it fails with what it saw.
@@ -50,9 +51,20 @@ pub async fn start_agent(emu: &Emulator, user: &str) -> Agent {
 }
 
 pub async fn start_agent_with(emu: &Emulator, user: &str, outbox: Arc<Outbox>) -> Agent {
-    let connectors = connect_emulator(&emu.base_url, user, EMULATOR_CLIENT_ID, outbox)
-        .await
-        .expect("sign in");
+    start_agent_over(emu, user, outbox, &Transport::default()).await
+}
+
+/// An agent whose clients use `transport` (timeouts, resolver).
+pub async fn start_agent_over(
+    emu: &Emulator,
+    user: &str,
+    outbox: Arc<Outbox>,
+    transport: &Transport,
+) -> Agent {
+    let connectors =
+        connect_emulator_with(&emu.base_url, user, EMULATOR_CLIENT_ID, outbox, transport)
+            .await
+            .expect("sign in");
     let (config, warning) =
         presence_sync::engine_config(&connectors, &format!("test:{user}"), 7).await;
     assert_eq!(warning, None, "the Call Center is read from Salesforce");
@@ -135,6 +147,42 @@ pub async fn until_ui(
             }
         }
     }
+}
+
+/// Injects a fault at the emulator.
+pub fn fault(
+    emu: &Emulator,
+    api: presence_emulator::Api,
+    kind: presence_emulator::world::FaultKind,
+    count: Option<u32>,
+    path_contains: Option<&str>,
+) {
+    emu.with_world(|w| {
+        w.faults.push(presence_emulator::world::Fault {
+            api,
+            kind,
+            count,
+            path_contains: path_contains.map(str::to_string),
+        })
+    });
+}
+
+/// The requests the emulator answered (method, path, status), oldest first.
+pub fn requests(emu: &Emulator) -> Vec<(String, String, u64)> {
+    emu.state()["requests"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|r| {
+                    (
+                        r["method"].as_str().unwrap_or("").to_string(),
+                        r["path"].as_str().unwrap_or("").to_string(),
+                        r["status"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Waits until the emulator's call has the wanted status.

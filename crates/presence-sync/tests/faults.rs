@@ -1,0 +1,512 @@
+//! Section 7 of `shared/reference/reliability.md` (the rows about the network, tokens, time
+//! and the outbox) through the real clients, driver and emulator on 127.0.0.1. Each test is
+//! named after its row. Rows covered elsewhere: T1 (`end_to_end.rs`, 429 with Retry-After),
+//! T2/T3 (engine retry tests), A1–A3/A9 (`sign_in.rs`), A5–A7 (`keyring.rs`), C3
+//! (`end_to_end.rs`), D1/D2 (`outbox.rs`, SIGKILL), D4/D5 (`outbox.rs`).
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener as StdListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use presence_core::{CallKind, CallLog, CallType, Failure, UiEffect};
+use presence_emulator::world::FaultKind;
+use presence_emulator::{Api, Emulator};
+use presence_sync::auth::{OAuthEndpoints, TokenSource, Tokens};
+use presence_sync::graph::GraphClient;
+use presence_sync::outbox::{deliver_forever, Outbox};
+use presence_sync::request::Transport;
+use presence_sync::SyncError;
+
+const MARGARET: &str = "+1 415 555 0100";
+
+fn is_task(path: &str) -> bool {
+    path.contains("sobjects/Task/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n2_a_reply_lost_after_the_write_is_retried_and_the_call_logged_once() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = ready_agent(&emu, "ada").await;
+    // Salesforce carries out the first Task upsert, but the answer never reaches the app.
+    fault(
+        &emu,
+        Api::Salesforce,
+        FaultKind::LostReply,
+        Some(1),
+        Some("sobjects/Task"),
+    );
+    let call = emu.place_call("ada", "Direct", MARGARET).expect("call");
+    until_call(&emu, &call.call_id, "Signalled").await;
+    emu.hang_up(&call.call_id).expect("hang up");
+    until(&emu, "a second Task upsert", |_| {
+        requests(&emu).iter().filter(|(_, p, _)| is_task(p)).count() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = emu.state();
+    let tasks = tasks(&state);
+    assert_eq!(tasks.len(), 1, "one record per call: {tasks:?}");
+    assert_eq!(tasks[0]["Call_Log_Key__c"], call.call_id.as_str());
+    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_a_stalled_server_times_out_without_blocking_the_agent() {
+    let emu = Emulator::start().await.expect("emulator");
+    let transport = Transport {
+        request_timeout: Duration::from_secs(1),
+        ..Transport::default()
+    };
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    let agent = start_agent_over(&emu, "ada", outbox, &transport).await;
+    settle(&emu, &agent, "ada").await;
+    // Graph accepts and then sits on the next requests for 3 s.
+    fault(
+        &emu,
+        Api::Graph,
+        FaultKind::Delay { ms: 3000 },
+        Some(3),
+        None,
+    );
+    let picked = Instant::now();
+    agent.pick("Do Not Disturb").await;
+    until_snapshot(&agent, "the pick shown at once", |s| {
+        s.state.as_deref() == Some("Do Not Disturb")
+    })
+    .await;
+    let shown = picked.elapsed();
+    assert!(
+        shown < Duration::from_millis(500),
+        "the UI waited {shown:?}"
+    );
+    until_snapshot(&agent, "Teams degraded by the time-outs", |s| {
+        matches!(s.links[0].state, presence_core::LinkState::Degraded { .. })
+    })
+    .await;
+    until(&emu, "DND in Teams after the stall", |s| {
+        teams(s) == ("DoNotDisturb".into(), "DoNotDisturb".into())
+    })
+    .await;
+    until_snapshot(&agent, "Teams connected again", |s| {
+        s.links[0].state.is_connected()
+    })
+    .await;
+    assert_eq!(salesforce_state(&emu.state()), Some("Do Not Disturb"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t4_server_errors_on_both_clouds_are_retried_and_nothing_is_lost() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = ready_agent(&emu, "ada").await;
+    let unavailable = || FaultKind::Status {
+        status: 503,
+        retry_after: None,
+    };
+    fault(&emu, Api::Graph, unavailable(), Some(3), None);
+    fault(
+        &emu,
+        Api::Salesforce,
+        unavailable(),
+        Some(3),
+        Some("Agent_Presence__c"),
+    );
+    agent.pick("Lunch").await;
+    until(&emu, "Lunch in Salesforce", |s| {
+        salesforce_state(s) == Some("Lunch")
+    })
+    .await;
+    until(&emu, "Away in Teams", |s| {
+        teams(s) == ("Away".into(), "Away".into())
+    })
+    .await;
+    let seen = requests(&emu);
+    let failed = seen.iter().filter(|(_, _, status)| *status == 503).count();
+    assert_eq!(
+        failed, 6,
+        "every injected 503 was met and retried: {seen:?}"
+    );
+    until_snapshot(&agent, "both links connected", |s| {
+        s.links.iter().all(|l| l.state.is_connected())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b1_malformed_presence_answers_degrade_the_link_and_change_nothing() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = ready_agent(&emu, "ada").await;
+    fault(
+        &emu,
+        Api::Graph,
+        FaultKind::Malformed,
+        Some(3),
+        Some("me/presence"),
+    );
+    until_snapshot(&agent, "Teams degraded", |s| {
+        matches!(s.links[0].state, presence_core::LinkState::Degraded { .. })
+    })
+    .await;
+    until_snapshot(&agent, "Teams connected again", |s| {
+        s.links[0].state.is_connected()
+    })
+    .await;
+    let state = emu.state();
+    assert_eq!(salesforce_state(&state), Some("Available"));
+    assert_eq!(agent.snapshot().state.as_deref(), Some("Available"));
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers every request with `response` (raw bytes)
+/// and closes: for answers the emulator does not give (HTML, huge or deeply nested bodies).
+fn canned_server(response: Vec<u8>) -> String {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut head = [0u8; 4096];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut head);
+            let _ = stream.write_all(&response);
+        }
+    });
+    format!("http://{address}")
+}
+
+fn http_response(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(body);
+    response
+}
+
+fn graph_client(base: &str, transport: &Transport) -> GraphClient {
+    let endpoints = OAuthEndpoints::entra(base, "organizations", "test", "http://127.0.0.1/cb");
+    let tokens = TokenSource::new(
+        endpoints,
+        Tokens {
+            access_token: "token".into(),
+            refresh_token: None,
+            refresh_at: None,
+            instance_url: None,
+            identity_url: None,
+        },
+    )
+    .expect("tokens");
+    GraphClient::with_transport(base, Arc::new(tokens), "test", transport).expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b1_html_huge_deep_and_mistyped_bodies_are_typed_errors() {
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let huge = format!(
+        "{{\"availability\":\"Available\",\"activity\":\"Available\",\"padding\":\"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "an HTML error page with status 200",
+            http_response(
+                "text/html",
+                b"<html><body>Service unavailable</body></html>",
+            ),
+        ),
+        (
+            "2 MiB of JSON",
+            http_response("application/json", huge.as_bytes()),
+        ),
+        (
+            "10,000 levels of nesting",
+            http_response("application/json", deep.as_bytes()),
+        ),
+        (
+            "wrong types",
+            http_response(
+                "application/json",
+                br#"{"availability": 5, "activity": []}"#,
+            ),
+        ),
+        (
+            "a truncated body",
+            http_response("application/json", br#"{"availability": "Ava"#),
+        ),
+    ];
+    for (what, response) in cases {
+        let base = canned_server(response);
+        let client = graph_client(&base, &Transport::default());
+        let error = client.my_presence().await.expect_err(what);
+        assert!(
+            matches!(error, SyncError::Malformed(_) | SyncError::Server(_)),
+            "{what}: {error:?}"
+        );
+        assert!(
+            matches!(error.kind(), Failure::Transient { .. }),
+            "{what} is retried with backoff: {error:?}"
+        );
+    }
+}
+
+/// A resolver that knows no names, as when DNS is down.
+struct NoDns;
+
+impl reqwest::dns::Resolve for NoDns {
+    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async {
+            Err::<reqwest::dns::Addrs, _>(Box::new(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "dns lookup failed: no such host",
+            ))
+                as Box<dyn std::error::Error + Send + Sync>)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_a_dns_failure_is_offline_and_says_so() {
+    let transport = Transport {
+        resolver: Some(Arc::new(NoDns)),
+        ..Transport::default()
+    };
+    let client = graph_client("http://graph.example.invalid", &transport);
+    let error = client.my_presence().await.expect_err("no name");
+    assert!(matches!(error.kind(), Failure::Offline { .. }), "{error:?}");
+    assert!(error.to_string().contains("resolve"), "{error}");
+}
+
+fn openssl(args: &[&str], dir: &std::path::Path) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (installed by make deps)");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n5_an_untrusted_certificate_fails_closed_with_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("presence-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ],
+        &dir,
+    );
+    let port = {
+        let probe = StdListener::bind("127.0.0.1:0").expect("port");
+        probe.local_addr().expect("address").port()
+    };
+    let mut server = std::process::Command::new("openssl")
+        .args([
+            "s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem",
+        ])
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "s_server up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let client = graph_client(&format!("https://127.0.0.1:{port}"), &Transport::default());
+    let asked = Instant::now();
+    let error = client.my_presence().await.expect_err("untrusted");
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(asked.elapsed() < Duration::from_secs(5), "failed at once");
+    let text = error.to_string();
+    eprintln!("N5: {text}");
+    assert!(
+        text.contains("TLS") && text.contains("certificate"),
+        "{text}"
+    );
+    assert!(
+        matches!(error.kind(), Failure::Offline { .. }),
+        "not a transient retry storm: {error:?}"
+    );
+}
+
+fn log(key: &str) -> CallLog {
+    CallLog {
+        key: key.into(),
+        call_id: key.into(),
+        kind: CallKind::Direct,
+        call_type: CallType::Inbound,
+        disposition: "Missed".into(),
+        duration: Duration::ZERO,
+        from_number: "+14155550100".into(),
+        to_number: "+14155550101".into(),
+        caller: None,
+        subject: format!("Missed call {key}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d6_a_backlog_of_ten_thousand_logs_drains_in_order_at_the_set_pace() {
+    let emu = Emulator::start().await.expect("emulator");
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    for n in 0..10_000 {
+        assert!(outbox
+            .enqueue(&log(&format!("backlog-{n:05}")))
+            .expect("queued"));
+    }
+    let connectors = presence_sync::connect_emulator(
+        &emu.base_url,
+        "ada",
+        presence_sync::EMULATOR_CLIENT_ID,
+        outbox.clone(),
+    )
+    .await
+    .expect("sign in");
+    let per_second = 100;
+    let worker = tokio::spawn(deliver_forever(
+        outbox.clone(),
+        connectors.salesforce.clone(),
+        per_second,
+    ));
+    let span = Duration::from_secs(3);
+    tokio::time::sleep(span).await;
+    worker.abort();
+    let delivered: Vec<String> = tasks(&emu.state())
+        .iter()
+        .map(|t| t["Call_Log_Key__c"].as_str().unwrap_or("").to_string())
+        .collect();
+    eprintln!(
+        "D6: {} of 10,000 delivered in {span:?} at {per_second}/s",
+        delivered.len()
+    );
+    let ceiling = per_second as usize * span.as_secs() as usize + per_second as usize / 10;
+    assert!(
+        delivered.len() > 100 && delivered.len() <= ceiling,
+        "{} delivered in {span:?} at {per_second}/s",
+        delivered.len()
+    );
+    let expected: Vec<String> = (0..delivered.len())
+        .map(|n| format!("backlog-{n:05}"))
+        .collect();
+    assert_eq!(delivered, expected, "in order, none skipped or repeated");
+    assert_eq!(
+        outbox.pending().expect("pending") as usize,
+        10_000 - delivered.len(),
+        "nothing dropped"
+    );
+    // One request at a time: the log never shows two Task upserts answered at once out of order.
+    let upserts = requests(&emu)
+        .into_iter()
+        .filter(|(_, path, _)| is_task(path))
+        .count();
+    assert!(upserts >= delivered.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d3_a_full_disk_still_rings_and_tells_the_agent_the_log_was_not_saved() {
+    let emu = Emulator::start().await.expect("emulator");
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    outbox.limit_size(64 * 1024).expect("cap");
+    let mut filler = 0;
+    // Salesforce is down for Tasks, so nothing drains while the outbox fills up.
+    fault(
+        &emu,
+        Api::Salesforce,
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        None,
+        Some("sobjects/Task"),
+    );
+    while outbox.enqueue(&log(&format!("filler-{filler}"))).is_ok() {
+        filler += 1;
+        assert!(filler < 10_000, "the cap holds");
+    }
+    let agent = start_agent_with(&emu, "ada", outbox.clone()).await;
+    settle(&emu, &agent, "ada").await;
+    let mut ui = agent.handle.ui_effects();
+    let call = emu.place_call("ada", "Direct", MARGARET).expect("call");
+    let id = call.call_id.clone();
+    until_ui(
+        &mut ui,
+        "ringing",
+        |e| matches!(e, UiEffect::Ring { call_id, .. } if *call_id == id),
+    )
+    .await;
+    emu.hang_up(&call.call_id).expect("hang up");
+    let notice = until_ui(
+        &mut ui,
+        "the agent told",
+        |e| matches!(e, UiEffect::Notice { text } if text.contains("could not be saved")),
+    )
+    .await;
+    assert!(format!("{notice:?}").contains("full"), "{notice:?}");
+    // The agent goes on working.
+    agent.pick("Busy").await;
+    until(&emu, "Busy in Salesforce", |s| {
+        salesforce_state(s) == Some("Busy")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a4_a_crash_before_the_rotated_token_was_saved_ends_in_one_refusal_and_a_sign_in() {
+    use presence_sync::secrets::{MemoryStore, SecretStore};
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| w.settings.salesforce_rotate_refresh = true);
+    let endpoints = OAuthEndpoints::salesforce(
+        &emu.base_url,
+        presence_sync::EMULATOR_CLIENT_ID,
+        "http://127.0.0.1:53682/callback",
+    );
+    let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
+    let tokens = TokenSource::sign_in_auto_approved(endpoints.clone(), "ada")
+        .await
+        .expect("sign in");
+    tokens.keep_in(store.clone(), "sf").await.expect("kept");
+    let before_crash = store.load("sf").expect("load").expect("saved");
+    // The refresh answer arrives (rotating the token at the server)…
+    let current = tokens.access_token().await.expect("token");
+    tokens.refresh_after(&current).await.expect("refreshed");
+    // …but the process dies before the new token is on disk: the store still holds the old one.
+    store.save("sf", &before_crash).expect("old token back");
+    let token_requests = counter(&emu.state(), "salesforce");
+    let resumed = TokenSource::resume(endpoints, store.clone(), "sf")
+        .await
+        .expect("no error, just signed out");
+    assert!(resumed.is_none(), "a sign-in is needed");
+    assert_eq!(
+        counter(&emu.state(), "salesforce") - token_requests,
+        1,
+        "one refused refresh, no loop"
+    );
+    assert_eq!(
+        store.load("sf").expect("load"),
+        None,
+        "the dead token is forgotten"
+    );
+}
