@@ -111,8 +111,16 @@ impl SecretStore for KeyringStore {
         match self.entry(account)?.get_password() {
             Ok(secret) => Ok(Some(secret)),
             Err(keyring::Error::NoEntry) => Ok(None),
-            // An entry that is not text is as good as none: sign in again.
-            Err(keyring::Error::BadEncoding(_)) => Ok(None),
+            // An entry that is not text is as good as none: said (never shown), removed, and
+            // the agent signs in again.
+            Err(keyring::Error::BadEncoding(_)) => {
+                tracing::warn!(
+                    "the keyring entry {account:?} of {} is unreadable; removed, sign in again",
+                    self.service
+                );
+                let _ = self.delete(account);
+                Ok(None)
+            }
             Err(error) => Err(classify(error)),
         }
     }

@@ -510,3 +510,51 @@ async fn a4_a_crash_before_the_rotated_token_was_saved_ends_in_one_refusal_and_a
         "the dead token is forgotten"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
+    let emu = Emulator::start().await.expect("emulator");
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    for key in ["poison-400", "poison-300", "fine-1", "fine-2"] {
+        outbox.enqueue(&log(key)).expect("queued");
+    }
+    for (status, key) in [(400, "poison-400"), (300, "poison-300")] {
+        fault(
+            &emu,
+            Api::Salesforce,
+            FaultKind::Status {
+                status,
+                retry_after: None,
+            },
+            Some(1),
+            Some(key),
+        );
+    }
+    let connectors = presence_sync::connect_emulator(
+        &emu.base_url,
+        "ada",
+        presence_sync::EMULATOR_CLIENT_ID,
+        outbox.clone(),
+    )
+    .await
+    .expect("sign in");
+    let worker = tokio::spawn(deliver_forever(
+        outbox.clone(),
+        connectors.salesforce.clone(),
+        50,
+    ));
+    until(&emu, "the good logs", |s| tasks(s).len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.abort();
+    let dead = outbox.dead().expect("dead");
+    let keys: Vec<&str> = dead.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["poison-400", "poison-300"], "{dead:?}");
+    assert!(dead[0].reason.contains("400"), "{dead:?}");
+    assert!(dead[1].reason.contains("300"), "{dead:?}");
+    let attempts = requests(&emu)
+        .iter()
+        .filter(|(_, path, _)| path.contains("poison"))
+        .count();
+    assert_eq!(attempts, 2, "no blind retry of a refused row");
+    assert_eq!(outbox.pending().expect("pending"), 0);
+}
