@@ -65,12 +65,74 @@ impl reqwest::dns::Resolve for SharedResolver {
     }
 }
 
+/// The server's clock as its `Date` headers tell it, for the times we write into its records
+/// (heartbeats, call times): a desktop clock that is hours off must not make the agent look
+/// gone to the call controller. Differences under [`ServerClock::TOLERANCE`] are ignored
+/// (`Date` has one-second resolution and answers take time).
+#[derive(Debug, Default)]
+pub struct ServerClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl ServerClock {
+    pub const TOLERANCE: Duration = Duration::from_secs(30);
+
+    /// Reads the `Date` header of an answer.
+    pub fn observe(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        else {
+            return;
+        };
+        let offset = date.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+        let offset = if offset.unsigned_abs() < Self::TOLERANCE.as_millis() as u64 {
+            0
+        } else {
+            offset
+        };
+        let before = self
+            .offset_ms
+            .swap(offset, std::sync::atomic::Ordering::SeqCst);
+        if offset != 0 && (offset - before).unsigned_abs() >= Self::TOLERANCE.as_millis() as u64 {
+            tracing::warn!(
+                "this computer's clock is {} s {} the server's; times written there are corrected",
+                (offset.unsigned_abs() + 500) / 1000,
+                if offset > 0 { "behind" } else { "ahead of" }
+            );
+        }
+    }
+
+    /// How far the server's clock is ahead of ours (negative: behind), 0 within tolerance.
+    pub fn offset(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(self.offset_ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Now, by the server's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.offset()
+    }
+}
+
 pub async fn send_authorized(
     http: &reqwest::Client,
     tokens: &TokenSource,
     method: reqwest::Method,
     url: &str,
     body: Option<&Value>,
+) -> Result<Vec<u8>, SyncError> {
+    send_observed(http, tokens, method, url, body, None).await
+}
+
+/// [`send_authorized`], noting the server's clock from every answer.
+pub async fn send_observed(
+    http: &reqwest::Client,
+    tokens: &TokenSource,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Value>,
+    clock: Option<&ServerClock>,
 ) -> Result<Vec<u8>, SyncError> {
     let mut token = tokens.access_token().await?;
     for attempt in 0..2 {
@@ -83,6 +145,9 @@ pub async fn send_authorized(
             .await
             .map_err(|error| SyncError::from_transport(&error))?;
         let status = response.status();
+        if let Some(clock) = clock {
+            clock.observe(response.headers());
+        }
         let wait = retry_after(&response);
         if status.is_success() {
             return read_body(response).await;

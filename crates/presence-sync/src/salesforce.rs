@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::TokenSource;
 use crate::error::SyncError;
-use crate::request::{send_authorized, Transport};
+use crate::request::{send_observed, ServerClock, Transport};
 use crate::wire::{presence_observation, QueryPage, SearchAnswer, UserInfo};
 
 pub const API_VERSION: &str = "62.0";
@@ -21,13 +21,13 @@ pub struct SalesforceClient {
     tokens: Arc<TokenSource>,
     /// The agent's Salesforce user id (`User__c`).
     pub user_id: String,
+    /// Salesforce's clock, for the times written into its records.
+    clock: Arc<ServerClock>,
 }
 
-/// Salesforce's REST datetime for "now".
-pub fn now_datetime() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
-        .to_string()
+/// A time as a Salesforce REST dateTime.
+pub fn salesforce_datetime(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
 }
 
 /// Escapes a value for a SOQL string literal.
@@ -58,6 +58,7 @@ impl SalesforceClient {
             instance_url,
             tokens,
             user_id: String::new(),
+            clock: Arc::new(ServerClock::default()),
         };
         let body = client
             .send(reqwest::Method::GET, "/services/oauth2/userinfo", None)
@@ -66,6 +67,16 @@ impl SalesforceClient {
             .map_err(|error| SyncError::Malformed(error.to_string()))?;
         client.user_id = info.user_id;
         Ok(client)
+    }
+
+    /// Now as Salesforce's clock has it, as a REST dateTime.
+    pub fn now_datetime(&self) -> String {
+        salesforce_datetime(self.clock.now())
+    }
+
+    /// How far Salesforce's clock is ahead of this computer's (0 within 30 s).
+    pub fn clock_offset(&self) -> chrono::Duration {
+        self.clock.offset()
     }
 
     pub fn instance_url(&self) -> &str {
@@ -83,7 +94,15 @@ impl SalesforceClient {
         body: Option<serde_json::Value>,
     ) -> Result<Vec<u8>, SyncError> {
         let url = format!("{}{path}", self.instance_url);
-        send_authorized(&self.http, &self.tokens, method, &url, body.as_ref()).await
+        send_observed(
+            &self.http,
+            &self.tokens,
+            method,
+            &url,
+            body.as_ref(),
+            Some(&self.clock),
+        )
+        .await
     }
 
     fn data(path: &str) -> String {
@@ -115,8 +134,8 @@ impl SalesforceClient {
             "Sequence__c": write.sequence,
             "Origin_Client__c": write.origin_client,
             "Out_Of_Office__c": write.out_of_office,
-            "Changed_At__c": now_datetime(),
-            "Heartbeat_At__c": now_datetime(),
+            "Changed_At__c": self.now_datetime(),
+            "Heartbeat_At__c": self.now_datetime(),
         });
         if let Some(teams) = &write.teams {
             body["Teams_Availability__c"] = json!(teams.availability.as_str());
@@ -131,7 +150,7 @@ impl SalesforceClient {
             "Agent_Presence__c",
             "User__c",
             &self.user_id,
-            json!({ "Heartbeat_At__c": now_datetime() }),
+            json!({ "Heartbeat_At__c": self.now_datetime() }),
         )
         .await
     }
@@ -172,10 +191,12 @@ impl SalesforceClient {
     pub async fn update_call(&self, call_id: &str, action: CallAction) -> Result<(), SyncError> {
         let body = match action {
             CallAction::Answered => {
-                json!({ "Status__c": "Answered", "Answered_At__c": now_datetime() })
+                json!({ "Status__c": "Answered", "Answered_At__c": self.now_datetime() })
             }
             CallAction::Declined => json!({ "Status__c": "Declined" }),
-            CallAction::Ended => json!({ "Status__c": "Ended", "Ended_At__c": now_datetime() }),
+            CallAction::Ended => {
+                json!({ "Status__c": "Ended", "Ended_At__c": self.now_datetime() })
+            }
         };
         self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
             .await
@@ -184,7 +205,7 @@ impl SalesforceClient {
     pub async fn place_call(&self, call_id: &str, number: &str) -> Result<(), SyncError> {
         let body = json!({
             "Name": call_id, "User__c": self.user_id, "Kind__c": "Outbound",
-            "To_Number__c": number, "Status__c": "Offered", "Offered_At__c": now_datetime(),
+            "To_Number__c": number, "Status__c": "Offered", "Offered_At__c": self.now_datetime(),
         });
         self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
             .await
