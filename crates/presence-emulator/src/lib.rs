@@ -256,8 +256,18 @@ impl Emulator {
     }
 
     pub async fn start_with(options: Options) -> std::io::Result<Self> {
+        Self::start_on(
+            "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+            options,
+        )
+        .await
+    }
+
+    /// Starts on a chosen address (port 0: a free one), e.g. where an app was told to look
+    /// before the emulator was up.
+    pub async fn start_on(address: SocketAddr, options: Options) -> std::io::Result<Self> {
         let state = shared(&options).map_err(std::io::Error::other)?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(serve(listener, state.clone(), async {

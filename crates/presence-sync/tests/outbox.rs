@@ -415,3 +415,76 @@ async fn presence_agent_runs_from_a_settings_file_and_explains_bad_ones() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n1_an_agent_started_offline_says_so_waits_and_connects_when_the_network_returns() {
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        probe.local_addr().expect("address")
+    };
+    let data_dir = scratch("offline");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+        .args(["--emulator", &format!("http://{address}"), "--user", "ada"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("presence-agent");
+    let mut stdout = BufReader::new(agent.stdout.take().expect("stdout"));
+    let stderr = agent.stderr.take().expect("stderr");
+    let gaps = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let seen = gaps.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("trying again in ").nth(1) {
+                if let Some(secs) = rest.strip_suffix(" s").and_then(|n| n.parse().ok()) {
+                    if let Ok(mut gaps) = seen.lock() {
+                        gaps.push(secs);
+                    }
+                }
+            }
+        }
+    });
+    // The first line says offline, from the engine's own snapshot.
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a snapshot line");
+    let snapshot: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    let links = snapshot["links"].as_array().expect("links");
+    assert_eq!(links.len(), 2);
+    for link in links {
+        assert!(
+            link["state"]["state"] == "Disconnected",
+            "offline shown: {first}"
+        );
+    }
+    assert_eq!(snapshot["badge"], true, "the tray badge is on");
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(agent.try_wait().expect("status").is_none(), "still running");
+    let waited = gaps.lock().expect("gaps").clone();
+    assert!(
+        waited.len() >= 2 && waited.len() <= 4,
+        "a few attempts in 7 s, not a busy loop: {waited:?}"
+    );
+    assert!(
+        waited.windows(2).all(|w| w[1] > w[0]),
+        "growing gaps: {waited:?}"
+    );
+    // The network returns: the emulator comes up where the agent was told to look.
+    let emu = Emulator::start_on(address, Default::default())
+        .await
+        .expect("emulator on the same port");
+    let started = Instant::now();
+    while !emu.state()["agents"][0]["heartbeatAgeMs"].is_number() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "signed in once the network was back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let _ = std::fs::remove_dir_all(data_dir);
+}

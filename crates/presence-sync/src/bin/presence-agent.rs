@@ -4,10 +4,10 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use presence_core::{Engine, Input};
+use presence_core::{Engine, Failure, Input};
 use presence_sync::outbox::Outbox;
 use presence_sync::settings::Settings;
 use presence_sync::{Connectors, SyncError};
@@ -110,6 +110,9 @@ static INSTANCE_LOCK: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::
 
 fn hold_instance_lock(path: &std::path::Path, who: &str) {
     use std::io::{Read as _, Seek as _};
+    if INSTANCE_LOCK.get().is_some() {
+        return; // Taken by an earlier attempt to sign in.
+    }
     if let Some(dir) = path.parent() {
         if let Err(error) = std::fs::create_dir_all(dir) {
             fail(1, format!("cannot create {}: {error}", dir.display()));
@@ -184,6 +187,7 @@ async fn connect(args: &Args) -> Result<(Connectors, String), SyncError> {
                 );
             }
             presence_sync::connect_clouds(&settings, outbox, secrets, |text| {
+                PROMPTED.store(true, std::sync::atomic::Ordering::SeqCst);
                 eprintln!("presence-agent: {text}")
             })
             .await
@@ -202,9 +206,7 @@ async fn main() {
         )
         .init();
     let args = Args::parse();
-    let (connectors, user) = connect(&args)
-        .await
-        .unwrap_or_else(|error| fail(1, format!("cannot sign in: {error}")));
+    let (connectors, user) = connect_when_online(&args).await;
     let seed = user.bytes().map(u64::from).sum();
     let (config, warning) =
         presence_sync::engine_config(&connectors, &format!("{}:{user}", args.client_id), seed)
@@ -218,11 +220,7 @@ async fn main() {
     let printer = tokio::spawn(async move {
         loop {
             let line = serde_json::to_string(&*snapshots.borrow_and_update()).unwrap_or_default();
-            // A reader that went away is no reason to stop syncing.
-            {
-                let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-            }
+            print_line(&line);
             if snapshots.changed().await.is_err() {
                 return;
             }
@@ -238,6 +236,64 @@ async fn main() {
     printer.abort();
     // Not a return: the runtime would wait for the blocking read of standard input.
     std::process::exit(0);
+}
+
+/// Set once the agent was asked to sign in interactively.
+static PROMPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Signs in, waiting for the network when it is not there (N1): the agent starts offline,
+/// prints a snapshot that says so, and tries again with growing gaps (1 s doubling to 60 s),
+/// instead of exiting. Refusals (a bad client id, a revoked sign-in) still end it.
+async fn connect_when_online(args: &Args) -> (Connectors, String) {
+    let mut gap = Duration::from_secs(1);
+    let mut said_offline = false;
+    loop {
+        match connect(args).await {
+            Ok(connected) => return connected,
+            // Waiting silently makes sense for a stored session or the emulator; an
+            // interactive sign-in that failed is not repeated behind the agent's back.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    Failure::Offline { .. } | Failure::Transient { .. }
+                ) && !PROMPTED.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                if !said_offline {
+                    said_offline = true;
+                    print_line(&offline_snapshot(&error));
+                }
+                eprintln!(
+                    "presence-agent: offline ({error}); trying again in {} s",
+                    gap.as_secs()
+                );
+                tokio::time::sleep(gap).await;
+                gap = (gap * 2).min(Duration::from_secs(60));
+            }
+            Err(error) => fail(1, format!("cannot sign in: {error}")),
+        }
+    }
+}
+
+/// What the tray would show before the first sign-in worked: both links down, with why.
+fn offline_snapshot(error: &SyncError) -> String {
+    let config = presence_core::EngineConfig::shipped_default();
+    let mut engine = Engine::new(config, Instant::now());
+    for link in [presence_core::Link::Teams, presence_core::Link::Salesforce] {
+        engine.handle_input(
+            Instant::now(),
+            Input::LinkLost {
+                link,
+                failure: error.kind(),
+            },
+        );
+    }
+    serde_json::to_string(&engine.snapshot()).unwrap_or_default()
+}
+
+fn print_line(line: &str) {
+    // A reader that went away is no reason to stop syncing.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 /// Reads commands from standard input until it closes (see `--help`).
