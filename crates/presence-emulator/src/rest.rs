@@ -58,6 +58,15 @@ pub async fn dispatch(
     if let Some(fault) = gate(&state, Api::Salesforce, &format!("{method} {route}"), &path).await {
         return fault;
     }
+    let spent = {
+        let world = state.world();
+        world.api_usage >= world.settings.api_daily_limit
+    };
+    if spent {
+        // The org's allowance for the rolling day is spent: refused, and not counted.
+        let refused = crate::http::error_for(&state, Api::Salesforce, StatusCode::FORBIDDEN, None);
+        return with_limit_info(&state.world(), refused);
+    }
     let mut world = state.world();
     world.api_usage += 1;
     let response = handle(

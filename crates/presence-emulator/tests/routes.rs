@@ -819,3 +819,28 @@ async fn the_state_lists_answered_cloud_requests_without_their_query_strings() {
     assert_eq!(requests[0]["status"], 401);
     assert!(requests[0]["at"].is_string());
 }
+
+#[tokio::test]
+async fn a_spent_daily_allowance_is_refused_with_request_limit_exceeded() {
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| {
+        w.settings.api_daily_limit = 10;
+        w.api_usage = 10;
+    });
+    let response = http()
+        .get(format!(
+            "{}/services/data/v62.0/query?q=SELECT+Id+FROM+Task",
+            emu.base_url
+        ))
+        .send()
+        .await
+        .expect("rest");
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["sforce-limit-info"],
+        "api-usage=10/10",
+        "not counted"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body[0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
+}

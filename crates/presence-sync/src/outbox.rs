@@ -353,6 +353,32 @@ impl Outbox {
     }
 }
 
+/// From this share of the org's daily API allowance, logs are sent one every [`SLOW_GAP`].
+pub const SLOW_PERCENT: u64 = 80;
+/// From this share, logs wait (looked at again every [`HOLD_GAP`]).
+pub const HOLD_PERCENT: u64 = 95;
+pub const SLOW_GAP: Duration = Duration::from_secs(10);
+pub const HOLD_GAP: Duration = Duration::from_secs(300);
+
+#[derive(Debug, PartialEq, Eq)]
+enum Pace {
+    Normal,
+    Slow(Duration),
+    Hold(Duration),
+}
+
+fn allowance_pace(usage: Option<(u64, u64)>) -> Pace {
+    match usage {
+        Some((used, limit)) if limit > 0 && used * 100 >= limit * HOLD_PERCENT => {
+            Pace::Hold(HOLD_GAP)
+        }
+        Some((used, limit)) if limit > 0 && used * 100 >= limit * SLOW_PERCENT => {
+            Pace::Slow(SLOW_GAP)
+        }
+        _ => Pace::Normal,
+    }
+}
+
 /// Delivers queued logs in order, for as long as it runs: one at a time, at most
 /// `per_second` a second (an outage's backlog drains without bursting Salesforce's limits),
 /// backing off on failures with the engine's retry policy, setting refused rows aside.
@@ -369,7 +395,33 @@ pub async fn deliver_forever(
     };
     let mut jitter = Jitter::new(now_ms() as u64);
     let spacing = Duration::from_millis(1000 / u64::from(per_second.max(1)));
+    let mut held = false;
     loop {
+        // The org's allowance is shared with presence and calls, which cannot wait: logs can.
+        match allowance_pace(salesforce.api_usage()) {
+            Pace::Hold(wait) => {
+                if !held {
+                    held = true;
+                    tracing::warn!(
+                        "Salesforce API allowance nearly used up ({:?}); call logs wait",
+                        salesforce.api_usage()
+                    );
+                }
+                tokio::time::sleep(wait).await;
+                // Look again (any answer brings fresh figures).
+                if salesforce
+                    .api_usage()
+                    .is_some_and(|(used, limit)| used * 100 >= limit * HOLD_PERCENT)
+                {
+                    let _ = salesforce
+                        .query("SELECT Id FROM Call_Center__c LIMIT 1")
+                        .await;
+                    continue;
+                }
+            }
+            Pace::Slow(wait) => tokio::time::sleep(wait).await,
+            Pace::Normal => held = false,
+        }
         let next = match outbox.next_pending() {
             Ok(next) => next,
             Err(error) => {
@@ -407,5 +459,29 @@ pub async fn deliver_forever(
                 tokio::time::sleep(policy.delay(attempts, &failure, &mut jitter)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_slows_then_waits_as_the_api_allowance_runs_out() {
+        assert_eq!(allowance_pace(None), Pace::Normal);
+        assert_eq!(allowance_pace(Some((79_999, 100_000))), Pace::Normal);
+        assert_eq!(
+            allowance_pace(Some((80_000, 100_000))),
+            Pace::Slow(SLOW_GAP)
+        );
+        assert_eq!(
+            allowance_pace(Some((95_000, 100_000))),
+            Pace::Hold(HOLD_GAP)
+        );
+        assert_eq!(
+            allowance_pace(Some((5, 0))),
+            Pace::Normal,
+            "no limit reported"
+        );
     }
 }

@@ -65,6 +65,40 @@ impl reqwest::dns::Resolve for SharedResolver {
     }
 }
 
+/// Salesforce's API allowance as `Sforce-Limit-Info: api-usage=used/limit` tells it.
+#[derive(Debug, Default)]
+pub struct ApiUsage {
+    used: std::sync::atomic::AtomicU64,
+    limit: std::sync::atomic::AtomicU64,
+}
+
+impl ApiUsage {
+    pub fn observe(&self, headers: &reqwest::header::HeaderMap) {
+        let Some((used, limit)) = headers
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split(',')
+                    .find_map(|part| part.trim().strip_prefix("api-usage="))
+            })
+            .and_then(|v| v.split_once('/'))
+            .and_then(|(used, limit)| {
+                Some((used.trim().parse().ok()?, limit.trim().parse().ok()?))
+            })
+        else {
+            return;
+        };
+        self.used.store(used, std::sync::atomic::Ordering::SeqCst);
+        self.limit.store(limit, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// (used, limit) as last reported, if ever.
+    pub fn get(&self) -> Option<(u64, u64)> {
+        let limit = self.limit.load(std::sync::atomic::Ordering::SeqCst);
+        (limit > 0).then(|| (self.used.load(std::sync::atomic::Ordering::SeqCst), limit))
+    }
+}
+
 /// The server's clock as its `Date` headers tell it, for the times we write into its records
 /// (heartbeats, call times): a desktop clock that is hours off must not make the agent look
 /// gone to the call controller. Differences under [`ServerClock::TOLERANCE`] are ignored
@@ -125,14 +159,17 @@ pub async fn send_authorized(
     send_observed(http, tokens, method, url, body, None).await
 }
 
-/// [`send_authorized`], noting the server's clock from every answer.
+/// What an answer's headers are shown to (the server's clock, its API allowance).
+pub type Observer<'a> = &'a (dyn Fn(&reqwest::header::HeaderMap) + Send + Sync);
+
+/// [`send_authorized`], showing every answer's headers to `observe`.
 pub async fn send_observed(
     http: &reqwest::Client,
     tokens: &TokenSource,
     method: reqwest::Method,
     url: &str,
     body: Option<&Value>,
-    clock: Option<&ServerClock>,
+    observe: Option<Observer<'_>>,
 ) -> Result<Vec<u8>, SyncError> {
     let mut token = tokens.access_token().await?;
     for attempt in 0..2 {
@@ -145,8 +182,8 @@ pub async fn send_observed(
             .await
             .map_err(|error| SyncError::from_transport(&error))?;
         let status = response.status();
-        if let Some(clock) = clock {
-            clock.observe(response.headers());
+        if let Some(observe) = observe {
+            observe(response.headers());
         }
         let wait = retry_after(&response);
         if status.is_success() {

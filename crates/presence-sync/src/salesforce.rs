@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::TokenSource;
 use crate::error::SyncError;
-use crate::request::{send_observed, ServerClock, Transport};
+use crate::request::{send_observed, ApiUsage, ServerClock, Transport};
 use crate::wire::{presence_observation, QueryPage, SearchAnswer, UserInfo};
 
 pub const API_VERSION: &str = "62.0";
@@ -23,6 +23,8 @@ pub struct SalesforceClient {
     pub user_id: String,
     /// Salesforce's clock, for the times written into its records.
     clock: Arc<ServerClock>,
+    /// The org's API allowance, for pacing what can wait (the outbox backlog).
+    usage: Arc<ApiUsage>,
 }
 
 /// A time as a Salesforce REST dateTime.
@@ -59,6 +61,7 @@ impl SalesforceClient {
             tokens,
             user_id: String::new(),
             clock: Arc::new(ServerClock::default()),
+            usage: Arc::new(ApiUsage::default()),
         };
         let body = client
             .send(reqwest::Method::GET, "/services/oauth2/userinfo", None)
@@ -72,6 +75,11 @@ impl SalesforceClient {
     /// Now as Salesforce's clock has it, as a REST dateTime.
     pub fn now_datetime(&self) -> String {
         salesforce_datetime(self.clock.now())
+    }
+
+    /// The org's daily API requests (used, limit) as Salesforce last reported them.
+    pub fn api_usage(&self) -> Option<(u64, u64)> {
+        self.usage.get()
     }
 
     /// How far Salesforce's clock is ahead of this computer's (0 within 30 s).
@@ -100,7 +108,10 @@ impl SalesforceClient {
             method,
             &url,
             body.as_ref(),
-            Some(&self.clock),
+            Some(&|headers: &reqwest::header::HeaderMap| {
+                self.clock.observe(headers);
+                self.usage.observe(headers);
+            }),
         )
         .await
     }

@@ -558,3 +558,51 @@ async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
     assert_eq!(attempts, 2, "no blind retry of a refused row");
     assert_eq!(outbox.pending().expect("pending"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d6_the_backlog_slows_down_as_the_org_api_allowance_runs_out() {
+    let emu = Emulator::start().await.expect("emulator");
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    for n in 0..100 {
+        outbox
+            .enqueue(&log(&format!("late-{n:03}")))
+            .expect("queued");
+    }
+    let connectors = presence_sync::connect_emulator(
+        &emu.base_url,
+        "ada",
+        presence_sync::EMULATOR_CLIENT_ID,
+        outbox.clone(),
+    )
+    .await
+    .expect("sign in");
+    // 60 of the org's 100 daily requests are used already.
+    emu.with_world(|w| {
+        w.api_usage = 60;
+        w.settings.api_daily_limit = 100;
+    });
+    let worker = tokio::spawn(deliver_forever(
+        outbox.clone(),
+        connectors.salesforce.clone(),
+        100,
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    worker.abort();
+    let delivered = tasks(&emu.state()).len();
+    let used = emu.state()["salesforceApiUsage"].as_u64().unwrap_or(0);
+    eprintln!("D6: {delivered} delivered, the org at {used}/100");
+    assert!(
+        (15..=22).contains(&delivered),
+        "fast to 80 %, then one per 10 s: {delivered}"
+    );
+    assert!(
+        used < 95,
+        "the rest of the allowance is left to presence and calls"
+    );
+    assert_eq!(outbox.pending().expect("pending") as usize, 100 - delivered);
+    assert_eq!(
+        connectors.salesforce.api_usage().map(|(_, limit)| limit),
+        Some(100),
+        "read from Sforce-Limit-Info"
+    );
+}
