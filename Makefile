@@ -1,7 +1,7 @@
 # Presence Bridge. `make run` starts the desktop app; `make test` is everything CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity emulator bench keyring-tests
+.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -21,6 +21,12 @@ emulator:
 # Presence propagation through the real driver, clients and emulator (figures in BENCHMARKS.md).
 bench:
 	$(CARGO) run --release -p presence-sync --example propagation -- 30
+
+# The long runs of the fault matrix, on demand or nightly (not in `make test`): 200 SIGKILLs
+# of presence-agent around missed calls (D1), and 40,000 cases of each engine property.
+soak: deps
+	PB_D1_LOOPS=200 $(CARGO) test -p presence-sync --test outbox d1_ -- --nocapture
+	PROPTEST_CASES=40000 $(CARGO) test --release -p presence-core --test properties
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

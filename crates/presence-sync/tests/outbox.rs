@@ -488,3 +488,118 @@ async fn n1_an_agent_started_offline_says_so_waits_and_connects_when_the_network
     let _ = agent.wait();
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+/// A small deterministic generator for kill moments (no extra crate for one test).
+struct Moments(u64);
+
+impl Moments {
+    fn next_ms(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
+/// D1: SIGKILL at random points around a missed call, many times over. Every log the outbox
+/// held (what the agent was told was saved) ends up as exactly one Task; no Task is doubled.
+/// `PB_D1_LOOPS` sets the loops (20 in `make test`, 200 in `make soak`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_sigkill_at_random_points_loses_and_doubles_no_saved_log() {
+    let loops: u64 = std::env::var("PB_D1_LOOPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let emu = Emulator::start().await.expect("emulator");
+    let data_dir = scratch("d1");
+    let path = data_dir.join("outbox-ada.sqlite");
+    let mut moments = Moments(0x5eed ^ loops);
+    let mut saved = std::collections::BTreeSet::new();
+    for round in 0..loops {
+        let (mut agent, _lines) = start_agent(&emu, &data_dir);
+        wait_for("the agent's stream", || {
+            let state = emu.state();
+            state["agents"][0]["heartbeatAgeMs"].is_number()
+                && state["streaming"]["clients"]
+                    .as_array()
+                    .is_some_and(|c| !c.is_empty())
+        })
+        .await;
+        // Salesforce takes its time with the Task, so that kills land before, during and
+        // after the delivery.
+        let slow = moments.next_ms(300);
+        emu.with_world(|w| {
+            w.faults.push(Fault {
+                api: Api::Salesforce,
+                kind: FaultKind::Delay { ms: slow },
+                count: Some(1),
+                path_contains: Some("sobjects/Task".into()),
+            })
+        });
+        let call = emu
+            .place_call("ada", "Direct", "+1 415 555 0100")
+            .expect("call");
+        tokio::time::sleep(Duration::from_millis(moments.next_ms(300))).await;
+        let _ = emu.hang_up(&call.call_id);
+        tokio::time::sleep(Duration::from_millis(moments.next_ms(350))).await;
+        agent.kill().expect("SIGKILL");
+        let _ = agent.wait();
+        // What the outbox holds now was acknowledged to the agent: it must arrive, once.
+        let outbox = Outbox::open(&path).expect("outbox after a kill");
+        let pending = outbox.pending().expect("pending");
+        drop(outbox);
+        let connection = rusqlite::Connection::open(&path).expect("read");
+        let mut statement = connection
+            .prepare("SELECT key FROM outbox WHERE kind = 'call_log'")
+            .expect("query");
+        let keys: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("keys");
+        saved.extend(keys);
+        eprintln!(
+            "D1 round {round}: killed with {pending} pending, {} saved so far",
+            saved.len()
+        );
+        emu.with_world(|w| w.faults.clear());
+        // The controller has to be done with the call before the next round.
+        wait_for("the call to end", || {
+            emu.call(&call.call_id).is_some_and(|c| c.outcome.is_some())
+        })
+        .await;
+    }
+    // One last run drains what is left.
+    let (mut agent, _lines) = start_agent(&emu, &data_dir);
+    wait_for("the outbox drained", || {
+        Outbox::open(&path)
+            .ok()
+            .and_then(|o| o.pending().ok())
+            .is_some_and(|n| n == 0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let delivered: Vec<String> = tasks(&emu)
+        .iter()
+        .map(|t| t["Call_Log_Key__c"].as_str().unwrap_or("").to_string())
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = delivered.iter().cloned().collect();
+    assert_eq!(
+        distinct.len(),
+        delivered.len(),
+        "no Task doubled: {delivered:?}"
+    );
+    for key in &saved {
+        assert!(distinct.contains(key), "saved log {key} never arrived");
+    }
+    eprintln!(
+        "D1: {loops} kills, {} logs saved, {} Tasks, none lost or doubled",
+        saved.len(),
+        delivered.len()
+    );
+    assert!(!saved.is_empty(), "the kills left something to check");
+    let _ = std::fs::remove_dir_all(data_dir);
+}
