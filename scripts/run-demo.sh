@@ -5,9 +5,11 @@ set -euo pipefail
 emulator=${1:-target/debug/presence-emulator}
 app=${2:-target/debug/presence-bridge}
 log=$(mktemp)
+# The demo's emulator is new every run, so is the agent's data (outbox, stream positions).
+data=$(mktemp -d)
 "$emulator" --port "${PRESENCE_BRIDGE_EMULATOR_PORT:-0}" --scenario demo >"$log" 2>&1 &
 emu=$!
-trap 'kill "$emu" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill "$emu" 2>/dev/null || true; rm -rf "$log" "$data"' EXIT
 for _ in $(seq 100); do
   grep -q '^presence-emulator listening on' "$log" && break
   kill -0 "$emu" 2>/dev/null || { cat "$log"; exit 1; }
@@ -18,6 +20,7 @@ base=$(sed -n 's/^presence-emulator listening on \(http:[^ ]*\).*/\1/p' "$log")
 echo "Emulator: $base  (control page: $base/_emulator/ui; act as the agent in Teams and Salesforce there)"
 echo "Desktop app: signed in as ${PRESENCE_BRIDGE_USER:-ada}"
 export PRESENCE_BRIDGE_EMULATOR=$base PRESENCE_BRIDGE_USER=${PRESENCE_BRIDGE_USER:-ada}
+export PRESENCE_BRIDGE_DATA_DIR=${PRESENCE_BRIDGE_DATA_DIR:-$data}
 if [ -n "${DISPLAY:-}" ]; then
   "$app"
 else

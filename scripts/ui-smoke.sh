@@ -19,13 +19,15 @@ cleanup() {
 trap cleanup EXIT
 export DISPLAY=$display NO_AT_BRIDGE=1
 for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
-# The app signs in to an emulator of its own, so the window shows live state.
+# The app signs in to an emulator of its own, so the window shows live state; its data
+# directory is new as well.
+rm -rf "$shots/data"
 "$emulator" --port 0 --scenario demo >"$shots/ui-smoke-emulator.log" 2>&1 &
 emu=$!
 for _ in $(seq 100); do grep -q '^presence-emulator listening on' "$shots/ui-smoke-emulator.log" && break; sleep 0.05; done
 base=$(sed -n 's/^presence-emulator listening on \(http:[^ ]*\).*/\1/p' "$shots/ui-smoke-emulator.log")
 [ -n "$base" ] || { echo "ui-smoke: the emulator did not start"; exit 1; }
-PRESENCE_BRIDGE_EMULATOR=$base PRESENCE_BRIDGE_USER=ada "$bin" >"$shots/ui-smoke.log" 2>&1 &
+PRESENCE_BRIDGE_EMULATOR=$base PRESENCE_BRIDGE_USER=ada PRESENCE_BRIDGE_DATA_DIR="$shots/data" "$bin" >"$shots/ui-smoke.log" 2>&1 &
 app=$!
 found=""
 for _ in $(seq 100); do

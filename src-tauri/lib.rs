@@ -58,10 +58,31 @@ fn start_sync(state: Arc<ShellState>) {
     };
     let user = std::env::var("PRESENCE_BRIDGE_USER").unwrap_or_else(|_| "ada".into());
     tauri::async_runtime::spawn(async move {
-        let outbox = match presence_sync::outbox::Outbox::in_memory() {
-            Ok(outbox) => Arc::new(outbox),
-            Err(error) => return record_problem(&state, format!("no call-log outbox: {error}")),
+        // The agent's data directory: its lock (one sync per agent, shared with
+        // presence-agent) and the durable outbox. PRESENCE_BRIDGE_DATA_DIR overrides it.
+        let dir = std::env::var_os("PRESENCE_BRIDGE_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .or_else(presence_sync::local::default_data_dir);
+        let data = match dir.map(|dir| presence_sync::local::AgentData::open(&dir, &user)) {
+            Some(Ok(data)) => data,
+            Some(Err(error)) => return record_problem(&state, error.to_string()),
+            None => {
+                return record_problem(
+                    &state,
+                    presence_sync::local::LocalError::NoDataDir.to_string(),
+                )
+            }
         };
+        if let Some(aside) = &data.outbox.quarantined {
+            record_problem(
+                &state,
+                format!(
+                    "the outbox was damaged and set aside as {}",
+                    aside.display()
+                ),
+            );
+        }
+        let outbox = data.outbox.clone();
         let connectors = match presence_sync::connect_emulator(
             &emulator,
             &user,
@@ -91,6 +112,7 @@ fn start_sync(state: Arc<ShellState>) {
             *slot = Some(handle);
         }
         driver.await;
+        drop(data);
     });
 }
 

@@ -260,7 +260,11 @@ impl Run {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases in `make test`; PROPTEST_CASES=40000 in `make soak`.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     /// (b), (c), (d) over everything at once.
     #[test]

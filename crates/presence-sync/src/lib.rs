@@ -6,12 +6,13 @@
 //!
 //! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
 //! (the clients), [`streaming`] (CometD), [`outbox`] (durable call logs), [`wire`] (JSON
-//! shapes), [`error`], [`driver`].
+//! shapes), [`error`], [`driver`], [`local`] (data directory, one sync per agent).
 
 pub mod auth;
 pub mod driver;
 pub mod error;
 pub mod graph;
+pub mod local;
 pub mod loopback;
 pub mod outbox;
 pub mod request;

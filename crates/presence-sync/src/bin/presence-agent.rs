@@ -51,108 +51,40 @@ struct Args {
     data_dir: Option<PathBuf>,
 }
 
-fn data_dir(chosen: Option<PathBuf>) -> Option<PathBuf> {
-    chosen
-        .or_else(|| {
-            std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("presence-bridge"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/presence-bridge"))
-        })
-}
-
 fn fail(code: i32, message: String) -> ! {
     eprintln!("presence-agent: {message}");
     std::process::exit(code);
 }
 
 fn open_outbox(dir: Option<PathBuf>, who: &str) -> Arc<Outbox> {
-    let Some(dir) = data_dir(dir) else {
-        fail(
-            2,
-            "no data directory: pass --data-dir or set XDG_DATA_HOME or HOME".into(),
-        );
+    use presence_sync::local::{default_data_dir, AgentData, LocalError};
+    if let Some(data) = AGENT_DATA.get() {
+        return data.outbox.clone(); // Opened by an earlier attempt to sign in.
+    }
+    let Some(dir) = dir.or_else(default_data_dir) else {
+        fail(2, format!("{}; or pass --data-dir", LocalError::NoDataDir));
     };
-    let safe: String = who
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("outbox-{safe}.sqlite"));
-    hold_instance_lock(&dir.join(format!("agent-{safe}.lock")), who);
-    let outbox = Outbox::open(&path).unwrap_or_else(|error| {
-        fail(
-            1,
-            format!(
-                "cannot open the call-log outbox {}: {error}",
-                path.display()
-            ),
-        )
-    });
-    if let Some(aside) = &outbox.quarantined {
+    let data = match AgentData::open(&dir, who) {
+        Ok(data) => data,
+        Err(error @ LocalError::AlreadyRunning { .. }) => {
+            fail(3, format!("{error}; it keeps running"))
+        }
+        Err(error) => fail(1, error.to_string()),
+    };
+    if let Some(aside) = &data.outbox.quarantined {
         eprintln!(
-            "presence-agent: the call-log outbox was damaged and set aside as {}; a new one was started",
+            "presence-agent: the outbox was damaged and set aside as {}; a new one was started",
             aside.display()
         );
     }
-    Arc::new(outbox)
+    let outbox = data.outbox.clone();
+    let _ = AGENT_DATA.set(data);
+    outbox
 }
 
-/// Held for the life of the process: one agent per data directory and agent, so that there is
-/// only ever one outbox worker and one writer of the agent's presence (a second instance would
-/// double every write and race the first).
-static INSTANCE_LOCK: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
-
-fn hold_instance_lock(path: &std::path::Path, who: &str) {
-    use std::io::{Read as _, Seek as _};
-    if INSTANCE_LOCK.get().is_some() {
-        return; // Taken by an earlier attempt to sign in.
-    }
-    if let Some(dir) = path.parent() {
-        if let Err(error) = std::fs::create_dir_all(dir) {
-            fail(1, format!("cannot create {}: {error}", dir.display()));
-        }
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap_or_else(|error| fail(1, format!("cannot open {}: {error}", path.display())));
-    match file.try_lock() {
-        Ok(()) => {
-            let _ = file.set_len(0);
-            let _ = file.rewind();
-            let _ = write!(file, "{}", std::process::id());
-            let _ = INSTANCE_LOCK.set(file);
-        }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder: String = holder
-                .chars()
-                .filter(char::is_ascii_digit)
-                .take(10)
-                .collect();
-            fail(
-                3,
-                format!(
-                    "another presence-agent (pid {}) already runs for {who:?} with this data directory; it keeps running",
-                    if holder.is_empty() { "unknown".into() } else { holder }
-                ),
-            );
-        }
-        Err(std::fs::TryLockError::Error(error)) => {
-            fail(1, format!("cannot lock {}: {error}", path.display()))
-        }
-    }
-}
+/// Held for the life of the process: the agent's lock and outbox.
+static AGENT_DATA: std::sync::OnceLock<presence_sync::local::AgentData> =
+    std::sync::OnceLock::new();
 
 /// Signs in as the arguments say; returns the connectors and the agent's name for logs.
 async fn connect(args: &Args) -> Result<(Connectors, String), SyncError> {
