@@ -122,12 +122,75 @@ pub fn status_error(
     }
 }
 
-/// The `Retry-After` of a response, in seconds form (clamping happens in the engine).
+/// The `Retry-After` of a response: delta-seconds, or an HTTP date measured against the
+/// response's own `Date` (so a wrong desktop clock does not stretch or cancel the wait), else
+/// against ours. Clamping happens in the engine.
 pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
-    presence_core::retry::parse_retry_after_seconds(value)
+    retry_after_from(response.headers())
+}
+
+fn retry_after_from(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Some(seconds) = presence_core::retry::parse_retry_after_seconds(value) {
+        return Some(seconds);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let now = headers
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok())
+        .map(|date| date.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now);
+    // A date in the past means "now"; the engine's floor applies.
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, DATE, RETRY_AFTER};
+
+    fn headers(pairs: &[(reqwest::header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), HeaderValue::from_str(value).expect("value"));
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_against_the_servers_date() {
+        assert_eq!(
+            retry_after_from(&headers(&[(RETRY_AFTER, "7")])),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after_from(&headers(&[
+                (RETRY_AFTER, "Wed, 25 Nov 2026 14:00:07 GMT"),
+                (DATE, "Wed, 25 Nov 2026 14:00:00 GMT"),
+            ])),
+            Some(Duration::from_secs(7)),
+            "measured against the server's Date, not our clock"
+        );
+        assert_eq!(
+            retry_after_from(&headers(&[
+                (RETRY_AFTER, "Wed, 25 Nov 2026 13:00:00 GMT"),
+                (DATE, "Wed, 25 Nov 2026 14:00:00 GMT"),
+            ])),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        for garbage in ["-5", "soon", "", "9999999999999999999999999999999999"] {
+            assert_eq!(
+                retry_after_from(&headers(&[(RETRY_AFTER, garbage)])),
+                None,
+                "{garbage:?}"
+            );
+        }
+        assert_eq!(retry_after_from(&HeaderMap::new()), None);
+    }
 }
