@@ -27,7 +27,8 @@ use presence_sync::{Connectors, SyncError};
                   quit                 log out (as the tray's Quit does) and exit\n\
                   A line that is not a command is refused on standard error; nothing else happens.\n\n\
                   Exit codes: 0 after quit, 1 sign-in or outbox failure, 2 bad arguments or settings,\n\
-                  3 another presence-agent already runs for this agent and data directory."
+                  3 another sync (presence-agent or the desktop app) already runs for this agent\n\
+                  and data directory."
 )]
 struct Args {
     /// Base URL of the cloud emulator (`presence-emulator`), e.g. http://127.0.0.1:8787.
@@ -39,14 +40,16 @@ struct Args {
     user: Option<String>,
     /// A settings file (TOML, merged over the built-in defaults) naming the real Microsoft 365
     /// tenant and Salesforce org; sign-in happens in the browser or with a device code, as the
-    /// file says. Tokens last while the process runs.
+    /// file says; refresh tokens are kept in the OS keyring (in memory only, with a warning,
+    /// when none answers), so the next start signs in silently.
     #[arg(long, value_name = "FILE", required_unless_present = "emulator")]
     config: Option<PathBuf>,
     /// The app's client id at the emulator (the Graph presence session id).
     #[arg(long, default_value = presence_sync::EMULATOR_CLIENT_ID)]
     client_id: String,
-    /// Where the durable outbox of call logs lives (default: $XDG_DATA_HOME/presence-bridge,
-    /// else ~/.local/share/presence-bridge).
+    /// The agent's data directory: its lock (one sync per agent) and the durable outbox of call
+    /// logs and presence writes (default: $XDG_DATA_HOME/presence-bridge, else
+    /// ~/.local/share/presence-bridge).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 }
