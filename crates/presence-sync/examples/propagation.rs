@@ -1,6 +1,7 @@
 //! Measures how long a presence change takes to cross from one cloud to the other through the
-//! real driver, clients and emulator on loopback, and a baseline in the same run: one bare
-//! Graph presence read and one bare Salesforce upsert. `make bench` runs it in release mode.
+//! real driver, clients and emulator on loopback, with the durable outbox on disk as in the
+//! product, and a baseline in the same run: one bare Graph presence read, one bare Salesforce
+//! upsert, one durable staging of a presence write. `make bench` runs it in release mode.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +47,27 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(30);
     let emu = Emulator::start().await.expect("emulator");
-    let outbox = Arc::new(presence_sync::outbox::Outbox::in_memory().expect("outbox"));
+    let dir = std::env::temp_dir().join(format!("presence-bench-{}", std::process::id()));
+    let outbox =
+        Arc::new(presence_sync::outbox::Outbox::open(&dir.join("outbox.sqlite")).expect("outbox"));
+    // Baseline: one durable commit of a presence write (WAL, synchronous FULL) on this disk.
+    let mut staging = Vec::new();
+    for sequence in 0..rounds as u64 {
+        let write = presence_core::PresenceWrite {
+            state: "Available".into(),
+            source: presence_core::Source::Panel,
+            sequence,
+            origin_client: "bench".into(),
+            out_of_office: false,
+            teams: None,
+        };
+        let started = Instant::now();
+        outbox.stage_presence(&write).expect("staged");
+        staging.push(started.elapsed());
+    }
+    outbox
+        .presence_delivered(rounds as u64 - 1)
+        .expect("cleared");
     let connectors = presence_sync::connect_emulator(
         &emu.base_url,
         "ada",
@@ -103,6 +124,7 @@ async fn main() {
     );
     let base_read = summary("baseline: one Graph GET", &mut graph_read);
     let base_write = summary("baseline: one SF upsert", &mut salesforce_write);
+    summary("baseline: stage in outbox", &mut staging);
     let t2s = summary("Teams -> Salesforce", &mut teams_to_salesforce);
     let s2t = summary("Salesforce -> Teams", &mut salesforce_to_teams);
     println!("ratios of medians: Teams->Salesforce / Graph GET = {:.0}x, Salesforce->Teams / SF upsert = {:.1}x",
@@ -110,4 +132,5 @@ async fn main() {
     println!("anchor product: 3,000 to 7,000 ms; Teams->Salesforce is bounded by the adaptive poll (1 s active, 5 s idle)");
     drop(handle);
     task.abort();
+    let _ = std::fs::remove_dir_all(&dir);
 }
