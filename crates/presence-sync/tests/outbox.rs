@@ -140,10 +140,33 @@ fn tasks(emu: &Emulator) -> Vec<serde_json::Value> {
     emu.state()["tasks"].as_array().cloned().unwrap_or_default()
 }
 
+/// A spawned agent that is killed when the test ends, also when it fails half-way.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn start_agent(
     emu: &Emulator,
     data_dir: &PathBuf,
-) -> (Child, BufReader<std::process::ChildStdout>) {
+) -> (Running, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
         .args(["--emulator", &emu.base_url, "--user", "ada", "--data-dir"])
         .arg(data_dir)
@@ -153,7 +176,7 @@ fn start_agent(
         .spawn()
         .expect("spawn presence-agent");
     let stdout = child.stdout.take().expect("stdout");
-    (child, BufReader::new(stdout))
+    (Running(child), BufReader::new(stdout))
 }
 
 async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -234,7 +257,7 @@ async fn a17_a_missed_call_during_an_outage_is_delivered_once_even_after_sigkill
     let _ = std::fs::remove_dir_all(data_dir);
 }
 
-fn say(agent: &mut Child, line: &str) {
+fn say(agent: &mut Running, line: &str) {
     use std::io::Write as _;
     let stdin = agent.stdin.as_mut().expect("stdin");
     writeln!(stdin, "{line}").expect("command");
@@ -370,15 +393,17 @@ async fn presence_agent_runs_from_a_settings_file_and_explains_bad_ones() {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
     let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     lines.read_line(&mut line).expect("a snapshot line");
@@ -423,15 +448,17 @@ async fn n1_an_agent_started_offline_says_so_waits_and_connects_when_the_network
         probe.local_addr().expect("address")
     };
     let data_dir = scratch("offline");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_presence-agent"))
-        .args(["--emulator", &format!("http://{address}"), "--user", "ada"])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("presence-agent");
+    let mut agent = Running(
+        Command::new(env!("CARGO_BIN_EXE_presence-agent"))
+            .args(["--emulator", &format!("http://{address}"), "--user", "ada"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("presence-agent"),
+    );
     let mut stdout = BufReader::new(agent.stdout.take().expect("stdout"));
     let stderr = agent.stderr.take().expect("stderr");
     let gaps = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
