@@ -65,6 +65,20 @@ impl reqwest::dns::Resolve for SharedResolver {
     }
 }
 
+/// A span for people: "3 h 0 min", "12 min", "45 s" (rounded to the unit shown; `Date` has
+/// one-second resolution, so the exact figure would only look precise).
+fn human_span(ms: u64) -> String {
+    let seconds = (ms + 500) / 1000;
+    let minutes = (ms + 30_000) / 60_000;
+    if minutes >= 60 {
+        format!("{} h {} min", minutes / 60, minutes % 60)
+    } else if minutes >= 1 {
+        format!("{minutes} min")
+    } else {
+        format!("{seconds} s")
+    }
+}
+
 /// Salesforce's API allowance as `Sforce-Limit-Info: api-usage=used/limit` tells it.
 #[derive(Debug, Default)]
 pub struct ApiUsage {
@@ -131,8 +145,8 @@ impl ServerClock {
             .swap(offset, std::sync::atomic::Ordering::SeqCst);
         if offset != 0 && (offset - before).unsigned_abs() >= Self::TOLERANCE.as_millis() as u64 {
             tracing::warn!(
-                "this computer's clock is {} s {} the server's; times written there are corrected",
-                (offset.unsigned_abs() + 500) / 1000,
+                "this computer's clock is {} {} the server's; times written there are corrected",
+                human_span(offset.unsigned_abs()),
                 if offset > 0 { "behind" } else { "ahead of" }
             );
         }
@@ -199,4 +213,40 @@ pub async fn send_observed(
     Err(SyncError::Unauthorized(
         "the token was refused again after a refresh".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_people_say_them_whatever_the_second_the_date_header_cut() {
+        assert_eq!(human_span(10_799_400), "3 h 0 min");
+        assert_eq!(human_span(10_800_600), "3 h 0 min");
+        assert_eq!(human_span(12 * 60_000 + 10_000), "12 min");
+        assert_eq!(human_span(45_200), "45 s");
+    }
+
+    #[test]
+    fn api_usage_is_read_from_sforce_limit_info() {
+        let usage = ApiUsage::default();
+        assert_eq!(usage.get(), None);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "sforce-limit-info",
+            reqwest::header::HeaderValue::from_static("api-usage=812/15000"),
+        );
+        usage.observe(&headers);
+        assert_eq!(usage.get(), Some((812, 15_000)));
+        headers.insert(
+            "sforce-limit-info",
+            reqwest::header::HeaderValue::from_static("api-usage=lots"),
+        );
+        usage.observe(&headers);
+        assert_eq!(
+            usage.get(),
+            Some((812, 15_000)),
+            "garbage leaves the last figures"
+        );
+    }
 }

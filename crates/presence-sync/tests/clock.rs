@@ -119,7 +119,7 @@ async fn c1_a_clock_three_hours_off_at_start_changes_nothing_for_the_agent() {
             "{skew}: heartbeat {age} ms old by the server's clock"
         );
         assert!(
-            agent.said("this computer's clock is 10800 s"),
+            agent.said("this computer's clock is 3 h 0 min"),
             "{skew}: the skew is said: {}",
             agent.stderr.lock().map(|s| s.clone()).unwrap_or_default()
         );
