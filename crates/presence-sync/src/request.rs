@@ -72,7 +72,7 @@ fn human_span(ms: u64) -> String {
     let minutes = (ms + 30_000) / 60_000;
     if minutes >= 60 {
         format!("{} h {} min", minutes / 60, minutes % 60)
-    } else if minutes >= 1 {
+    } else if ms >= 60_000 {
         format!("{minutes} min")
     } else {
         format!("{seconds} s")
