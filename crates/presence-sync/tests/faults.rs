@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use presence_core::{CallKind, CallLog, CallType, Failure, UiEffect};
+use presence_core::{Failure, UiEffect};
 use presence_emulator::world::FaultKind;
 use presence_emulator::{Api, Emulator};
 use presence_sync::auth::{OAuthEndpoints, TokenSource, Tokens};
@@ -353,19 +353,16 @@ async fn n5_an_untrusted_certificate_fails_closed_with_a_clear_error() {
     );
 }
 
-fn log(key: &str) -> CallLog {
-    CallLog {
-        key: key.into(),
-        call_id: key.into(),
-        kind: CallKind::Direct,
-        call_type: CallType::Inbound,
-        disposition: "Missed".into(),
-        duration: Duration::ZERO,
-        from_number: "+14155550100".into(),
-        to_number: "+14155550101".into(),
-        caller: None,
-        subject: format!("Missed call {key}"),
-    }
+/// Signs ada in (clients only, no driver): for tests that run the outbox worker alone.
+async fn signed_in(emu: &Emulator, outbox: &Arc<Outbox>) -> presence_sync::Connectors {
+    presence_sync::connect_emulator(
+        &emu.base_url,
+        "ada",
+        presence_sync::EMULATOR_CLIENT_ID,
+        outbox.clone(),
+    )
+    .await
+    .expect("sign in")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,17 +371,10 @@ async fn d6_a_backlog_of_ten_thousand_logs_drains_in_order_at_the_set_pace() {
     let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
     for n in 0..10_000 {
         assert!(outbox
-            .enqueue(&log(&format!("backlog-{n:05}")))
+            .enqueue(&call_log(&format!("backlog-{n:05}")))
             .expect("queued"));
     }
-    let connectors = presence_sync::connect_emulator(
-        &emu.base_url,
-        "ada",
-        presence_sync::EMULATOR_CLIENT_ID,
-        outbox.clone(),
-    )
-    .await
-    .expect("sign in");
+    let connectors = signed_in(&emu, &outbox).await;
     let per_second = 100;
     let worker = tokio::spawn(deliver_forever(
         outbox.clone(),
@@ -442,7 +432,10 @@ async fn d3_a_full_disk_still_rings_and_tells_the_agent_the_log_was_not_saved() 
         None,
         Some("sobjects/Task"),
     );
-    while outbox.enqueue(&log(&format!("filler-{filler}"))).is_ok() {
+    while outbox
+        .enqueue(&call_log(&format!("filler-{filler}")))
+        .is_ok()
+    {
         filler += 1;
         assert!(filler < 10_000, "the cap holds");
     }
@@ -516,7 +509,7 @@ async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
     let emu = Emulator::start().await.expect("emulator");
     let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
     for key in ["poison-400", "poison-300", "fine-1", "fine-2"] {
-        outbox.enqueue(&log(key)).expect("queued");
+        outbox.enqueue(&call_log(key)).expect("queued");
     }
     for (status, key) in [(400, "poison-400"), (300, "poison-300")] {
         fault(
@@ -530,14 +523,7 @@ async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
             Some(key),
         );
     }
-    let connectors = presence_sync::connect_emulator(
-        &emu.base_url,
-        "ada",
-        presence_sync::EMULATOR_CLIENT_ID,
-        outbox.clone(),
-    )
-    .await
-    .expect("sign in");
+    let connectors = signed_in(&emu, &outbox).await;
     let worker = tokio::spawn(deliver_forever(
         outbox.clone(),
         connectors.salesforce.clone(),
@@ -565,17 +551,10 @@ async fn d6_the_backlog_slows_down_as_the_org_api_allowance_runs_out() {
     let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
     for n in 0..100 {
         outbox
-            .enqueue(&log(&format!("late-{n:03}")))
+            .enqueue(&call_log(&format!("late-{n:03}")))
             .expect("queued");
     }
-    let connectors = presence_sync::connect_emulator(
-        &emu.base_url,
-        "ada",
-        presence_sync::EMULATOR_CLIENT_ID,
-        outbox.clone(),
-    )
-    .await
-    .expect("sign in");
+    let connectors = signed_in(&emu, &outbox).await;
     // 60 of the org's 100 daily requests are used already.
     emu.with_world(|w| {
         w.api_usage = 60;

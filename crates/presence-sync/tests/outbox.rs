@@ -3,12 +3,14 @@
 //! is killed with SIGKILL between queueing and delivery. The same for the agent's presence, and
 //! one `presence-agent` per agent and data directory (D5).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use presence_core::{CallKind, CallLog, CallType};
+use presence_core::CallLog;
 use presence_emulator::world::{Fault, FaultKind};
 use presence_emulator::{Api, Emulator};
 use presence_sync::outbox::Outbox;
@@ -24,18 +26,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn log(key: &str) -> CallLog {
-    CallLog {
-        key: key.into(),
-        call_id: key.into(),
-        kind: CallKind::Direct,
-        call_type: CallType::Inbound,
-        disposition: "Missed".into(),
-        duration: Duration::ZERO,
-        from_number: "+14155550100".into(),
-        to_number: "+14155550101".into(),
-        caller: None,
-        subject: "Missed call from +14155550100".into(),
-    }
+    common::call_log(key)
 }
 
 #[test]

@@ -228,3 +228,19 @@ pub fn tasks(state: &Value) -> Vec<Value> {
 pub fn counter(state: &Value, name: &str) -> u64 {
     state["counters"][name].as_u64().unwrap_or(0)
 }
+
+/// A missed inbound call's log with this key.
+pub fn call_log(key: &str) -> presence_core::CallLog {
+    presence_core::CallLog {
+        key: key.into(),
+        call_id: key.into(),
+        kind: presence_core::CallKind::Direct,
+        call_type: presence_core::CallType::Inbound,
+        disposition: "Missed".into(),
+        duration: Duration::ZERO,
+        from_number: "+14155550100".into(),
+        to_number: "+14155550101".into(),
+        caller: None,
+        subject: format!("Missed call {key}"),
+    }
+}
