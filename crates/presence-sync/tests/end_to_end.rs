@@ -134,13 +134,9 @@ async fn a_missed_call_rings_stops_and_is_logged_once_with_the_caller() {
 async fn the_stream_survives_unknown_client_and_expired_tokens_without_losing_events() {
     let emu = Emulator::start().await.expect("emulator");
     emu.with_world(|w| w.settings.long_poll_ms = 2000);
-    let agent = start_agent(&emu, "ada").await;
-    until(&emu, "a streaming client", |s| {
-        s["streaming"]["clients"]
-            .as_array()
-            .is_some_and(|c| !c.is_empty())
-    })
-    .await;
+    // Settled: the agent's first Salesforce write has landed (a pick racing that very first
+    // write is overwritten by it: see the closing note of the sync runtime issue).
+    let agent = ready_agent(&emu, "ada").await;
     until_snapshot(&agent, "Available", |s| {
         s.state.as_deref() == Some("Available")
     })
