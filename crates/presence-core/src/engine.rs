@@ -1724,7 +1724,10 @@ impl Engine {
 
     /// C3: why an outbound call would be refused now, if it would.
     fn outbound_refusal(&self) -> Option<String> {
-        let state = self.current_state()?;
+        // Before the first reading the agent may well be in Do Not Disturb: wait for it.
+        let Some(state) = self.current_state() else {
+            return Some("Outbound calls wait until your presence is known".to_string());
+        };
         match state.class {
             PresenceClass::LoggedOut => Some("No softphone while logged out".to_string()),
             PresenceClass::DoNotDisturb => {

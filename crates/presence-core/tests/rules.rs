@@ -370,6 +370,19 @@ fn c3_outbound_is_refused_in_dnd_and_offline_allowed_in_offline_outbound_possibl
             assert!(!w.notices().is_empty(), "a clear message for {state}");
         }
     }
+    // Before anything was read the agent may be in Do Not Disturb: outbound waits.
+    let mut w = World::new();
+    assert_eq!(w.snapshot().state, None);
+    assert!(!w.snapshot().outbound_allowed);
+    w.user(UserIntent::Dial {
+        call_id: "early".into(),
+        number: "+1 415 555 0123".into(),
+    });
+    assert!(w.record.placed_calls.is_empty());
+    assert!(w
+        .notices()
+        .iter()
+        .any(|n| n.contains("until your presence is known")));
 }
 
 #[test]
