@@ -24,7 +24,7 @@ pub const OUTBOX_DELIVERIES_PER_SECOND: u32 = 5;
 pub struct Connectors {
     pub graph: Arc<GraphClient>,
     pub salesforce: Arc<SalesforceClient>,
-    /// Where call logs wait for Salesforce (durable).
+    /// Where call logs and the latest presence write wait for Salesforce (durable).
     pub outbox: Arc<Outbox>,
 }
 

@@ -5,7 +5,7 @@
 //! engine's; this crate only performs effects and reports outcomes.
 //!
 //! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
-//! (the clients), [`streaming`] (CometD), [`outbox`] (durable call logs), [`wire`] (JSON
+//! (the clients), [`streaming`] (CometD), [`outbox`] (durable call logs and presence writes), [`wire`] (JSON
 //! shapes), [`error`], [`driver`], [`local`] (data directory, one sync per agent).
 
 pub mod auth;
