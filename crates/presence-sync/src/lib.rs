@@ -5,8 +5,10 @@
 //! engine's; this crate only performs effects and reports outcomes.
 //!
 //! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
-//! (the clients), [`streaming`] (CometD), [`outbox`] (durable call logs and presence writes), [`wire`] (JSON
-//! shapes), [`error`], [`driver`], [`local`] (data directory, one sync per agent).
+//! (the clients), [`request`] (transport, server clock, API allowance), [`streaming`] (CometD,
+//! and SOQL polling when it is unavailable), [`outbox`] (durable call logs and presence
+//! writes), [`wire`] (JSON shapes), [`error`], [`driver`], [`local`] (data directory, one
+//! sync per agent), [`secrets`], [`settings`], [`loopback`] (the browser sign-in's listener).
 
 pub mod auth;
 pub mod driver;
