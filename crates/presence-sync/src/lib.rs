@@ -7,7 +7,7 @@
 //! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
 //! (the clients), [`request`] (transport, server clock, API allowance), [`streaming`] (CometD,
 //! and SOQL polling when it is unavailable), [`outbox`] (durable call logs and presence
-//! writes), [`wire`] (JSON shapes), [`error`], [`driver`], [`local`] (data directory, one
+//! writes), [`wire`] (JSON shapes), [`error`], [`mod@driver`], [`local`] (data directory, one
 //! sync per agent), [`secrets`], [`settings`], [`loopback`] (the browser sign-in's listener).
 
 pub mod auth;
