@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use presence_core::{Effect, EffectId, Engine, Failure, Input, Link, Outcome, Snapshot, UiEffect};
+use presence_core::{
+    Effect, EffectId, Engine, Failure, Input, Link, Outcome, PresenceWrite, Snapshot, UiEffect,
+};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::SyncError;
@@ -134,17 +136,6 @@ pub fn driver(
                             });
                         }
                     }
-                    Effect::WriteSalesforce { id, write } => {
-                        // Staged before it is sent, so a crash cannot lose the agent's state.
-                        if let Err(error) = connectors.outbox.stage_presence(&write) {
-                            tracing::error!("presence write could not be staged: {error}");
-                        }
-                        perform(
-                            Effect::WriteSalesforce { id, write },
-                            &connectors,
-                            &input_tx,
-                        );
-                    }
                     other => perform(other, &connectors, &input_tx),
                 }
             }
@@ -223,36 +214,43 @@ async fn send_staged_presence(connectors: &Connectors) {
         }
     };
     let age_ms = chrono::Utc::now().timestamp_millis() - staged.staged_ms;
-    let result = if age_ms > STAGED_PRESENCE_MAX_AGE.as_millis() as i64 {
+    if age_ms > STAGED_PRESENCE_MAX_AGE.as_millis() as i64 {
         tracing::warn!(
             "presence {:?} staged {} s ago was never confirmed; too old to send, set aside",
             staged.write.state,
             age_ms / 1000
         );
-        connectors
-            .outbox
-            .set_presence_aside("not confirmed before the app stopped, and too old to send")
-    } else {
-        match connectors.salesforce.write_presence(&staged.write).await {
-            Ok(()) => {
-                tracing::info!(
-                    "presence {:?} left unconfirmed by the last run sent",
-                    staged.write.state
-                );
-                connectors.outbox.presence_delivered(staged.write.sequence)
-            }
-            Err(error @ SyncError::Rejected(_)) => connectors
-                .outbox
-                .set_presence_aside(&format!("Salesforce refused it: {error}")),
-            Err(error) => {
-                tracing::warn!("presence left by the last run not sent yet: {error}");
-                Ok(())
-            }
+        let reason = "not confirmed before the app stopped, and too old to send";
+        if let Err(error) = connectors.outbox.set_presence_aside(reason) {
+            tracing::error!("presence outbox: {error}");
         }
+        return;
+    }
+    match send_presence(connectors, &staged.write).await {
+        Ok(()) => tracing::info!(
+            "presence {:?} left unconfirmed by the last run sent",
+            staged.write.state
+        ),
+        Err(error) => tracing::warn!("presence left by the last run not sent: {error}"),
+    }
+}
+
+/// Sends a staged presence write and settles its row: unstaged once Salesforce has it, set
+/// aside when refused for good, kept otherwise (the engine retries; a crash before then sends
+/// it at the next start).
+async fn send_presence(connectors: &Connectors, write: &PresenceWrite) -> Result<(), SyncError> {
+    let result = connectors.salesforce.write_presence(write).await;
+    let settled = match &result {
+        Ok(()) => connectors.outbox.presence_delivered(write.sequence),
+        Err(error @ SyncError::Rejected(_)) => connectors
+            .outbox
+            .set_presence_aside(&format!("Salesforce refused it: {error}")),
+        Err(_) => Ok(()),
     };
-    if let Err(error) = result {
+    if let Err(error) = settled {
         tracing::error!("presence outbox: {error}");
     }
+    result
 }
 
 /// Turns what the stream said into engine inputs.
@@ -330,19 +328,12 @@ fn perform(effect: Effect, connectors: &Connectors, inputs: &mpsc::Sender<Input>
             }
             Effect::ReleaseTeams { id } => vec![done(id, connectors.graph.release().await)],
             Effect::WriteSalesforce { id, write } => {
-                let result = connectors.salesforce.write_presence(&write).await;
-                let staging = match &result {
-                    Ok(()) => connectors.outbox.presence_delivered(write.sequence),
-                    Err(error @ SyncError::Rejected(_)) => connectors
-                        .outbox
-                        .set_presence_aside(&format!("Salesforce refused it: {error}")),
-                    // Kept: the engine retries, and a crash before then sends it at the next start.
-                    Err(_) => Ok(()),
-                };
-                if let Err(error) = staging {
-                    tracing::error!("presence outbox: {error}");
+                // Staged before it is sent, so a crash cannot lose the agent's state. (The
+                // engine has one Salesforce write in flight at a time, so stagings keep order.)
+                if let Err(error) = connectors.outbox.stage_presence(&write) {
+                    tracing::error!("presence write could not be staged: {error}");
                 }
-                vec![done(id, result)]
+                vec![done(id, send_presence(&connectors, &write).await)]
             }
             Effect::Heartbeat { id } => vec![done(id, connectors.salesforce.heartbeat().await)],
             Effect::AnswerOffer {
