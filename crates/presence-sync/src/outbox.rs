@@ -408,11 +408,8 @@ pub async fn deliver_forever(
                     );
                 }
                 tokio::time::sleep(wait).await;
-                // Look again (any answer brings fresh figures).
-                if salesforce
-                    .api_usage()
-                    .is_some_and(|(used, limit)| used * 100 >= limit * HOLD_PERCENT)
-                {
+                // Still held by the figures we have: ask for fresh ones (any answer brings them).
+                if matches!(allowance_pace(salesforce.api_usage()), Pace::Hold(_)) {
                     let _ = salesforce
                         .query("SELECT Id FROM Call_Center__c LIMIT 1")
                         .await;

@@ -219,7 +219,8 @@ impl Streaming {
     }
 
     /// Polls for `span` (or just waits, without fallback queries), at [`POLL_EVERY`], slower
-    /// while polls fail. Returns whether the last poll worked.
+    /// while polls fail; `polling_ok` says whether the last poll worked (the owner is told when
+    /// that changes).
     async fn poll_for(
         &mut self,
         span: Duration,
@@ -253,9 +254,7 @@ impl Streaming {
                 }
                 Err(error) => {
                     every = (every * 2).min(POLL_MAX);
-                    if *polling_ok {
-                        *polling_ok = false;
-                    }
+                    *polling_ok = false;
                     let _ = news
                         .send(StreamNews::Lost(format!(
                             "{why}; polling failed too: {error}"
