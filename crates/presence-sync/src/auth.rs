@@ -13,7 +13,7 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, StandardRevocableToken,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, StandardRevocableToken,
     StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
@@ -169,6 +169,25 @@ fn oauth_error<E: std::error::Error, T: oauth2::ErrorResponseType + std::fmt::Di
     }
 }
 
+/// The authorization URL (PKCE S256, a fresh `state`, the endpoints' scopes and an optional
+/// `login_hint`), with the `state` to check and the verifier to redeem the code with.
+fn authorization(
+    endpoints: &OAuthEndpoints,
+    client: &OAuthClient,
+    login_hint: Option<&str>,
+) -> (url::Url, CsrfToken, PkceCodeVerifier) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scopes(endpoints.scopes.iter().map(|s| Scope::new(s.clone())))
+        .set_pkce_challenge(challenge);
+    if let Some(user) = login_hint {
+        request = request.add_extra_param("login_hint", user);
+    }
+    let (url, csrf) = request.url();
+    (url, csrf, verifier)
+}
+
 /// An HTTP client for OAuth: no redirects followed (against SSRF, and to read the code).
 pub fn oauth_http() -> Result<reqwest::Client, SyncError> {
     reqwest::Client::builder()
@@ -213,13 +232,7 @@ impl TokenSource {
     ) -> Result<Self, SyncError> {
         let http = oauth_http()?;
         let client = endpoints.client()?;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, csrf) = client
-            .authorize_url(CsrfToken::new_random)
-            .add_scopes(endpoints.scopes.iter().map(|s| Scope::new(s.clone())))
-            .add_extra_param("login_hint", user)
-            .set_pkce_challenge(challenge)
-            .url();
+        let (url, csrf, verifier) = authorization(&endpoints, &client, Some(user));
         let response = http
             .get(url)
             .send()
@@ -250,17 +263,7 @@ impl TokenSource {
         let code = query
             .get("code")
             .ok_or_else(|| SyncError::Malformed("no code in the redirect".into()))?;
-        let response = client
-            .exchange_code(AuthorizationCode::new(code.clone()))
-            .set_pkce_verifier(verifier)
-            .request_async(&http)
-            .await
-            .map_err(oauth_error)?;
-        Ok(Self::assemble(
-            endpoints,
-            http,
-            tokens_from(&response, None),
-        ))
+        Self::redeem(endpoints, http, &client, code.clone(), verifier).await
     }
 
     /// Signs in in the system browser: a loopback listener on 127.0.0.1, the authorization URL
@@ -275,12 +278,7 @@ impl TokenSource {
         endpoints.redirect_url = listener.redirect_url.clone();
         let http = oauth_http()?;
         let client = endpoints.client()?;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, csrf) = client
-            .authorize_url(CsrfToken::new_random)
-            .add_scopes(endpoints.scopes.iter().map(|s| Scope::new(s.clone())))
-            .set_pkce_challenge(challenge)
-            .url();
+        let (url, csrf, verifier) = authorization(&endpoints, &client, None);
         open_browser(url.to_string());
         let code = match listener.wait(csrf.secret(), timeout).await? {
             crate::loopback::Callback::Code(code) => code,
@@ -291,6 +289,17 @@ impl TokenSource {
                 )))
             }
         };
+        Self::redeem(endpoints, http, &client, code, verifier).await
+    }
+
+    /// Redeems an authorization code with its PKCE verifier.
+    async fn redeem(
+        endpoints: OAuthEndpoints,
+        http: reqwest::Client,
+        client: &OAuthClient,
+        code: String,
+        verifier: PkceCodeVerifier,
+    ) -> Result<Self, SyncError> {
         let response = client
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(verifier)
