@@ -134,19 +134,21 @@ fn retry_after_from(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     if let Some(seconds) = presence_core::retry::parse_retry_after_seconds(value) {
         return Some(seconds);
     }
-    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let now = headers
-        .get(reqwest::header::DATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok())
-        .map(|date| date.with_timezone(&chrono::Utc))
-        .unwrap_or_else(chrono::Utc::now);
+    let at = http_date(headers, reqwest::header::RETRY_AFTER)?;
+    let now = http_date(headers, reqwest::header::DATE).unwrap_or_else(chrono::Utc::now);
     // A date in the past means "now"; the engine's floor applies.
-    Some(
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or_default(),
-    )
+    Some((at - now).to_std().unwrap_or_default())
+}
+
+/// A header holding an HTTP date (`Wed, 25 Nov 2026 14:00:00 GMT`), if it does.
+pub(crate) fn http_date(
+    headers: &reqwest::header::HeaderMap,
+    name: reqwest::header::HeaderName,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let value = headers.get(name)?.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(value.trim())
+        .ok()
+        .map(|at| at.with_timezone(&chrono::Utc))
 }
 
 #[cfg(test)]

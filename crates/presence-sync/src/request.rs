@@ -127,11 +127,7 @@ impl ServerClock {
 
     /// Reads the `Date` header of an answer.
     pub fn observe(&self, headers: &reqwest::header::HeaderMap) {
-        let Some(date) = headers
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
-        else {
+        let Some(date) = crate::error::http_date(headers, reqwest::header::DATE) else {
             return;
         };
         let offset = date.timestamp_millis() - chrono::Utc::now().timestamp_millis();
