@@ -16,7 +16,7 @@ use crate::graph::GraphClient;
 use crate::outbox::{deliver_forever, Outbox, STAGED_PRESENCE_MAX_AGE};
 use crate::salesforce::SalesforceClient;
 use crate::streaming::{FallbackQuery, StreamNews, Streaming};
-use crate::wire::{call_event, presence_observation, CallEvent};
+use crate::wire::{call_event, presence_observation, CallEvent, CALL_FIELDS, PRESENCE_FIELDS};
 
 /// How fast a backlog of call logs drains after an outage (Salesforce counts every call).
 pub const OUTBOX_DELIVERIES_PER_SECOND: u32 = 5;
@@ -88,13 +88,13 @@ pub fn driver(
             FallbackQuery {
                 channel: presence_channel.clone(),
                 object: "Agent_Presence__c".into(),
-                fields: "State__c, Origin_Client__c, Sequence__c".into(),
+                fields: PRESENCE_FIELDS.into(),
                 filter: format!("User__c = '{user}'"),
             },
             FallbackQuery {
                 channel: calls_channel.clone(),
                 object: "Agent_Call__c".into(),
-                fields: "Call_Id__c, Kind__c, Status__c, From_Number__c, To_Number__c".into(),
+                fields: CALL_FIELDS.into(),
                 filter: format!("User__c = '{user}'"),
             },
         ];

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::auth::TokenSource;
 use crate::error::SyncError;
 use crate::request::{send_observed, ApiUsage, ServerClock, Transport};
-use crate::wire::{presence_observation, QueryPage, SearchAnswer, UserInfo};
+use crate::wire::{presence_observation, QueryPage, SearchAnswer, UserInfo, PRESENCE_FIELDS};
 
 pub const API_VERSION: &str = "62.0";
 
@@ -169,7 +169,7 @@ impl SalesforceClient {
     /// The agent's `Agent_Presence__c`, if there is one.
     pub async fn read_presence(&self) -> Result<Option<SalesforceObservation>, SyncError> {
         let soql = format!(
-            "SELECT Id, State__c, Origin_Client__c, Sequence__c FROM Agent_Presence__c WHERE User__c = '{}'",
+            "SELECT Id, {PRESENCE_FIELDS} FROM Agent_Presence__c WHERE User__c = '{}'",
             soql_literal(&self.user_id)
         );
         let page = self.query(&soql).await?;

@@ -86,6 +86,12 @@ fn text(record: &serde_json::Map<String, Value>, field: &str) -> Option<String> 
         .map(str::to_string)
 }
 
+/// The `Agent_Presence__c` fields [`presence_observation`] reads (what queries select).
+pub const PRESENCE_FIELDS: &str = "State__c, Origin_Client__c, Sequence__c";
+
+/// The `Agent_Call__c` fields [`call_event`] reads (what queries select).
+pub const CALL_FIELDS: &str = "Call_Id__c, Kind__c, Status__c, From_Number__c, To_Number__c";
+
 /// An `Agent_Presence__c` record (from a query or a stream event) as an observation.
 pub fn presence_observation(
     record: &serde_json::Map<String, Value>,
