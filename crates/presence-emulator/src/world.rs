@@ -402,52 +402,33 @@ pub fn external_id_fields(sobject: &str) -> &'static [&'static str] {
 impl World {
     pub fn new(time_scale: f64) -> Self {
         let mut topics = BTreeMap::new();
+        // Each topic selects `Id` and every field of its object but `Name` and those left out.
+        let topic = |name: &str, sobject: &str, left_out: &[&str]| PushTopic {
+            name: name.into(),
+            sobject: sobject.into(),
+            fields: std::iter::once("Id")
+                .chain(
+                    object_fields(sobject)
+                        .unwrap_or_default()
+                        .iter()
+                        .copied()
+                        .filter(|field| *field != "Name" && !left_out.contains(field)),
+                )
+                .map(str::to_string)
+                .collect(),
+            events: VecDeque::new(),
+            next_replay: 1,
+            latest_replay: 0,
+        };
+        // Heartbeat_At__c is not selected: heartbeats alone notify nobody.
         topics.insert(
             "AgentPresence".to_string(),
-            PushTopic {
-                name: "AgentPresence".into(),
-                sobject: "Agent_Presence__c".into(),
-                // Heartbeat_At__c is not selected: heartbeats alone notify nobody.
-                fields: [
-                    "Id",
-                    "User__c",
-                    "State__c",
-                    "Source__c",
-                    "Changed_At__c",
-                    "Sequence__c",
-                    "Origin_Client__c",
-                    "Teams_Availability__c",
-                    "Teams_Activity__c",
-                    "Out_Of_Office__c",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-                events: VecDeque::new(),
-                next_replay: 1,
-                latest_replay: 0,
-            },
+            topic("AgentPresence", "Agent_Presence__c", &["Heartbeat_At__c"]),
         );
+        // Every field of the object, as the controller's offers need them all.
         topics.insert(
             "AgentCalls".to_string(),
-            PushTopic {
-                name: "AgentCalls".into(),
-                // Every field of the object, as the controller's offers need them all.
-                sobject: "Agent_Call__c".into(),
-                fields: std::iter::once("Id")
-                    .chain(
-                        object_fields("Agent_Call__c")
-                            .unwrap_or_default()
-                            .iter()
-                            .copied()
-                            .filter(|field| *field != "Name"),
-                    )
-                    .map(str::to_string)
-                    .collect(),
-                events: VecDeque::new(),
-                next_replay: 1,
-                latest_replay: 0,
-            },
+            topic("AgentCalls", "Agent_Call__c", &[]),
         );
         Self {
             clock: Clock::new(time_scale),
