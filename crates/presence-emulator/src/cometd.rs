@@ -268,8 +268,8 @@ pub async fn bayeux(
 
 fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) -> Value {
     let subscription = field(message, "subscription").to_string();
-    let Some((topic_name, filter)) = parse_subscription(&subscription) else {
-        return failure(
+    let no_such_channel = || {
+        failure(
             "/meta/subscribe",
             id,
             client_id,
@@ -277,31 +277,24 @@ fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) ->
                 "400::The channel you requested to subscribe to does not exist {{{subscription}}}"
             ),
             "retry",
-        );
+        )
+    };
+    let Some((topic_name, filter)) = parse_subscription(&subscription) else {
+        return no_such_channel();
     };
     let now = world.now_ms();
     let retention_ms = world.settings.replay_retention_s as i64 * 1000;
-    if let Some(topic) = world.topics.get_mut(&topic_name) {
-        // Events past the retention window are gone, whether or not anything was published since.
-        while topic
-            .events
-            .front()
-            .is_some_and(|e| now - e.created_ms > retention_ms)
-        {
-            topic.events.pop_front();
-        }
-    }
-    let Some(topic) = world.topics.get(&topic_name) else {
-        return failure(
-            "/meta/subscribe",
-            id,
-            client_id,
-            &format!(
-                "400::The channel you requested to subscribe to does not exist {{{subscription}}}"
-            ),
-            "retry",
-        );
+    let Some(topic) = world.topics.get_mut(&topic_name) else {
+        return no_such_channel();
     };
+    // Events past the retention window are gone, whether or not anything was published since.
+    while topic
+        .events
+        .front()
+        .is_some_and(|e| now - e.created_ms > retention_ms)
+    {
+        topic.events.pop_front();
+    }
     if let Some((bad, _)) = filter.iter().find(|(f, _)| !topic.fields.contains(f)) {
         return failure(
             "/meta/subscribe",
