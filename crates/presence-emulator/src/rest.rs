@@ -250,22 +250,34 @@ fn create(world: &mut World, object: &str, body: &[u8], agent: usize) -> Respons
         Ok(fields) => fields,
         Err(response) => return response,
     };
-    let mut fields = fields;
-    if object == "Task" && !fields.contains_key("OwnerId") {
-        fields.insert("OwnerId".into(), json!(world.agents[agent].salesforce_id));
-    }
-    match world.insert_record(object, fields) {
-        Some(id) => json_response(
+    match insert(world, object, fields, agent) {
+        Ok(id) => json_response(
             StatusCode::CREATED,
             json!({ "id": id, "success": true, "errors": [] }),
         ),
-        None => salesforce_error(
+        Err(response) => response,
+    }
+}
+
+/// Inserts a validated record (a Task is owned by the calling agent unless it names an
+/// owner); `NOT_FOUND` for an object the org does not have.
+fn insert(
+    world: &mut World,
+    object: &str,
+    mut fields: Map<String, Value>,
+    agent: usize,
+) -> Result<String, Response> {
+    if object == "Task" && !fields.contains_key("OwnerId") {
+        fields.insert("OwnerId".into(), json!(world.agents[agent].salesforce_id));
+    }
+    world.insert_record(object, fields).ok_or_else(|| {
+        salesforce_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             "The requested resource does not exist",
             None,
-        ),
-    }
+        )
+    })
 }
 
 fn update(world: &mut World, object: &str, id: &str, body: &[u8]) -> Response {
@@ -313,21 +325,12 @@ fn upsert(
                 Ok(fields) => fields,
                 Err(response) => return response,
             };
-            let mut fields = fields;
-            if object == "Task" && !fields.contains_key("OwnerId") {
-                fields.insert("OwnerId".into(), json!(world.agents[agent].salesforce_id));
-            }
-            match world.insert_record(object, fields) {
-                Some(id) => json_response(
+            match insert(world, object, fields, agent) {
+                Ok(id) => json_response(
                     StatusCode::CREATED,
                     json!({ "id": id, "success": true, "errors": [], "created": true }),
                 ),
-                None => salesforce_error(
-                    StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
-                    "The requested resource does not exist",
-                    None,
-                ),
+                Err(response) => response,
             }
         }
         [id] => {
