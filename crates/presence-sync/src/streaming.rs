@@ -6,8 +6,9 @@
 //! When streaming is unavailable (two failures in a row: the org has it switched off, a proxy
 //! breaks long polls, the CometD endpoint is down) the same records are read by SOQL polling
 //! instead, every [`POLL_EVERY`] (backing off to [`POLL_MAX`] while the polls fail), between
-//! attempts to get the stream back. Once it is back, one last poll covers the moment of the
-//! switch and the stream takes over from new events (the polls covered the gap).
+//! attempts to get the stream back; once it is back it takes over from new events (the polls
+//! covered the gap). Whenever a channel is subscribed from new events only (at the first start,
+//! or after polling), one poll covers what changed before the subscription.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -414,14 +415,20 @@ impl Streaming {
                         }
                     }
                 }
+                // A channel taken from new events only misses what changed before its
+                // subscription (an offer made during start-up, say): one poll covers it.
+                let catch_up = self.replay.values().any(|&replay| replay < 0);
                 match self.handshake().await {
                     Ok(()) => {
                         failures = 0;
-                        if polled {
-                            // What changed between the last poll and the subscription.
+                        if catch_up {
                             if let Err(error) = self.poll_once(&news).await {
-                                tracing::warn!("the last poll before streaming failed: {error}");
+                                tracing::warn!(
+                                    "the catch-up poll after subscribing failed: {error}"
+                                );
                             }
+                        }
+                        if polled {
                             polled = false;
                             polling_ok = false;
                             tracing::info!("Salesforce streaming is back; polling stopped");
