@@ -18,6 +18,10 @@ pub struct Transport {
     pub connect_timeout: Duration,
     /// Resolves host names instead of the system resolver.
     pub resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+    /// How long Salesforce is left alone after it refuses for a spent allowance
+    /// (`REQUEST_LIMIT_EXCEEDED`, which carries no `Retry-After`). The engine clamps it to
+    /// [1 s, 15 min] and cools the whole link: reads, writes and heartbeats.
+    pub salesforce_limit_cool_down: Duration,
 }
 
 impl Default for Transport {
@@ -26,6 +30,7 @@ impl Default for Transport {
             request_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             resolver: None,
+            salesforce_limit_cool_down: Duration::from_secs(300),
         }
     }
 }
@@ -36,6 +41,10 @@ impl std::fmt::Debug for Transport {
             .field("request_timeout", &self.request_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("resolver", &self.resolver.is_some())
+            .field(
+                "salesforce_limit_cool_down",
+                &self.salesforce_limit_cool_down,
+            )
             .finish()
     }
 }

@@ -25,6 +25,8 @@ pub struct SalesforceClient {
     clock: Arc<ServerClock>,
     /// The org's API allowance, for pacing what can wait (the outbox backlog).
     usage: Arc<ApiUsage>,
+    /// How long Salesforce is left alone after a limit refusal without `Retry-After`.
+    limit_cool_down: std::time::Duration,
 }
 
 /// A time as a Salesforce REST dateTime.
@@ -62,6 +64,7 @@ impl SalesforceClient {
             user_id: String::new(),
             clock: Arc::new(ServerClock::default()),
             usage: Arc::new(ApiUsage::default()),
+            limit_cool_down: transport.salesforce_limit_cool_down,
         };
         let body = client
             .send(reqwest::Method::GET, "/services/oauth2/userinfo", None)
@@ -114,6 +117,14 @@ impl SalesforceClient {
             }),
         )
         .await
+        .map_err(|error| match error {
+            // REQUEST_LIMIT_EXCEEDED comes without Retry-After, and the org's allowance is
+            // counted over a rolling day: Salesforce is left alone for a long while.
+            SyncError::RateLimited { retry_after: None } => SyncError::RateLimited {
+                retry_after: Some(self.limit_cool_down),
+            },
+            other => other,
+        })
     }
 
     fn data(path: &str) -> String {
