@@ -6,8 +6,11 @@ CARGO ?= cargo
 deps:
 	@scripts/install-deps.sh
 
+# One feature set for every build: `--all-targets` turns on the dev-dependencies' features as
+# `cargo test` does, so the app, the tests and the UI smoke test share one build of the
+# dependencies (a plain `cargo build` rebuilt the whole Tauri stack a second time, +3 GB).
 build: deps
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace --all-targets
 
 # The demo: the cloud emulator and the desktop app signed in to it as agent ada.
 # Without a display (a bare server), the app runs on a virtual one.

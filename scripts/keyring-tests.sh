@@ -2,12 +2,13 @@
 # The secret-store tests against the real OS keyring: gnome-keyring, unlocked, in a private
 # session bus and a throw-away data directory; then once with no session bus at all.
 set -euo pipefail
-cargo test -q -p presence-sync --test keyring --no-run
+# --workspace everywhere: the same feature set as `cargo test --workspace`, so nothing is rebuilt.
+cargo test -q --workspace --test keyring --no-run
 keyrings=$(mktemp -d)
 trap 'rm -rf "$keyrings"' EXIT
 dbus-run-session -- bash -c '
   export XDG_DATA_HOME="$1"
   eval "$(printf "test-password" | gnome-keyring-daemon --unlock --components=secrets)"
-  cargo test -q -p presence-sync --test keyring -- --ignored --test-threads=1 with_keyring
+  cargo test -q --workspace --test keyring -- --ignored --test-threads=1 with_keyring
 ' keyring-tests "$keyrings" 2> >(grep -vE "Gtk-WARNING|fd limit|SystemPrompter" >&2)
-env -u DBUS_SESSION_BUS_ADDRESS cargo test -q -p presence-sync --test keyring -- --ignored without_keyring
+env -u DBUS_SESSION_BUS_ADDRESS cargo test -q --workspace --test keyring -- --ignored without_keyring
