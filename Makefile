@@ -1,7 +1,7 @@
 # Presence Bridge. `make run` starts the desktop app; `make test` is everything CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit-tests ui-smoke build core-purity emulator bench keyring-tests soak
+.PHONY: deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -50,8 +50,16 @@ core-purity:
 keyring-tests: deps
 	scripts/keyring-tests.sh
 
-ui-smoke: build
-	scripts/ui-smoke.sh target/debug/presence-bridge target/debug/presence-emulator
+# The desktop app in its real webview with a tray host and a notification server (tests/desktop.rs).
+ui-tests: deps
+	scripts/ui-tests.sh
 
-test: deps fmt-check core-purity clippy unit-tests keyring-tests ui-smoke
+ui-smoke: ui-tests
+
+# Renders ui/icons/presence/*.svg (the panel's icons) to the tray's PNGs in icons/presence/.
+icons:
+	@command -v rsvg-convert >/dev/null || (apt-get install -y -qq --no-install-recommends librsvg2-bin || sudo apt-get install -y -qq --no-install-recommends librsvg2-bin)
+	for svg in ui/icons/presence/*.svg; do rsvg-convert -w 64 -h 64 "$$svg" -o icons/presence/$$(basename "$$svg" .svg).png; done
+
+test: deps fmt-check core-purity clippy unit-tests keyring-tests ui-tests
 	@echo "make test: all checks passed"

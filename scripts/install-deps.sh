@@ -6,8 +6,9 @@ set -euo pipefail
 packages=(
   # build: the Tauri shell links webkit2gtk 4.1 and loads the ayatana tray library at run time
   build-essential pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev
-  # run and test headless: a virtual display, a session bus, notifications, screenshots
-  xvfb xauth x11-utils dbus dbus-x11 dunst imagemagick curl
+  # run and test headless: a virtual display, a session bus, notifications, screenshots,
+  # a tray host, and simulated keyboard and mouse
+  xvfb xauth x11-utils dbus dbus-x11 dunst imagemagick curl trayer xdotool
   # secrets: the real OS keyring under dbus-run-session in tests
   gnome-keyring libsecret-tools
   # fault tests: a TLS server with a self-signed certificate (N5), a skewed clock (C1, C2)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: the cloud emulator on a free loopback port, and the desktop app signed in to it as
-# one agent (PRESENCE_BRIDGE_USER, default ada). Ctrl-C or closing the window stops both.
+# one agent (PRESENCE_BRIDGE_USER, default ada). Ctrl-C stops both (the app logs out first);
+# closing the window hides it to the tray, whose Quit ends the app.
 set -euo pipefail
 emulator=${1:-target/debug/presence-emulator}
 app=${2:-target/debug/presence-bridge}

@@ -1,47 +1,67 @@
 //! IPC commands of the panel. Each turns IPC arguments into an engine input or reads the
-//! snapshot; none holds logic of its own.
+//! snapshot; none holds logic of its own (the engine refuses what it must, with a notice).
 
 use std::sync::Arc;
 
-use presence_core::{Input, Picker, Snapshot, UserIntent};
-use serde::Serialize;
+use presence_core::{Picker, UserIntent};
 use tauri::State;
 
-use crate::ShellState;
+use crate::{send_intent, PanelView, ShellState};
 
-/// What the panel renders: the snapshot, and why the sync is not running if it is not.
-#[derive(Debug, Serialize)]
-pub struct PanelView {
-    snapshot: Snapshot,
-    problem: Option<String>,
+/// Longer than any state label, call id or phone number: anything past it is not one.
+const MAX_ARGUMENT: usize = 200;
+
+fn bounded(value: String, what: &str) -> Result<String, String> {
+    if value.len() > MAX_ARGUMENT {
+        Err(format!("that is not a {what}"))
+    } else {
+        Ok(value)
+    }
 }
 
 #[tauri::command]
 pub fn snapshot(state: State<'_, Arc<ShellState>>) -> PanelView {
-    let problem = state.problem.lock().ok().and_then(|p| p.clone());
-    let snapshot = match state.handle() {
-        Some(handle) => handle.snapshots().borrow().clone(),
-        None => crate::unconnected_snapshot(),
-    };
-    PanelView { snapshot, problem }
+    state.view()
 }
 
 /// The agent picks a state in the panel.
 #[tauri::command]
 pub async fn pick(state: State<'_, Arc<ShellState>>, label: String) -> Result<(), String> {
-    if label.len() > 200 {
-        return Err("that is not a state".into());
-    }
-    let handle = state.handle().ok_or("not connected yet")?;
-    if handle
-        .send(Input::User(UserIntent::Pick {
-            label,
-            via: Picker::Panel,
-        }))
-        .await
-    {
-        Ok(())
-    } else {
-        Err("the sync has stopped".into())
-    }
+    let label = bounded(label, "state")?;
+    let intent = UserIntent::Pick {
+        label,
+        via: Picker::Panel,
+    };
+    send_intent(&state, intent).await
+}
+
+#[tauri::command]
+pub async fn answer(state: State<'_, Arc<ShellState>>, call_id: String) -> Result<(), String> {
+    let call_id = bounded(call_id, "call")?;
+    send_intent(&state, UserIntent::Answer { call_id }).await
+}
+
+#[tauri::command]
+pub async fn decline(state: State<'_, Arc<ShellState>>, call_id: String) -> Result<(), String> {
+    let call_id = bounded(call_id, "call")?;
+    send_intent(&state, UserIntent::Decline { call_id }).await
+}
+
+#[tauri::command]
+pub async fn hang_up(state: State<'_, Arc<ShellState>>, call_id: String) -> Result<(), String> {
+    let call_id = bounded(call_id, "call")?;
+    send_intent(&state, UserIntent::HangUp { call_id }).await
+}
+
+/// Places an outbound call; the engine refuses it in Do Not Disturb (C3) with a notice.
+#[tauri::command]
+pub async fn dial(state: State<'_, Arc<ShellState>>, number: String) -> Result<(), String> {
+    let number = bounded(number, "phone number")?;
+    let call_id = format!("desktop-{}", uuid::Uuid::new_v4());
+    send_intent(&state, UserIntent::Dial { call_id, number }).await
+}
+
+#[tauri::command]
+pub async fn extend_wrap_up(state: State<'_, Arc<ShellState>>) -> Result<(), String> {
+    send_intent(&state, UserIntent::ExtendWrapUp).await
 }

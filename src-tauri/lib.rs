@@ -1,59 +1,209 @@
 //! The desktop shell of Presence Bridge: the only code that depends on Tauri.
 //!
 //! It owns no presence logic. It runs the sync driver of `presence-sync` around the engine and
-//! turns the engine's [`Snapshot`](presence_core::Snapshot) into what the agent sees; clicks
-//! become engine inputs. With `PRESENCE_BRIDGE_EMULATOR` set (what `make run` does) it signs in
-//! to the built-in emulator as `PRESENCE_BRIDGE_USER` (default `ada`); without it the window
-//! shows the engine's snapshot for the shipped configuration, unconnected.
+//! turns the engine's [`Snapshot`](presence_core::Snapshot) into what the agent sees: the tray
+//! icon and menu, the softphone panel (pushed a `snapshot` event on every change) and desktop
+//! toasts; clicks become engine inputs. With `PRESENCE_BRIDGE_EMULATOR` set (what `make run`
+//! does) it signs in to the built-in emulator as `PRESENCE_BRIDGE_USER` (default `ada`);
+//! without it the tray and panel show the engine's snapshot for the shipped configuration,
+//! unconnected.
 //!
-//! Layout: `lib.rs` (startup), `commands.rs` (IPC commands, each a few lines).
+//! The app lives in the tray: closing the panel hides it. Quitting (the tray's Quit, or SIGINT
+//! or SIGTERM from the session) logs the agent out first (L7) and waits a few seconds at most
+//! for those writes.
+//!
+//! Layout: `lib.rs` (start-up, the snapshot and UI-effect pump, quit), `tray.rs` (snapshot →
+//! icon, tooltip, menu), `panel.rs` (the panel window), `toast.rs` (notifications),
+//! `commands.rs` (IPC commands, each a few lines).
 
 mod commands;
+mod panel;
+mod toast;
+mod tray;
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use presence_core::{Engine, EngineConfig};
+use presence_core::{Engine, EngineConfig, Input, Picker, Snapshot, UiEffect, UserIntent};
 use presence_sync::SyncHandle;
+use serde::Serialize;
+use tauri::tray::TrayIcon;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 
-/// What the shell shares between IPC commands.
+use crate::toast::Toasts;
+use crate::tray::{TrayAction, TrayModel};
+
+/// How long quitting waits for the logout writes (L7) before it exits anyway.
+const QUIT_GRACE: Duration = Duration::from_secs(5);
+
+/// What the shell shares between IPC commands, the tray and the pump.
 #[derive(Debug, Default)]
 pub struct ShellState {
     /// The running sync, once connected.
     sync: Mutex<Option<SyncHandle>>,
     /// Why the sync is not running, if it is not.
     problem: Mutex<Option<String>>,
+    /// What the tray shows now, so that it is redrawn only on a change.
+    tray_model: Mutex<Option<TrayModel>>,
 }
 
 impl ShellState {
     fn handle(&self) -> Option<SyncHandle> {
         self.sync.lock().ok().and_then(|guard| guard.clone())
     }
+
+    fn problem(&self) -> Option<String> {
+        self.problem.lock().ok().and_then(|p| p.clone())
+    }
+
+    /// The snapshot to render: the running sync's, or the unconnected engine's.
+    fn snapshot(&self) -> Snapshot {
+        match self.handle() {
+            Some(handle) => handle.snapshots().borrow().clone(),
+            None => unconnected_snapshot(),
+        }
+    }
+
+    fn view(&self) -> PanelView {
+        PanelView {
+            snapshot: self.snapshot(),
+            problem: self.problem(),
+        }
+    }
+}
+
+/// What the panel renders: the snapshot, and why the sync is not running if it is not.
+#[derive(Debug, Clone, Serialize)]
+pub struct PanelView {
+    snapshot: Snapshot,
+    problem: Option<String>,
 }
 
 /// Starts the desktop app and blocks until it quits.
 pub fn run() {
     let state = Arc::new(ShellState::default());
     let for_setup = state.clone();
-    let result = tauri::Builder::default()
+    let app = tauri::Builder::default()
         .manage(state)
-        .setup(move |_app| {
-            start_sync(for_setup.clone());
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let model =
+                TrayModel::from_snapshot(&for_setup.snapshot(), for_setup.problem().as_deref());
+            let tray = tray::create(&handle, &model, on_tray_action)?;
+            if let Ok(mut slot) = for_setup.tray_model.lock() {
+                *slot = Some(model);
+            }
+            let toasts = Toasts::start();
+            start_sync(handle.clone(), for_setup.clone(), tray, toasts);
+            quit_on_signals(handle);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![commands::snapshot, commands::pick])
-        .run(tauri::generate_context!());
-    if let Err(error) = result {
-        eprintln!("presence-bridge: the desktop shell stopped: {error}");
-        std::process::exit(1);
+        .on_window_event(panel::hide_instead_of_closing)
+        .invoke_handler(tauri::generate_handler![
+            commands::snapshot,
+            commands::pick,
+            commands::answer,
+            commands::decline,
+            commands::hang_up,
+            commands::dial,
+            commands::extend_wrap_up,
+        ])
+        .build(tauri::generate_context!());
+    match app {
+        Ok(app) => app.run(|_, _| {}),
+        Err(error) => {
+            eprintln!("presence-bridge: the desktop shell did not start: {error}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn start_sync(state: Arc<ShellState>) {
-    let Ok(emulator) = std::env::var("PRESENCE_BRIDGE_EMULATOR") else {
-        if let Ok(mut problem) = state.problem.lock() {
-            *problem = Some("not connected: set PRESENCE_BRIDGE_EMULATOR (make run does)".into());
+fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
+    let state = app.state::<Arc<ShellState>>().inner().clone();
+    match action {
+        TrayAction::OpenPanel => panel::show(app),
+        TrayAction::Quit => quit(app.clone()),
+        TrayAction::Pick(label) => {
+            // The menu's own checkmark moved on the click; redraw from the snapshot whatever
+            // the engine decides.
+            if let Ok(mut model) = state.tray_model.lock() {
+                *model = None;
+            }
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let intent = UserIntent::Pick {
+                    label,
+                    via: Picker::Tray,
+                };
+                if let Err(problem) = send_intent(&state, intent).await {
+                    let _ = app.emit("notice", problem);
+                }
+                redraw_tray(&app, &state);
+            });
         }
+    }
+}
+
+/// Sends the agent's intent to the engine.
+pub(crate) async fn send_intent(state: &ShellState, intent: UserIntent) -> Result<(), String> {
+    let handle = state.handle().ok_or("not connected yet")?;
+    if handle.send(Input::User(intent)).await {
+        Ok(())
+    } else {
+        Err("the sync has stopped".into())
+    }
+}
+
+/// Logs out (L7), waits for the sync to finish or `QUIT_GRACE`, then exits.
+fn quit<R: Runtime>(app: AppHandle<R>) {
+    let state = app.state::<Arc<ShellState>>().inner().clone();
+    tauri::async_runtime::spawn(async move {
+        if let Some(handle) = state.handle() {
+            let mut snapshots = handle.snapshots();
+            if handle.send(Input::Quit).await {
+                // The driver drops its snapshot sender when it has finished.
+                let finished = async { while snapshots.changed().await.is_ok() {} };
+                if tokio::time::timeout(QUIT_GRACE, finished).await.is_err() {
+                    eprintln!("presence-bridge: quitting before the logout was confirmed");
+                }
+            }
+        }
+        app.exit(0);
+    });
+}
+
+/// SIGINT (Ctrl-C in `make run`) and SIGTERM (the session ending) quit as the tray's Quit does.
+fn quit_on_signals<R: Runtime>(app: AppHandle<R>) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            eprintln!("presence-bridge: cannot watch for signals; quit from the tray to log out");
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        quit(app);
+    });
+}
+
+fn start_sync<R: Runtime>(
+    app: AppHandle<R>,
+    state: Arc<ShellState>,
+    tray: TrayIcon<R>,
+    toasts: Toasts,
+) {
+    let Ok(emulator) = std::env::var("PRESENCE_BRIDGE_EMULATOR") else {
+        record_problem(
+            &app,
+            &state,
+            "not connected: set PRESENCE_BRIDGE_EMULATOR (make run does)".into(),
+        );
         return;
     };
     let user = std::env::var("PRESENCE_BRIDGE_USER").unwrap_or_else(|_| "ada".into());
@@ -65,9 +215,10 @@ fn start_sync(state: Arc<ShellState>) {
             .or_else(presence_sync::local::default_data_dir);
         let data = match dir.map(|dir| presence_sync::local::AgentData::open(&dir, &user)) {
             Some(Ok(data)) => data,
-            Some(Err(error)) => return record_problem(&state, error.to_string()),
+            Some(Err(error)) => return record_problem(&app, &state, error.to_string()),
             None => {
                 return record_problem(
+                    &app,
                     &state,
                     presence_sync::local::LocalError::NoDataDir.to_string(),
                 )
@@ -75,6 +226,7 @@ fn start_sync(state: Arc<ShellState>) {
         };
         if let Some(aside) = &data.outbox.quarantined {
             record_problem(
+                &app,
                 &state,
                 format!(
                     "the outbox was damaged and set aside as {}",
@@ -94,6 +246,7 @@ fn start_sync(state: Arc<ShellState>) {
             Ok(connectors) => connectors,
             Err(error) => {
                 return record_problem(
+                    &app,
                     &state,
                     format!("cannot sign in to {emulator} as {user}: {error}"),
                 )
@@ -108,22 +261,100 @@ fn start_sync(state: Arc<ShellState>) {
         }
         let (handle, driver) =
             presence_sync::driver(Engine::new(config, Instant::now()), connectors);
+        let pump = pump(app, state.clone(), handle.clone(), tray, toasts);
         if let Ok(mut slot) = state.sync.lock() {
             *slot = Some(handle);
         }
-        driver.await;
+        tokio::join!(driver, pump);
         drop(data);
     });
 }
 
-fn record_problem(state: &ShellState, text: String) {
+/// Carries every snapshot change to the tray and the panel, and every UI effect to toasts and
+/// the panel, until the sync ends.
+async fn pump<R: Runtime>(
+    app: AppHandle<R>,
+    state: Arc<ShellState>,
+    handle: SyncHandle,
+    tray: TrayIcon<R>,
+    toasts: Toasts,
+) {
+    let mut snapshots = handle.snapshots();
+    let mut effects = handle.ui_effects();
+    drop(handle);
+    redraw(&app, &state, &tray, snapshots.borrow_and_update().clone());
+    loop {
+        tokio::select! {
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let snapshot = snapshots.borrow_and_update().clone();
+                redraw(&app, &state, &tray, snapshot);
+            }
+            effect = effects.recv() => match effect {
+                Ok(effect) => show_effect(&app, &toasts, effect),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    eprintln!("presence-bridge: {missed} desktop effects were skipped");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+fn redraw<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &ShellState,
+    tray: &TrayIcon<R>,
+    snapshot: Snapshot,
+) {
+    let problem = state.problem();
+    let model = TrayModel::from_snapshot(&snapshot, problem.as_deref());
+    let changed = match state.tray_model.lock() {
+        Ok(mut shown) if shown.as_ref() != Some(&model) => {
+            *shown = Some(model.clone());
+            true
+        }
+        _ => false,
+    };
+    if changed {
+        if let Err(error) = tray::show(app, tray, &model) {
+            eprintln!("presence-bridge: the tray icon could not be updated: {error}");
+        }
+    }
+    let view = PanelView { snapshot, problem };
+    let _ = app.emit("snapshot", view);
+}
+
+fn redraw_tray<R: Runtime>(app: &AppHandle<R>, state: &ShellState) {
+    if let Some(tray) = app.tray_by_id(tray::TRAY_ID) {
+        redraw(app, state, &tray, state.snapshot());
+    }
+}
+
+fn show_effect<R: Runtime>(app: &AppHandle<R>, toasts: &Toasts, effect: UiEffect) {
+    match &effect {
+        // A ringing call brings the panel up with its Answer button.
+        UiEffect::Ring { .. } => panel::show(app),
+        UiEffect::Notice { text } => {
+            let _ = app.emit("notice", text.clone());
+        }
+        UiEffect::CallerShown { .. } | UiEffect::StopRinging { .. } => {}
+    }
+    toasts.show(effect);
+}
+
+/// Says why the sync is not running: on standard error, in the tray menu and in the panel.
+fn record_problem<R: Runtime>(app: &AppHandle<R>, state: &ShellState, text: String) {
     eprintln!("presence-bridge: {text}");
     if let Ok(mut problem) = state.problem.lock() {
         *problem = Some(text);
     }
+    redraw_tray(app, state);
 }
 
 /// The snapshot to show when no sync runs: the engine on the shipped configuration.
-fn unconnected_snapshot() -> presence_core::Snapshot {
+fn unconnected_snapshot() -> Snapshot {
     Engine::new(EngineConfig::shipped_default(), Instant::now()).snapshot()
 }

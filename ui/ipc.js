@@ -1,5 +1,6 @@
 // The only file that talks to the Rust side.
-const core = window.__TAURI__ && window.__TAURI__.core;
+const tauri = window.__TAURI__;
+const core = tauri && tauri.core;
 
 function need() {
   if (!core) throw new Error("not running inside Presence Bridge");
@@ -10,6 +11,16 @@ export async function fetchView() {
   return need().invoke("snapshot");
 }
 
-export async function pick(label) {
-  return need().invoke("pick", { label });
+// Calls `onView` with every new view the shell pushes, and `onNotice` with every notice.
+export async function subscribe(onView, onNotice) {
+  if (!tauri || !tauri.event) return;
+  await tauri.event.listen("snapshot", (event) => onView(event.payload));
+  await tauri.event.listen("notice", (event) => onNotice(event.payload));
 }
+
+export const pick = (label) => need().invoke("pick", { label });
+export const answer = (callId) => need().invoke("answer", { callId });
+export const decline = (callId) => need().invoke("decline", { callId });
+export const hangUp = (callId) => need().invoke("hang_up", { callId });
+export const dial = (number) => need().invoke("dial", { number });
+export const extendWrapUp = () => need().invoke("extend_wrap_up");

@@ -1,62 +1,188 @@
-// Renders the engine's snapshot. Every value is set as text, never as HTML: caller data is
-// untrusted (rule C8).
-import { fetchView, pick } from "./ipc.js";
+// Renders the engine's snapshot: presence, calls, wrap-up, the dial pad and call history.
+// Every value is set as text, never as HTML: caller data is untrusted (rule C8). No presence
+// rule lives here; what is allowed and why comes with the snapshot.
+import * as ipc from "./ipc.js";
 
-function text(id, value) {
-  document.getElementById(id).textContent = value;
+const $ = (id) => document.getElementById(id);
+
+function show(id, visible) {
+  $(id).hidden = !visible;
 }
 
-function render(snapshot) {
-  text("label", snapshot.label);
-  text("source", snapshot.source_text);
-  const icon = document.getElementById("icon");
-  icon.dataset.icon = snapshot.icon;
+function element(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function button(text, onClick, className) {
+  const node = element("button", text, className);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+// Runs an IPC action; a refusal shows as a notice.
+async function act(action) {
+  try {
+    await action();
+  } catch (error) {
+    notice(String(error));
+  }
+}
+
+let noticeTimer;
+function notice(text) {
+  $("notice").textContent = text;
+  show("notice", Boolean(text));
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => show("notice", false), 8000);
+}
+
+function who(call) {
+  return call.caller ? call.caller.name : call.number;
+}
+
+const PHASE_TEXT = { Ringing: "Incoming call", Dialling: "Calling", Connected: "On a call with" };
+const KIND_TEXT = { Direct: "", Queue: "Queue call · ", Internal: "Teams call · ", Outbound: "" };
+
+// Ids of calls whose ringing has already taken the focus once.
+const focused = new Set();
+
+function renderCalls(calls) {
+  const box = $("calls");
+  // Re-rendering replaces the buttons: the one that had the focus passes it to its successor.
+  const hadFocus = box.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  box.replaceChildren(...calls.map((call) => {
+    const card = element("article", undefined, `call ${call.phase.toLowerCase()}`);
+    card.dataset.callId = call.call_id;
+    const phase = call.call_waiting && call.phase === "Ringing" ? "Call waiting" : PHASE_TEXT[call.phase];
+    card.append(element("p", `${KIND_TEXT[call.kind] || ""}${phase}`, "muted"));
+    card.append(element("p", who(call), "who"));
+    if (call.caller) card.append(element("p", `${call.number} · ${call.caller.object}`, "muted"));
+    const actions = element("div", undefined, "actions");
+    if (call.phase === "Ringing") {
+      const answer = button("Answer", () => act(() => ipc.answer(call.call_id)), "answer");
+      answer.dataset.key = `answer:${call.call_id}`;
+      const decline = button("Decline", () => act(() => ipc.decline(call.call_id)), "decline");
+      decline.dataset.key = `decline:${call.call_id}`;
+      actions.append(answer, decline);
+    } else {
+      const hangUp = button("Hang up", () => act(() => ipc.hangUp(call.call_id)), "decline");
+      hangUp.dataset.key = `hangup:${call.call_id}`;
+      actions.append(hangUp);
+    }
+    card.append(actions);
+    return card;
+  }));
+  show("calls", calls.length > 0);
+  // A call that starts ringing takes the focus once, so Enter or Space answers it: the
+  // agent's hands may be on the keyboard.
+  const ringing = calls.find((call) => call.phase === "Ringing" && !focused.has(call.call_id));
+  const key = ringing ? `answer:${ringing.call_id}` : hadFocus;
+  if (ringing) focused.add(ringing.call_id);
+  const target = key && box.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  if (target) target.focus();
+}
+
+let wrapUpEnds = null;
+function renderWrapUp(wrapUp) {
+  show("wrap-up", Boolean(wrapUp));
+  if (!wrapUp) {
+    wrapUpEnds = null;
+    return;
+  }
+  wrapUpEnds = Date.now() + wrapUp.remaining_ms;
+  $("extend").textContent = `+${wrapUp.extend_seconds} s`;
+  tickWrapUp();
+}
+
+// The countdown between snapshots is cosmetic: the engine's timer decides when wrap-up ends.
+function tickWrapUp() {
+  if (wrapUpEnds === null) return;
+  const seconds = Math.max(0, Math.ceil((wrapUpEnds - Date.now()) / 1000));
+  $("wrap-up-text").textContent = `Wrap-up: ${seconds} s left`;
+}
+
+function renderDial(snapshot) {
+  // LoggedOut has no softphone (C3).
+  show("dial", snapshot.class !== "LoggedOut");
+  $("call").disabled = !snapshot.outbound_allowed;
+  $("number").disabled = !snapshot.outbound_allowed;
+  $("outbound-refusal").textContent = snapshot.outbound_refusal || "";
+  show("outbound-refusal", Boolean(snapshot.outbound_refusal));
+}
+
+function renderHistory(listId, titleId, rows, line, withCallBack) {
+  $(listId).replaceChildren(...rows.map((row) => {
+    const item = element("li");
+    item.append(element("span", `${row.caller ? row.caller.name : row.number} · ${line(row)}`));
+    if (withCallBack) {
+      item.append(button("Call back", () => act(() => ipc.dial(row.number)), "link"));
+    }
+    return item;
+  }));
+  show(titleId, rows.length > 0);
+}
+
+function render(view) {
+  const snapshot = view.snapshot;
+  $("label").textContent = snapshot.label;
+  $("source").textContent = snapshot.source_text;
+  const icon = $("icon");
+  icon.src = `icons/presence/${snapshot.icon}.svg`;
+  icon.alt = snapshot.label;
   icon.title = snapshot.tooltip;
-  const links = document.getElementById("links");
-  links.replaceChildren(...snapshot.links.map((view) => {
-    const item = document.createElement("li");
-    item.dataset.state = view.state.state;
-    const reason = view.state.reason ? ` (${view.state.reason})` : "";
-    item.textContent = `${view.link}: ${view.state.state}${reason}`;
+  show("no-teams", snapshot.no_connection_to_teams);
+  $("links").replaceChildren(...snapshot.links.map((link) => {
+    const item = element("li");
+    item.dataset.state = link.state.state;
+    const reason = link.state.reason ? ` (${link.state.reason})` : "";
+    item.textContent = `${link.link}: ${link.state.state}${reason}`;
     return item;
   }));
-  const choices = document.getElementById("choices");
-  choices.replaceChildren(...snapshot.choices.map((choice) => {
-    const item = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = choice.label;
-    button.setAttribute("aria-current", String(choice.selected));
-    button.addEventListener("click", () => choose(choice.label));
-    item.appendChild(button);
+  $("problem").textContent = view.problem || "";
+  show("problem", Boolean(view.problem));
+  renderCalls(snapshot.calls);
+  renderWrapUp(snapshot.wrap_up);
+  renderDial(snapshot);
+  $("choices").replaceChildren(...snapshot.choices.map((choice) => {
+    const item = element("li");
+    const pick = button(choice.label, () => act(() => ipc.pick(choice.label)));
+    pick.setAttribute("aria-current", String(choice.selected));
+    const dot = element("img");
+    dot.src = `icons/presence/${choice.icon}.svg`;
+    dot.alt = "";
+    pick.prepend(dot);
+    item.append(pick);
     return item;
   }));
+  renderHistory("blocked", "blocked-title", snapshot.blocked_calls, (row) => row.reason, true);
+  renderHistory("recent", "recent-title", snapshot.recent_calls,
+    (row) => (row.duration_secs ? `${row.outcome}, ${row.duration_secs} s` : row.outcome), false);
 }
 
-function showError(text) {
-  const box = document.getElementById("error");
-  box.hidden = !text;
-  box.textContent = text || "";
-}
+$("dial").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const number = $("number").value.trim();
+  if (!number) return;
+  act(async () => {
+    await ipc.dial(number);
+    $("number").value = "";
+  });
+});
+$("extend").addEventListener("click", () => act(ipc.extendWrapUp));
 
-async function choose(label) {
+async function start() {
   try {
-    await pick(label);
-    await refresh();
+    await ipc.subscribe(render, notice);
+    render(await ipc.fetchView());
   } catch (error) {
-    showError(String(error));
+    $("problem").textContent = String(error);
+    show("problem", true);
   }
 }
 
-async function refresh() {
-  try {
-    const view = await fetchView();
-    render(view.snapshot);
-    showError(view.problem);
-  } catch (error) {
-    showError(String(error));
-  }
-}
-
-refresh();
-setInterval(refresh, 1000);
+start();
+setInterval(tickWrapUp, 250);

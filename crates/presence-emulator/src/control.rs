@@ -147,6 +147,23 @@ pub fn teams_out_of_office(
 }
 
 /// The agent picks a state in Salesforce (our package's component writes `Agent_Presence__c`).
+/// Someone in the org adds a record (a Contact whose phone then identifies a caller, say).
+/// Any object with a known key prefix; fields are stored as given, `Id` and the dates are ours.
+pub fn salesforce_insert(
+    world: &mut World,
+    object: &str,
+    fields: Map<String, Value>,
+) -> Result<String, ControlError> {
+    if fields.contains_key("Id") {
+        return Err(ControlError(
+            "Id is given by the org, not by the caller".into(),
+        ));
+    }
+    world
+        .insert_record(object, fields)
+        .ok_or_else(|| ControlError(format!("no object called {object:?}")))
+}
+
 pub fn salesforce_pick(world: &mut World, name: &str, state: &str) -> Result<String, ControlError> {
     let index = agent(world, name)?;
     let label = world
@@ -416,6 +433,21 @@ pub async fn post_salesforce_state(
 ) -> Response {
     let result = salesforce_pick(&mut state.world(), &name, &body.state)
         .map(|label| json!({ "ok": true, "state": label }));
+    done(&state, result)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecordBody {
+    pub object: String,
+    pub fields: Map<String, Value>,
+}
+
+pub async fn post_salesforce_record(
+    State(state): State<AppState>,
+    Json(body): Json<RecordBody>,
+) -> Response {
+    let result = salesforce_insert(&mut state.world(), &body.object, body.fields)
+        .map(|id| json!({ "ok": true, "id": id }));
     done(&state, result)
 }
 

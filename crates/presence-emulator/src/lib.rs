@@ -133,6 +133,10 @@ pub fn router(state: AppState) -> Router {
             "/_emulator/salesforce/{agent}/state",
             post(control::post_salesforce_state),
         )
+        .route(
+            "/_emulator/salesforce/records",
+            post(control::post_salesforce_record),
+        )
         .route("/_emulator/calls", post(control::post_call))
         .route("/_emulator/calls/{id}", get(control::get_call))
         .route("/_emulator/calls/{id}/hangup", post(control::post_hangup))

@@ -844,3 +844,48 @@ async fn a_spent_daily_allowance_is_refused_with_request_limit_exceeded() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body[0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
 }
+
+#[tokio::test]
+async fn a_record_added_through_the_control_api_identifies_its_caller() {
+    let emu = Emulator::start().await.expect("start");
+    let client = http();
+    let control = format!("{}/_emulator/salesforce/records", emu.base_url);
+    let added: Value = client
+        .post(&control)
+        .json(&json!({"object": "Contact",
+            "fields": {"Name": "Eve <b>Example</b> & Co", "Phone": "+1 415 555 0142"}}))
+        .send()
+        .await
+        .expect("insert")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(added["ok"], true);
+    let id = added["id"].as_str().expect("id");
+    assert!(id.starts_with("003"), "a Contact id: {id}");
+    for refused in [
+        json!({"object": "Nonsense__x", "fields": {"Name": "x"}}),
+        json!({"object": "Contact", "fields": {"Id": "003000000000001AAA"}}),
+    ] {
+        let response = client
+            .post(&control)
+            .json(&refused)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 400, "{refused}");
+    }
+    let (token, _) = salesforce_token(&emu, "ada").await;
+    let found: Value = client
+        .get(format!("{}/services/data/v62.0/search", emu.base_url))
+        .bearer_auth(&token)
+        .query(&[("q", "FIND {4155550142} IN PHONE FIELDS RETURNING Contact(Id, Name), Lead(Id, Name), Account(Id, Name)")])
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(found["searchRecords"][0]["Id"], id);
+    assert_eq!(found["searchRecords"][0]["Name"], "Eve <b>Example</b> & Co");
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The desktop UI tests (tests/desktop.rs) against the real app in its real webview, with what a
+# desktop gives it: a virtual display, a tray host (trayer, docked bottom right), a notification
+# server (dunst) on a private session bus, and a record of every notification call
+# (dbus-monitor → PB_NOTIFY_LOG) for the test to read. Screenshots land in target/shots/.
+set -euo pipefail
+if [ "${PB_UI_SESSION:-}" != 1 ]; then
+  exec dbus-run-session -- env PB_UI_SESSION=1 "$0" "$@"
+fi
+shots=target/shots
+mkdir -p "$shots"
+rm -f "$shots"/desktop-*.png
+# Build first, so that the display and its helpers do not wait on the compiler.
+cargo test -q --workspace --test desktop --no-run
+display=":$((90 + RANDOM % 100))"
+Xvfb "$display" -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
+helpers=($!)
+trap 'kill "${helpers[@]}" 2>/dev/null || true' EXIT
+export DISPLAY=$display NO_AT_BRIDGE=1
+for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+xdpyinfo >/dev/null 2>&1 || { echo "ui-tests: Xvfb did not start on $display"; exit 1; }
+export PB_NOTIFY_LOG=$PWD/$shots/notifications.log
+dbus-monitor --session "interface='org.freedesktop.Notifications'" >"$PB_NOTIFY_LOG" 2>&1 &
+helpers+=($!)
+dunst >"$shots/dunst.log" 2>&1 &
+helpers+=($!)
+trayer --edge bottom --align right --widthtype pixel --width 120 --height 32 \
+  --tint 0xdddddd --transparent false --SetDockType true >/dev/null 2>&1 &
+helpers+=($!)
+for _ in $(seq 50); do
+  dbus-send --session --print-reply --dest=org.freedesktop.DBus / \
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null |
+    grep -q true && break
+  sleep 0.1
+done
+cargo test -q --workspace --test desktop -- --ignored --nocapture
+echo "ui-tests: screenshots in $shots/desktop-*.png"

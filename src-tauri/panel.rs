@@ -1,0 +1,55 @@
+//! The softphone panel's window: shown from the tray or when a call rings. Closing it hides it
+//! to the tray, where Quit ends the app; on a desktop without a tray host it is minimised
+//! instead, so that it can always be found again (a second launch would find the agent's sync
+//! already running).
+
+use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
+
+/// The panel window's label in `tauri.conf.json`.
+const PANEL: &str = "main";
+
+/// Shows the panel (un-minimised, in front).
+pub fn show<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(PANEL) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+/// Closing the panel hides it (or minimises it, without a tray host); the app goes on.
+pub fn hide_instead_of_closing<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
+    if let WindowEvent::CloseRequested { api, .. } = event {
+        if window.label() == PANEL {
+            api.prevent_close();
+            let window = window.clone();
+            tauri::async_runtime::spawn(async move {
+                let _ = if tray_host_present().await {
+                    window.hide()
+                } else {
+                    window.minimize()
+                };
+            });
+        }
+    }
+}
+
+/// Whether a tray host that shows our icon runs: a StatusNotifierWatcher on the session bus
+/// (KDE, GNOME's AppIndicator extension, Xfce, Cinnamon, …). Asked at each close, since a
+/// panel may start after the app.
+#[cfg(all(unix, not(target_os = "macos")))]
+async fn tray_host_present() -> bool {
+    async fn ask() -> zbus::Result<bool> {
+        let connection = zbus::Connection::session().await?;
+        let bus = zbus::fdo::DBusProxy::new(&connection).await?;
+        let watcher = zbus::names::BusName::try_from("org.kde.StatusNotifierWatcher")?;
+        Ok(bus.name_has_owner(watcher).await?)
+    }
+    ask().await.unwrap_or(false)
+}
+
+/// Windows and macOS always have a tray (notification area, menu bar).
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+async fn tray_host_present() -> bool {
+    true
+}

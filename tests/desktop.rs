@@ -1,0 +1,334 @@
+//! The desktop app as an agent meets it: the real binary, its real webview, a tray host, a
+//! notification server and the emulator, on a virtual display. Run by `scripts/ui-tests.sh`
+//! (`make ui-tests`), which provides them: Xvfb (`DISPLAY`), a private session bus with dunst
+//! and `dbus-monitor` writing every notification call to `PB_NOTIFY_LOG`, and trayer docked at
+//! the bottom right of a 1024×768 screen. Ignored in a plain `cargo test`, which has none of that.
+//!
+//! The agent's hands are simulated with xdotool (keyboard and mouse), what the agent sees is
+//! read from screenshots (ImageMagick) and from the notifications sent, and every outcome is
+//! checked in the clouds' state.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use presence_emulator::Emulator;
+use serde_json::{json, Value};
+
+/// Where trayer docks the tray icons (`scripts/ui-tests.sh`): the bottom-right 120×32 pixels.
+const TRAY_AREA: &str = "120x32+904+736";
+const TRAY_ICON: (u32, u32) = (1005, 751);
+/// The top of the panel window (420 pixels wide, at the top left): header and calls.
+const PANEL_TOP: &str = "420x240+0+0";
+
+/// Kills the app if a check fails half-way.
+struct App {
+    child: Child,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("{program} could not run: {error}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shots");
+    std::fs::create_dir_all(&dir).expect("shots dir");
+    dir
+}
+
+/// Takes a screenshot and returns the colours (`#RRGGBB`) in a region of it.
+fn colours_in(shot: &str, region: &str) -> String {
+    let path = shots_dir().join(shot);
+    let path = path.to_str().expect("utf-8 path");
+    run("import", &["-window", "root", path]);
+    run(
+        "convert",
+        &[
+            path,
+            "-crop",
+            region,
+            "+repage",
+            "-format",
+            "%c",
+            "histogram:info:-",
+        ],
+    )
+    .to_uppercase()
+}
+
+async fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ada(state: &Value) -> &Value {
+    state["agents"]
+        .as_array()
+        .and_then(|agents| agents.iter().find(|agent| agent["name"] == "ada"))
+        .expect("ada is in the demo")
+}
+
+fn salesforce_state(emu: &Emulator) -> String {
+    ada(&emu.state())["salesforce"]["State__c"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn notify_log() -> String {
+    let path =
+        std::env::var("PB_NOTIFY_LOG").expect("PB_NOTIFY_LOG (run through scripts/ui-tests.sh)");
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn panel_window() -> Option<String> {
+    let output = Command::new("xdotool")
+        .args(["search", "--name", "^Presence Bridge$"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .map(str::to_string)
+}
+
+/// Opens the tray menu with a right click and picks its `entry`-th selectable entry by
+/// keyboard (the first lines, which only inform, are skipped by the menu itself).
+async fn pick_from_tray(entry: usize, shot: Option<&str>) {
+    let (x, y) = (TRAY_ICON.0.to_string(), TRAY_ICON.1.to_string());
+    run("xdotool", &["mousemove", &x, &y, "click", "3"]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..entry {
+        run("xdotool", &["key", "Down"]);
+    }
+    if let Some(shot) = shot {
+        colours_in(shot, "420x400+604+368");
+    }
+    run("xdotool", &["key", "Return"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a display, a tray host and a notification server: make ui-tests"]
+async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_logged_out() {
+    let emu = Emulator::start().await.expect("emulator");
+    let data = std::env::temp_dir().join(format!("pb-desktop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let log = std::fs::File::create(shots_dir().join("desktop-app.log")).expect("log");
+    let mut app = App {
+        child: Command::new(env!("CARGO_BIN_EXE_presence-bridge"))
+            .env("PRESENCE_BRIDGE_EMULATOR", &emu.base_url)
+            .env("PRESENCE_BRIDGE_USER", "ada")
+            .env("PRESENCE_BRIDGE_DATA_DIR", &data)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the app starts"),
+    };
+
+    // Signed in, synced, and shown: the panel maps and the tray shows the green Available icon.
+    let started = Instant::now();
+    let window = until("the panel window", Duration::from_secs(30), panel_window).await;
+    until("the first presence write", Duration::from_secs(30), || {
+        (salesforce_state(&emu) == "Available").then_some(())
+    })
+    .await;
+    eprintln!("signed in and synced {:?} after start", started.elapsed());
+    until(
+        "the Available icon in the tray",
+        Duration::from_secs(10),
+        || {
+            colours_in("desktop-1-started.png", TRAY_AREA)
+                .contains("#6BB700")
+                .then_some(())
+        },
+    )
+    .await;
+
+    until(
+        "the Available icon in the panel",
+        Duration::from_secs(10),
+        || {
+            colours_in("desktop-1-started.png", PANEL_TOP)
+                .contains("#6BB700")
+                .then_some(())
+        },
+    )
+    .await;
+
+    // A caller whose name is markup: the toast shows it as text, escaped for dunst (C8).
+    let contact = emu.with_world(|world| {
+        world.insert_record(
+            "Contact",
+            serde_json::from_value(
+                json!({"Name": "Eve <b>Example</b> & Co", "Phone": "+1 415 555 0142"}),
+            )
+            .expect("fields"),
+        )
+    });
+    assert!(contact.is_some());
+    let offered = Instant::now();
+    let call = emu
+        .place_call("ada", "Direct", "+14155550142")
+        .expect("call");
+    until("the ringing toast", Duration::from_secs(10), || {
+        notify_log().contains("\"Incoming call\"").then_some(())
+    })
+    .await;
+    eprintln!("toast shown {:?} after the offer", offered.elapsed());
+    until(
+        "the caller's name in the toast, escaped",
+        Duration::from_secs(10),
+        || {
+            notify_log()
+                .contains("Eve &lt;b&gt;Example&lt;/b&gt; &amp; Co")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        !notify_log().contains("<b>Example</b>"),
+        "caller markup reached the notification server unescaped"
+    );
+    // The panel came up ringing, with the Answer button (green) focused: Enter answers.
+    until("the ringing panel", Duration::from_secs(10), || {
+        colours_in("desktop-2-ringing.png", PANEL_TOP)
+            .contains("#237B4B")
+            .then_some(())
+    })
+    .await;
+    run("xdotool", &["windowfocus", "--sync", &window]);
+    run("xdotool", &["key", "Return"]);
+    until("the call answered", Duration::from_secs(10), || {
+        let call = emu.call(&call.call_id)?;
+        (call.status == "Answered").then_some(())
+    })
+    .await;
+    until(
+        "On a Call in Salesforce and Busy in Teams",
+        Duration::from_secs(10),
+        || {
+            let state = emu.state();
+            let agent = ada(&state);
+            (agent["salesforce"]["State__c"] == "On a Call"
+                && agent["teams"]["preferred"]["availability"] == "Busy")
+                .then_some(())
+        },
+    )
+    .await;
+    until("the toast closed", Duration::from_secs(10), || {
+        notify_log()
+            .contains("member=CloseNotification")
+            .then_some(())
+    })
+    .await;
+
+    // The caller hangs up: wrap-up, and the call logged once, linked to the contact.
+    emu.hang_up(&call.call_id).expect("hang up");
+    until("Wrap-up", Duration::from_secs(10), || {
+        (salesforce_state(&emu) == "Wrap-up").then_some(())
+    })
+    .await;
+    let tasks = until("the call's Task", Duration::from_secs(10), || {
+        let state = emu.state();
+        let tasks: Vec<Value> = state["tasks"]
+            .as_array()?
+            .iter()
+            .filter(|task| task["Call_Log_Key__c"] == call.call_id.as_str())
+            .cloned()
+            .collect();
+        (!tasks.is_empty()).then_some(tasks)
+    })
+    .await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["CallDisposition"], "Completed");
+    assert_eq!(tasks[0]["WhoId"].as_str(), contact.as_deref());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    colours_in("desktop-3-wrap-up.png", PANEL_TOP);
+
+    // The tray menu, by keyboard: the seventh selectable entry is Do Not Disturb.
+    pick_from_tray(7, Some("desktop-4-tray-menu.png")).await;
+    until(
+        "Do Not Disturb in both clouds",
+        Duration::from_secs(10),
+        || {
+            let state = emu.state();
+            let agent = ada(&state);
+            (agent["salesforce"]["State__c"] == "Do Not Disturb"
+                && agent["salesforce"]["Source__c"] == "Desktop"
+                && agent["teams"]["preferred"]["availability"] == "DoNotDisturb")
+                .then_some(())
+        },
+    )
+    .await;
+    // Do Not Disturb blocks a direct call: no toast, the controller told why (C1, C6).
+    let toasts_before = notify_log().matches("\"Incoming call\"").count();
+    let blocked = emu
+        .place_call("ada", "Direct", "+14155550100")
+        .expect("call");
+    let outcome = until("the blocked call's answer", Duration::from_secs(10), || {
+        emu.call(&blocked.call_id)?.outcome
+    })
+    .await;
+    assert!(outcome.contains("Do Not Disturb"), "{outcome}");
+    assert_eq!(
+        notify_log().matches("\"Incoming call\"").count(),
+        toasts_before
+    );
+
+    // Back to Available from the tray (its first entry): the tray icon turns green again.
+    pick_from_tray(1, None).await;
+    until("Available in both clouds", Duration::from_secs(10), || {
+        let state = emu.state();
+        let agent = ada(&state);
+        (agent["salesforce"]["State__c"] == "Available"
+            && agent["teams"]["preferred"]["availability"] == "Available")
+            .then_some(())
+    })
+    .await;
+    until(
+        "the Available icon in the tray again",
+        Duration::from_secs(10),
+        || {
+            colours_in("desktop-5-available.png", TRAY_AREA)
+                .contains("#6BB700")
+                .then_some(())
+        },
+    )
+    .await;
+
+    // The session ends (SIGTERM): the app logs out first and hands Teams back (L7, L3).
+    run("kill", &["-TERM", &app.child.id().to_string()]);
+    let status = until("the app to exit", Duration::from_secs(15), || {
+        app.child.try_wait().ok().flatten()
+    })
+    .await;
+    assert!(status.success(), "exit status {status}");
+    let state = emu.state();
+    let agent = ada(&state);
+    assert_eq!(agent["salesforce"]["State__c"], "Logout");
+    assert_eq!(agent["loggedOut"], true);
+    assert!(agent["teams"]["preferred"].is_null(), "{}", agent["teams"]);
+    let _ = std::fs::remove_dir_all(&data);
+}
