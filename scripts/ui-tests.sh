@@ -33,5 +33,5 @@ for _ in $(seq 50); do
     grep -q true && break
   sleep 0.1
 done
-cargo test -q --workspace --test desktop -- --ignored --nocapture
+cargo test -q --workspace --test desktop -- --ignored --nocapture --test-threads=1
 echo "ui-tests: screenshots in $shots/desktop-*.png"

@@ -3,10 +3,9 @@
 //! It owns no presence logic. It runs the sync driver of `presence-sync` around the engine and
 //! turns the engine's [`Snapshot`](presence_core::Snapshot) into what the agent sees: the tray
 //! icon and menu, the softphone panel (pushed a `snapshot` event on every change) and desktop
-//! toasts; clicks become engine inputs. With `PRESENCE_BRIDGE_EMULATOR` set (what `make run`
-//! does) it signs in to the built-in emulator as `PRESENCE_BRIDGE_USER` (default `ada`);
-//! without it the tray and panel show the engine's snapshot for the shipped configuration,
-//! unconnected.
+//! toasts; clicks become engine inputs. It signs in to the built-in emulator (what `make run`
+//! does) or to the clouds the settings file names (see `sign_in.rs`); until it is signed in,
+//! the tray and panel show the engine's snapshot for the shipped configuration and why.
 //!
 //! The app lives in the tray: closing the panel hides it. Quitting (the tray's Quit, or SIGINT
 //! or SIGTERM from the session) logs the agent out first (L7) and waits a few seconds at most
@@ -14,10 +13,12 @@
 //!
 //! Layout: `lib.rs` (start-up, the snapshot and UI-effect pump, quit), `tray.rs` (snapshot →
 //! icon, tooltip, menu), `panel.rs` (the panel window), `toast.rs` (notifications),
+//! `sign_in.rs` (where to sign in, the browser),
 //! `commands.rs` (IPC commands, each a few lines).
 
 mod commands;
 mod panel;
+mod sign_in;
 mod toast;
 mod tray;
 
@@ -198,15 +199,11 @@ fn start_sync<R: Runtime>(
     tray: TrayIcon<R>,
     toasts: Toasts,
 ) {
-    let Ok(emulator) = std::env::var("PRESENCE_BRIDGE_EMULATOR") else {
-        record_problem(
-            &app,
-            &state,
-            "not connected: set PRESENCE_BRIDGE_EMULATOR (make run does)".into(),
-        );
-        return;
+    let target = match sign_in::target() {
+        Ok(target) => target,
+        Err(problem) => return record_problem(&app, &state, problem),
     };
-    let user = std::env::var("PRESENCE_BRIDGE_USER").unwrap_or_else(|_| "ada".into());
+    let user = target.agent().to_string();
     tauri::async_runtime::spawn(async move {
         // The agent's data directory: its lock (one sync per agent, shared with
         // presence-agent) and the durable outbox. PRESENCE_BRIDGE_DATA_DIR overrides it.
@@ -234,24 +231,39 @@ fn start_sync<R: Runtime>(
                 ),
             );
         }
-        let outbox = data.outbox.clone();
-        let connectors = match presence_sync::connect_emulator(
-            &emulator,
-            &user,
+        let (prompt_app, prompt_state) = (app.clone(), state.clone());
+        // A warning (no keyring: the sign-in lasts only while the app runs) stays on show.
+        let warning_kept = Mutex::new(None);
+        let connected = presence_sync::connect_when_online(
+            &target,
             presence_sync::EMULATOR_CLIENT_ID,
-            outbox,
+            "presence-bridge",
+            data.outbox.clone(),
+            move |prompt| {
+                sign_in::open_browser(&prompt);
+                record_problem(&prompt_app, &prompt_state, prompt.to_string());
+            },
+            |warning| {
+                record_problem(&app, &state, warning.clone());
+                if let Ok(mut kept) = warning_kept.lock() {
+                    *kept = Some(warning);
+                }
+            },
+            |error, gap| {
+                let text = format!("offline ({error}); trying again in {} s", gap.as_secs());
+                record_problem(&app, &state, text);
+            },
         )
-        .await
-        {
+        .await;
+        let connectors = match connected {
             Ok(connectors) => connectors,
             Err(error) => {
-                return record_problem(
-                    &app,
-                    &state,
-                    format!("cannot sign in to {emulator} as {user}: {error}"),
-                )
+                return record_problem(&app, &state, format!("cannot sign in: {error}"));
             }
         };
+        if let Ok(mut problem) = state.problem.lock() {
+            *problem = warning_kept.lock().ok().and_then(|mut kept| kept.take());
+        }
         let seed = user.bytes().map(u64::from).sum();
         let (config, warning) =
             presence_sync::engine_config(&connectors, &format!("presence-bridge:{user}"), seed)

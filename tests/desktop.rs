@@ -83,6 +83,32 @@ async fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option
     }
 }
 
+/// Waits until a screenshot shows `colour` in `region`; the last one is kept as `shot`.
+async fn until_seen(what: &str, shot: &str, region: &str, colour: &str) {
+    until(what, Duration::from_secs(10), || {
+        colours_in(shot, region).contains(colour).then_some(())
+    })
+    .await;
+}
+
+/// Waits until Salesforce shows `state` (set from the desktop) and Teams the preferred
+/// `availability` written for it.
+async fn until_both_clouds(emu: &Emulator, state: &str, availability: &str) {
+    until(
+        &format!("{state} in Salesforce and {availability} in Teams"),
+        Duration::from_secs(10),
+        || {
+            let whole = emu.state();
+            let agent = ada(&whole);
+            (agent["salesforce"]["State__c"] == state
+                && agent["salesforce"]["Source__c"] == "Desktop"
+                && agent["teams"]["preferred"]["availability"] == availability)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 fn ada(state: &Value) -> &Value {
     state["agents"]
         .as_array()
@@ -135,17 +161,15 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     let emu = Emulator::start().await.expect("emulator");
     let data = std::env::temp_dir().join(format!("pb-desktop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let log = std::fs::File::create(shots_dir().join("desktop-app.log")).expect("log");
-    let mut app = App {
-        child: Command::new(env!("CARGO_BIN_EXE_presence-bridge"))
-            .env("PRESENCE_BRIDGE_EMULATOR", &emu.base_url)
-            .env("PRESENCE_BRIDGE_USER", "ada")
-            .env("PRESENCE_BRIDGE_DATA_DIR", &data)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the app starts"),
-    };
+    let data_text = data.to_str().expect("utf-8 path");
+    let mut app = start_app(
+        &[
+            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
+            ("PRESENCE_BRIDGE_USER", "ada"),
+            ("PRESENCE_BRIDGE_DATA_DIR", data_text),
+        ],
+        "desktop-app.log",
+    );
 
     // Signed in, synced, and shown: the panel maps and the tray shows the green Available icon.
     let started = Instant::now();
@@ -155,25 +179,18 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     })
     .await;
     eprintln!("signed in and synced {:?} after start", started.elapsed());
-    until(
+    until_seen(
         "the Available icon in the tray",
-        Duration::from_secs(10),
-        || {
-            colours_in("desktop-1-started.png", TRAY_AREA)
-                .contains("#6BB700")
-                .then_some(())
-        },
+        "desktop-1-started.png",
+        TRAY_AREA,
+        "#6BB700",
     )
     .await;
-
-    until(
+    until_seen(
         "the Available icon in the panel",
-        Duration::from_secs(10),
-        || {
-            colours_in("desktop-1-started.png", PANEL_TOP)
-                .contains("#6BB700")
-                .then_some(())
-        },
+        "desktop-1-started.png",
+        PANEL_TOP,
+        "#6BB700",
     )
     .await;
 
@@ -212,11 +229,12 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
         "caller markup reached the notification server unescaped"
     );
     // The panel came up ringing, with the Answer button (green) focused: Enter answers.
-    until("the ringing panel", Duration::from_secs(10), || {
-        colours_in("desktop-2-ringing.png", PANEL_TOP)
-            .contains("#237B4B")
-            .then_some(())
-    })
+    until_seen(
+        "the ringing panel",
+        "desktop-2-ringing.png",
+        PANEL_TOP,
+        "#237B4B",
+    )
     .await;
     run("xdotool", &["windowfocus", "--sync", &window]);
     run("xdotool", &["key", "Return"]);
@@ -225,18 +243,7 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
         (call.status == "Answered").then_some(())
     })
     .await;
-    until(
-        "On a Call in Salesforce and Busy in Teams",
-        Duration::from_secs(10),
-        || {
-            let state = emu.state();
-            let agent = ada(&state);
-            (agent["salesforce"]["State__c"] == "On a Call"
-                && agent["teams"]["preferred"]["availability"] == "Busy")
-                .then_some(())
-        },
-    )
-    .await;
+    until_both_clouds(&emu, "On a Call", "Busy").await;
     until("the toast closed", Duration::from_secs(10), || {
         notify_log()
             .contains("member=CloseNotification")
@@ -269,19 +276,7 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
 
     // The tray menu, by keyboard: the seventh selectable entry is Do Not Disturb.
     pick_from_tray(7, Some("desktop-4-tray-menu.png")).await;
-    until(
-        "Do Not Disturb in both clouds",
-        Duration::from_secs(10),
-        || {
-            let state = emu.state();
-            let agent = ada(&state);
-            (agent["salesforce"]["State__c"] == "Do Not Disturb"
-                && agent["salesforce"]["Source__c"] == "Desktop"
-                && agent["teams"]["preferred"]["availability"] == "DoNotDisturb")
-                .then_some(())
-        },
-    )
-    .await;
+    until_both_clouds(&emu, "Do Not Disturb", "DoNotDisturb").await;
     // Do Not Disturb blocks a direct call: no toast, the controller told why (C1, C6).
     let toasts_before = notify_log().matches("\"Incoming call\"").count();
     let blocked = emu
@@ -299,22 +294,12 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
 
     // Back to Available from the tray (its first entry): the tray icon turns green again.
     pick_from_tray(1, None).await;
-    until("Available in both clouds", Duration::from_secs(10), || {
-        let state = emu.state();
-        let agent = ada(&state);
-        (agent["salesforce"]["State__c"] == "Available"
-            && agent["teams"]["preferred"]["availability"] == "Available")
-            .then_some(())
-    })
-    .await;
-    until(
+    until_both_clouds(&emu, "Available", "Available").await;
+    until_seen(
         "the Available icon in the tray again",
-        Duration::from_secs(10),
-        || {
-            colours_in("desktop-5-available.png", TRAY_AREA)
-                .contains("#6BB700")
-                .then_some(())
-        },
+        "desktop-5-available.png",
+        TRAY_AREA,
+        "#6BB700",
     )
     .await;
 
@@ -331,4 +316,83 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     assert_eq!(agent["loggedOut"], true);
     assert!(agent["teams"]["preferred"].is_null(), "{}", agent["teams"]);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Starts the app with `env` and its standard error in `target/shots/<log>`.
+fn start_app(env: &[(&str, &str)], log: &str) -> App {
+    let log = std::fs::File::create(shots_dir().join(log)).expect("log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_presence-bridge"));
+    command
+        .env_remove("PRESENCE_BRIDGE_EMULATOR")
+        .env_remove("PRESENCE_BRIDGE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    App {
+        child: command.spawn().expect("the app starts"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a display: make ui-tests"]
+async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_signs_in() {
+    let home = std::env::temp_dir().join(format!("pb-desktop-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).expect("home");
+    let home_text = home.to_str().expect("utf-8");
+    let config_home = home.join("config");
+    let data_home = home.join("data");
+    let (config_home_text, data_home_text) = (
+        config_home.to_str().expect("utf-8"),
+        data_home.to_str().expect("utf-8"),
+    );
+    let env = [
+        ("HOME", home_text),
+        ("XDG_CONFIG_HOME", config_home_text),
+        ("XDG_DATA_HOME", data_home_text),
+    ];
+
+    // No settings file: the app runs, and says what to write where (panel, tray, stderr).
+    let app = start_app(&env, "desktop-unset.log");
+    let expected = config_home.join("presence-bridge/settings.toml");
+    until("the set-up message", Duration::from_secs(30), || {
+        let log = std::fs::read_to_string(shots_dir().join("desktop-unset.log")).ok()?;
+        log.contains(&format!("not set up: write {}", expected.display()))
+            .then_some(())
+    })
+    .await;
+    drop(app);
+
+    // The same file presence-agent reads, here naming the emulator and agent grace.
+    let emu = Emulator::start().await.expect("emulator");
+    std::fs::create_dir_all(expected.parent().expect("dir")).expect("config dir");
+    std::fs::write(
+        &expected,
+        format!("[emulator]\nurl = \"{}\"\nuser = \"grace\"\n", emu.base_url),
+    )
+    .expect("settings");
+    let mut app = start_app(&env, "desktop-settings.log");
+    until(
+        "grace signed in and synced",
+        Duration::from_secs(30),
+        || {
+            let state = emu.state();
+            let grace = state["agents"]
+                .as_array()?
+                .iter()
+                .find(|agent| agent["name"] == "grace")?
+                .clone();
+            (grace["salesforce"]["Origin_Client__c"] == "presence-bridge:grace").then_some(())
+        },
+    )
+    .await;
+    assert!(
+        data_home.join("presence-bridge").exists(),
+        "the agent's data lives under XDG_DATA_HOME"
+    );
+    let _ = app.child.kill();
+    let _ = app.child.wait();
+    let _ = std::fs::remove_dir_all(&home);
 }

@@ -3,12 +3,22 @@
 //! limited to the real clouds' hosts over HTTPS, and only the emulator, when chosen explicitly,
 //! may be plain HTTP on loopback.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thiserror::Error;
 
 pub const DEFAULTS: &str = include_str!("../defaults/settings.toml");
+
+/// Where the desktop app looks for the user's file: `$XDG_CONFIG_HOME/presence-bridge/settings.toml`,
+/// else `~/.config/presence-bridge/settings.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+        .map(|dir| dir.join("presence-bridge/settings.toml"))
+}
 
 /// Largest settings file read.
 pub const MAX_SETTINGS_BYTES: u64 = 64 * 1024;

@@ -4,13 +4,13 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
-use presence_core::{Engine, Failure, Input};
+use presence_core::{Engine, Input};
 use presence_sync::outbox::Outbox;
 use presence_sync::settings::Settings;
-use presence_sync::{Connectors, SyncError};
+use presence_sync::{Connectors, SignInTarget, SyncError};
 
 /// Runs one agent's presence sync between Teams and Salesforce without a window and prints
 /// every snapshot change as one JSON line on standard output (diagnostics go to standard error).
@@ -59,11 +59,9 @@ fn fail(code: i32, message: String) -> ! {
     std::process::exit(code);
 }
 
-fn open_outbox(dir: Option<PathBuf>, who: &str) -> Arc<Outbox> {
+/// Opens the agent's data (lock and outbox), or exits saying why.
+fn open_agent_data(dir: Option<PathBuf>, who: &str) -> presence_sync::local::AgentData {
     use presence_sync::local::{default_data_dir, AgentData, LocalError};
-    if let Some(data) = AGENT_DATA.get() {
-        return data.outbox.clone(); // Opened by an earlier attempt to sign in.
-    }
     let Some(dir) = dir.or_else(default_data_dir) else {
         fail(2, format!("{}; or pass --data-dir", LocalError::NoDataDir));
     };
@@ -80,23 +78,16 @@ fn open_outbox(dir: Option<PathBuf>, who: &str) -> Arc<Outbox> {
             aside.display()
         );
     }
-    let outbox = data.outbox.clone();
-    let _ = AGENT_DATA.set(data);
-    outbox
+    data
 }
 
-/// Held for the life of the process: the agent's lock and outbox.
-static AGENT_DATA: std::sync::OnceLock<presence_sync::local::AgentData> =
-    std::sync::OnceLock::new();
-
-/// Signs in as the arguments say; returns the connectors and the agent's name for logs.
-async fn connect(args: &Args) -> Result<(Connectors, String), SyncError> {
+/// Where the arguments say to sign in.
+fn target(args: &Args) -> SignInTarget {
     if let Some(url) = &args.emulator {
-        let user = args.user.clone().unwrap_or_default();
-        let outbox = open_outbox(args.data_dir.clone(), &user);
-        return presence_sync::connect_emulator(url, &user, &args.client_id, outbox)
-            .await
-            .map(|c| (c, user));
+        return SignInTarget::Emulator {
+            url: url.clone(),
+            user: args.user.clone().unwrap_or_default(),
+        };
     }
     let Some(path) = &args.config else {
         fail(
@@ -105,30 +96,7 @@ async fn connect(args: &Args) -> Result<(Connectors, String), SyncError> {
         );
     };
     let settings = Settings::load(path).unwrap_or_else(|error| fail(2, error.to_string()));
-    match &settings.emulator {
-        Some(emulator) => {
-            let outbox = open_outbox(args.data_dir.clone(), &emulator.user);
-            presence_sync::connect_emulator(&emulator.url, &emulator.user, &args.client_id, outbox)
-                .await
-                .map(|c| (c, emulator.user.clone()))
-        }
-        None => {
-            let outbox = open_outbox(args.data_dir.clone(), "agent");
-            let (secrets, unavailable) =
-                presence_sync::secrets::keyring_or_memory("presence-bridge");
-            if let Some(reason) = unavailable {
-                eprintln!(
-                    "presence-agent: {reason}; this sign-in lasts only while presence-agent runs"
-                );
-            }
-            presence_sync::connect_clouds(&settings, outbox, secrets, |text| {
-                PROMPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-                eprintln!("presence-agent: {text}")
-            })
-            .await
-            .map(|c| (c, "agent".to_string()))
-        }
-    }
+    SignInTarget::from_settings(settings)
 }
 
 #[tokio::main]
@@ -141,7 +109,11 @@ async fn main() {
         )
         .init();
     let args = Args::parse();
-    let (connectors, user) = connect_when_online(&args).await;
+    let target = target(&args);
+    let user = target.agent().to_string();
+    // Held for the life of the process: the agent's lock and outbox.
+    let data = open_agent_data(args.data_dir.clone(), &user);
+    let connectors = connect(&args, &target, data.outbox.clone()).await;
     let seed = user.bytes().map(u64::from).sum();
     let (config, warning) =
         presence_sync::engine_config(&connectors, &format!("{}:{user}", args.client_id), seed)
@@ -169,44 +141,35 @@ async fn main() {
     tokio::spawn(read_commands(handle.clone()));
     driver.await;
     printer.abort();
+    drop(data);
     // Not a return: the runtime would wait for the blocking read of standard input.
     std::process::exit(0);
 }
 
-/// Set once the agent was asked to sign in interactively.
-static PROMPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Signs in, waiting for the network when it is not there (N1): the agent starts offline,
 /// prints a snapshot that says so, and tries again with growing gaps (1 s doubling to 60 s),
 /// instead of exiting. Refusals (a bad client id, a revoked sign-in) still end it.
-async fn connect_when_online(args: &Args) -> (Connectors, String) {
-    let mut gap = Duration::from_secs(1);
-    let mut said_offline = false;
-    loop {
-        match connect(args).await {
-            Ok(connected) => return connected,
-            // Waiting silently makes sense for a stored session or the emulator; an
-            // interactive sign-in that failed is not repeated behind the agent's back.
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    Failure::Offline { .. } | Failure::Transient { .. }
-                ) && !PROMPTED.load(std::sync::atomic::Ordering::SeqCst) =>
-            {
-                if !said_offline {
-                    said_offline = true;
-                    print_line(&offline_snapshot(&error));
-                }
-                eprintln!(
-                    "presence-agent: offline ({error}); trying again in {} s",
-                    gap.as_secs()
-                );
-                tokio::time::sleep(gap).await;
-                gap = (gap * 2).min(Duration::from_secs(60));
+async fn connect(args: &Args, target: &SignInTarget, outbox: Arc<Outbox>) -> Connectors {
+    let said_offline = std::sync::atomic::AtomicBool::new(false);
+    let connected = presence_sync::connect_when_online(
+        target,
+        &args.client_id,
+        "presence-bridge",
+        outbox,
+        |asked| eprintln!("presence-agent: {asked}"),
+        |warning| eprintln!("presence-agent: {warning}"),
+        |error, gap| {
+            if !said_offline.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                print_line(&offline_snapshot(error));
             }
-            Err(error) => fail(1, format!("cannot sign in: {error}")),
-        }
-    }
+            eprintln!(
+                "presence-agent: offline ({error}); trying again in {} s",
+                gap.as_secs()
+            );
+        },
+    )
+    .await;
+    connected.unwrap_or_else(|error| fail(1, format!("cannot sign in: {error}")))
 }
 
 /// What the tray would show before the first sign-in worked: both links down, with why.

@@ -1,0 +1,321 @@
+//! Signing an agent in: to the emulator without a browser, or to the clouds a settings file
+//! names (silently from a kept refresh token, else in the browser or with a device code), and
+//! waiting for the network when it is not there. Used alike by `presence-agent` and the
+//! desktop app, which differ only in how they show a [`SignInPrompt`].
+
+use std::sync::Arc;
+
+use crate::driver::Connectors;
+use crate::error::SyncError;
+use crate::{auth, graph, outbox, request, salesforce, secrets, settings};
+
+/// The app's client id used against the emulator (any id works there).
+pub const EMULATOR_CLIENT_ID: &str = "presence-bridge-emulator";
+
+/// Signs an agent in to both emulated clouds without a browser and builds the connectors.
+pub async fn connect_emulator(
+    base_url: &str,
+    user: &str,
+    client_id: &str,
+    outbox: Arc<outbox::Outbox>,
+) -> Result<Connectors, SyncError> {
+    connect_emulator_with(
+        base_url,
+        user,
+        client_id,
+        outbox,
+        &request::Transport::default(),
+    )
+    .await
+}
+
+/// [`connect_emulator`] with chosen timeouts (and resolver) for the clients.
+pub async fn connect_emulator_with(
+    base_url: &str,
+    user: &str,
+    client_id: &str,
+    outbox: Arc<outbox::Outbox>,
+    transport: &request::Transport,
+) -> Result<Connectors, SyncError> {
+    let redirect = "http://127.0.0.1:53682/callback";
+    let entra = auth::OAuthEndpoints::entra(base_url, "organizations", client_id, redirect);
+    let graph_tokens = Arc::new(auth::TokenSource::sign_in_auto_approved(entra, user).await?);
+    let salesforce = auth::OAuthEndpoints::salesforce(base_url, client_id, redirect);
+    let salesforce_tokens =
+        Arc::new(auth::TokenSource::sign_in_auto_approved(salesforce, user).await?);
+    let graph = graph::GraphClient::with_transport(base_url, graph_tokens, client_id, transport)?;
+    let salesforce =
+        salesforce::SalesforceClient::connect_with(salesforce_tokens, transport).await?;
+    Ok(Connectors {
+        graph: Arc::new(graph),
+        salesforce: Arc::new(salesforce),
+        outbox,
+    })
+}
+
+/// The engine's configuration for this agent: the Call Center read from Salesforce, or the
+/// shipped defaults (with the reason) when it cannot be read or is invalid.
+pub async fn engine_config(
+    connectors: &Connectors,
+    origin_client: &str,
+    jitter_seed: u64,
+) -> (presence_core::EngineConfig, Option<String>) {
+    let mut config = presence_core::EngineConfig::shipped_default();
+    let warning = match connectors.salesforce.load_call_center().await {
+        Ok(call_center) => {
+            config.call_center = call_center;
+            None
+        }
+        Err(error) => Some(format!(
+            "using the shipped Call Center configuration: {error}"
+        )),
+    };
+    config.client_id = origin_client.to_string();
+    config.jitter_seed = jitter_seed;
+    (config, warning)
+}
+
+/// What the agent must do to sign in interactively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInPrompt {
+    /// Open `url` in the system browser (authorization code with PKCE; the answer comes back
+    /// to a listener on 127.0.0.1).
+    Browser { cloud: &'static str, url: String },
+    /// Open `uri` on any device and enter `code`.
+    DeviceCode {
+        cloud: &'static str,
+        uri: String,
+        code: String,
+    },
+}
+
+impl std::fmt::Display for SignInPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignInPrompt::Browser { cloud, url } => {
+                write!(f, "Sign in to {cloud} in your browser: {url}")
+            }
+            SignInPrompt::DeviceCode { cloud, uri, code } => {
+                write!(f, "Sign in to {cloud}: open {uri} and enter {code}")
+            }
+        }
+    }
+}
+
+/// Where an agent's sync signs in.
+#[derive(Debug, Clone)]
+pub enum SignInTarget {
+    /// The emulator, as one of its agents, without a browser.
+    Emulator { url: String, user: String },
+    /// The real clouds a settings file names.
+    Clouds(Box<settings::Settings>),
+}
+
+impl SignInTarget {
+    /// A settings file's target: its `[emulator]` section if it has one, else its clouds.
+    pub fn from_settings(settings: settings::Settings) -> Self {
+        match &settings.emulator {
+            Some(emulator) => SignInTarget::Emulator {
+                url: emulator.url.clone(),
+                user: emulator.user.clone(),
+            },
+            None => SignInTarget::Clouds(Box::new(settings)),
+        }
+    }
+
+    /// The name the agent's data (lock, outbox) is kept under: the emulator agent's name, or
+    /// `agent` for the one person signed in to real clouds on this desktop account.
+    pub fn agent(&self) -> &str {
+        match self {
+            SignInTarget::Emulator { user, .. } => user,
+            SignInTarget::Clouds(_) => "agent",
+        }
+    }
+}
+
+/// Signs in to `target` and builds the connectors; `secrets` keeps real-cloud refresh tokens.
+async fn connect_target(
+    target: &SignInTarget,
+    client_id: &str,
+    secrets: &Arc<dyn secrets::SecretStore>,
+    outbox: Arc<outbox::Outbox>,
+    prompt: Arc<dyn Fn(SignInPrompt) + Send + Sync>,
+) -> Result<Connectors, SyncError> {
+    match target {
+        SignInTarget::Emulator { url, user } => {
+            connect_emulator(url, user, client_id, outbox).await
+        }
+        SignInTarget::Clouds(settings) => {
+            connect_clouds(settings, outbox, secrets.clone(), move |asked| {
+                prompt(asked)
+            })
+            .await
+        }
+    }
+}
+
+/// Signs in to `target`, waiting for the network when it is not there (N1): before each wait
+/// (1 s doubling to 60 s) `on_offline` hears why and for how long. Real-cloud refresh tokens
+/// are kept in the OS keyring under `keyring_service`; when no keyring answers, in memory only,
+/// and `warn` is told that the sign-in then lasts only while the process runs. Refusals (a bad client id,
+/// a revoked sign-in) end it, and so does any failure once the agent was asked to sign in
+/// interactively: that is not repeated behind the agent's back.
+pub async fn connect_when_online(
+    target: &SignInTarget,
+    client_id: &str,
+    keyring_service: &str,
+    outbox: Arc<outbox::Outbox>,
+    prompt: impl Fn(SignInPrompt) + Send + Sync + 'static,
+    warn: impl Fn(String),
+    on_offline: impl Fn(&SyncError, std::time::Duration),
+) -> Result<Connectors, SyncError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let prompted = Arc::new(AtomicBool::new(false));
+    let prompt: Arc<dyn Fn(SignInPrompt) + Send + Sync> = {
+        let prompted = prompted.clone();
+        Arc::new(move |asked| {
+            prompted.store(true, Ordering::SeqCst);
+            prompt(asked)
+        })
+    };
+    let secrets: Arc<dyn secrets::SecretStore> = match target {
+        SignInTarget::Emulator { .. } => Arc::new(secrets::MemoryStore::default()),
+        SignInTarget::Clouds(_) => {
+            let (store, unavailable) = secrets::keyring_or_memory(keyring_service);
+            if let Some(reason) = unavailable {
+                warn(format!(
+                    "{reason}; this sign-in lasts only while the app runs"
+                ));
+            }
+            store
+        }
+    };
+    let mut gap = std::time::Duration::from_secs(1);
+    loop {
+        let attempt =
+            connect_target(target, client_id, &secrets, outbox.clone(), prompt.clone()).await;
+        match attempt {
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    presence_core::Failure::Offline { .. }
+                        | presence_core::Failure::Transient { .. }
+                ) && !prompted.load(Ordering::SeqCst) =>
+            {
+                on_offline(&error, gap);
+                tokio::time::sleep(gap).await;
+                gap = (gap * 2).min(std::time::Duration::from_secs(60));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Signs in to the real clouds named in `settings` (silently from a refresh token kept in
+/// `secrets` when there is a working one, else in the browser or with a device code, as
+/// configured) and builds the connectors. `prompt` receives what to show the agent: the browser address, or
+/// the device code and where to enter it.
+pub async fn connect_clouds(
+    settings: &settings::Settings,
+    outbox: Arc<outbox::Outbox>,
+    secrets: Arc<dyn secrets::SecretStore>,
+    prompt: impl Fn(SignInPrompt) + Send + Sync + 'static,
+) -> Result<Connectors, SyncError> {
+    use std::time::Duration;
+    let prompt = Arc::new(prompt);
+    let placeholder = "http://127.0.0.1/callback";
+    let entra = auth::OAuthEndpoints::entra(
+        &settings.teams.login_base,
+        &settings.teams.tenant,
+        &settings.teams.client_id,
+        placeholder,
+    );
+    let salesforce = auth::OAuthEndpoints::salesforce(
+        &settings.salesforce.login_host,
+        &settings.salesforce.client_id,
+        placeholder,
+    );
+    let teams_account = format!(
+        "teams:{}:{}",
+        settings.teams.tenant, settings.teams.client_id
+    );
+    let salesforce_account = format!(
+        "salesforce:{}:{}",
+        settings.salesforce.login_host, settings.salesforce.client_id
+    );
+    let resumed = (
+        auth::TokenSource::resume(entra.clone(), secrets.clone(), &teams_account).await?,
+        auth::TokenSource::resume(salesforce.clone(), secrets.clone(), &salesforce_account).await?,
+    );
+    let (graph_tokens, salesforce_tokens) = match resumed {
+        (Some(graph), Some(salesforce)) => (graph, salesforce),
+        _ => match settings.sign_in.flow {
+            settings::SignInFlow::Browser => {
+                let show = |cloud: &'static str| {
+                    let prompt = prompt.clone();
+                    move |url: String| prompt(SignInPrompt::Browser { cloud, url })
+                };
+                let graph = auth::TokenSource::sign_in_with_browser(
+                    entra,
+                    show("Microsoft 365"),
+                    Duration::from_secs(300),
+                )
+                .await?;
+                let salesforce = auth::TokenSource::sign_in_with_browser(
+                    salesforce,
+                    show("Salesforce"),
+                    Duration::from_secs(300),
+                )
+                .await?;
+                (graph, salesforce)
+            }
+            settings::SignInFlow::Device => {
+                let device_url = format!(
+                    "{}/{}/oauth2/v2.0/devicecode",
+                    settings.teams.login_base.trim_end_matches('/'),
+                    settings.teams.tenant
+                );
+                let show = |cloud: &'static str| {
+                    let prompt = prompt.clone();
+                    move |code: auth::DeviceCodePrompt| {
+                        prompt(SignInPrompt::DeviceCode {
+                            cloud,
+                            uri: code.verification_uri,
+                            code: code.user_code,
+                        })
+                    }
+                };
+                let graph = auth::TokenSource::sign_in_with_device_code(
+                    entra,
+                    &device_url,
+                    show("Microsoft 365"),
+                )
+                .await?;
+                let salesforce =
+                    auth::TokenSource::sign_in_salesforce_device(salesforce, show("Salesforce"))
+                        .await?;
+                (graph, salesforce)
+            }
+        },
+    };
+    let keep = |error: secrets::SecretError| SyncError::Server(error.to_string());
+    graph_tokens
+        .keep_in(secrets.clone(), &teams_account)
+        .await
+        .map_err(keep)?;
+    salesforce_tokens
+        .keep_in(secrets, &salesforce_account)
+        .await
+        .map_err(keep)?;
+    let graph = graph::GraphClient::new(
+        &settings.teams.graph_base,
+        Arc::new(graph_tokens),
+        &settings.teams.client_id,
+    )?;
+    let salesforce = salesforce::SalesforceClient::connect(Arc::new(salesforce_tokens)).await?;
+    Ok(Connectors {
+        graph: Arc::new(graph),
+        salesforce: Arc::new(salesforce),
+        outbox,
+    })
+}
