@@ -1,7 +1,7 @@
 # Presence Bridge. `make run` starts the desktop app; `make test` is everything CI runs.
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
+.PHONY: bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -55,6 +55,10 @@ ui-tests: deps
 	scripts/ui-tests.sh
 
 ui-smoke: ui-tests
+
+# How fast a call reaches the desktop and leaves it (figures in BENCHMARKS.md); PB_BENCH_ROUNDS=30.
+bench-desktop: deps
+	scripts/ui-tests.sh bench_
 
 # Renders ui/icons/presence/*.svg (the panel's icons) to the tray's PNGs in icons/presence/.
 icons:

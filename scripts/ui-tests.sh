@@ -3,6 +3,7 @@
 # desktop gives it: a virtual display, a tray host (trayer, docked bottom right), a notification
 # server (dunst) on a private session bus, and a record of every notification call
 # (dbus-monitor → PB_NOTIFY_LOG) for the test to read. Screenshots land in target/shots/.
+# `scripts/ui-tests.sh bench_` runs the desktop benchmark instead (make bench-desktop).
 set -euo pipefail
 if [ "${PB_UI_SESSION:-}" != 1 ]; then
   exec dbus-run-session -- env PB_UI_SESSION=1 "$0" "$@"
@@ -33,5 +34,8 @@ for _ in $(seq 50); do
     grep -q true && break
   sleep 0.1
 done
-cargo test -q --workspace --test desktop -- --ignored --nocapture --test-threads=1
+# Arguments choose the tests (default: every UI test, no benchmark).
+filter=("$@")
+[ ${#filter[@]} -gt 0 ] || filter=(--skip bench_)
+cargo test -q --workspace --test desktop -- --ignored --nocapture --test-threads=1 "${filter[@]}"
 echo "ui-tests: screenshots in $shots/desktop-*.png"

@@ -396,3 +396,120 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
     let _ = app.child.wait();
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// The wall-clock times (seconds) of the notification calls `member` in the recorded log whose
+/// summary is `summary` (`None`: any), in order.
+fn notification_times(member: &str, summary: Option<&str>) -> Vec<f64> {
+    let log = notify_log();
+    let blocks: Vec<&str> = log.split("method call time=").skip(1).collect();
+    blocks
+        .iter()
+        .filter(|block| {
+            block
+                .lines()
+                .next()
+                .unwrap_or("")
+                .ends_with(&format!("member={member}"))
+        })
+        .filter(|block| {
+            // Notify's arguments: app name, replaces id, icon, summary, body. A first show
+            // replaces nothing (0); an update of the caller's name replaces the toast.
+            let strings: Vec<&str> = block.lines().skip(1).map(str::trim).collect();
+            summary.is_none_or(|summary| {
+                strings.get(1) == Some(&"uint32 0")
+                    && strings.get(3) == Some(&format!("string \"{summary}\"").as_str())
+            })
+        })
+        .filter_map(|block| block.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+fn wall_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_secs_f64() * 1000.0)
+        .unwrap_or_default()
+}
+
+fn percentiles(name: &str, mut samples: Vec<f64>) {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "| {name} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+        samples.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    );
+}
+
+/// `make bench-desktop`: how fast a call reaches the agent's desktop and leaves it again.
+/// Each round the emulator offers a direct call and the caller hangs up 300 ms into the ring.
+/// Measured from the emulator's own timestamps and the notification calls' (dbus-monitor):
+/// offer → the sync's answer to the controller (Signalled; the baseline, same run), offer →
+/// the ringing toast on the session bus, and the caller's hang-up → the toast closed (C7 asks
+/// for under one second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: make bench-desktop"]
+async fn bench_ring_and_stop_latency() {
+    let rounds: usize = std::env::var("PB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(30);
+    let emu = Emulator::start().await.expect("emulator");
+    let data = std::env::temp_dir().join(format!("pb-desktop-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let data_text = data.to_str().expect("utf-8 path");
+    let _app = start_app(
+        &[
+            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
+            ("PRESENCE_BRIDGE_USER", "ada"),
+            ("PRESENCE_BRIDGE_DATA_DIR", data_text),
+        ],
+        "desktop-bench.log",
+    );
+    until("the first presence write", Duration::from_secs(30), || {
+        (salesforce_state(&emu) == "Available").then_some(())
+    })
+    .await;
+    let (rings_before, closes_before) = (
+        notification_times("Notify", Some("Incoming call")).len(),
+        notification_times("CloseNotification", None).len(),
+    );
+    let (mut signalled, mut toasted, mut stopped) = (vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let call = emu
+            .place_call("ada", "Direct", "+14155550100")
+            .expect("call");
+        let offered = call.offered_ms as f64;
+        let ring = until("the ringing toast", Duration::from_secs(10), || {
+            notification_times("Notify", Some("Incoming call"))
+                .get(rings_before + round)
+                .copied()
+        })
+        .await;
+        let answered = until("the controller told", Duration::from_secs(10), || {
+            emu.call(&call.call_id)?.signalled_ms
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let hung_up = wall_ms();
+        emu.hang_up(&call.call_id).expect("hang up");
+        let closed = until("the toast closed", Duration::from_secs(10), || {
+            notification_times("CloseNotification", None)
+                .get(closes_before + round)
+                .copied()
+        })
+        .await;
+        signalled.push(answered as f64 - offered);
+        toasted.push(ring * 1000.0 - offered);
+        stopped.push(closed * 1000.0 - hung_up);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("| measure | n | median | p90 | p99 | max |\n|---|---|---|---|---|---|");
+    percentiles("baseline: offer → Signalled (the sync's answer)", signalled);
+    percentiles("offer → ringing toast on the session bus", toasted);
+    percentiles("caller hangs up → toast closed", stopped);
+    let _ = std::fs::remove_dir_all(&data);
+}
