@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use presence_core::{Picker, UserIntent};
-use tauri::State;
+use presence_core::{Link, Picker, UserIntent};
+use tauri::{AppHandle, State};
 
 use crate::{send_intent, PanelView, ShellState};
 
@@ -64,4 +64,14 @@ pub async fn dial(state: State<'_, Arc<ShellState>>, number: String) -> Result<(
 #[tauri::command]
 pub async fn extend_wrap_up(state: State<'_, Arc<ShellState>>) -> Result<(), String> {
     send_intent(&state, UserIntent::ExtendWrapUp).await
+}
+
+/// Signs in to one cloud again (K1), offered while its link says a sign-in is needed.
+#[tauri::command]
+pub async fn sign_in(
+    app: AppHandle,
+    state: State<'_, Arc<ShellState>>,
+    link: Link,
+) -> Result<(), String> {
+    crate::sign_in_again(&app, &state, link).await
 }

@@ -25,8 +25,8 @@ mod tray;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use presence_core::{Engine, EngineConfig, Input, Picker, Snapshot, UiEffect, UserIntent};
-use presence_sync::SyncHandle;
+use presence_core::{Engine, EngineConfig, Input, Link, Picker, Snapshot, UiEffect, UserIntent};
+use presence_sync::{Connectors, SignInTarget, SyncHandle};
 use serde::Serialize;
 use tauri::tray::TrayIcon;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -46,6 +46,10 @@ pub struct ShellState {
     problem: Mutex<Option<String>>,
     /// What the tray shows now, so that it is redrawn only on a change.
     tray_model: Mutex<Option<TrayModel>>,
+    /// Where the sync signed in and the clients it runs on, for signing in again (K1).
+    session: Mutex<Option<(SignInTarget, Connectors)>>,
+    /// The links whose sign-in is under way, so that a second click starts no second one.
+    signing_in: Mutex<Vec<Link>>,
 }
 
 impl ShellState {
@@ -108,6 +112,7 @@ pub fn run() {
             commands::hang_up,
             commands::dial,
             commands::extend_wrap_up,
+            commands::sign_in,
         ])
         .build(tauri::generate_context!());
     match app {
@@ -124,6 +129,14 @@ fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
     match action {
         TrayAction::OpenPanel => panel::show(app),
         TrayAction::Quit => quit(app.clone()),
+        TrayAction::SignIn(link) => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                if let Err(problem) = sign_in_again(&app, &state, link).await {
+                    let _ = app.emit("notice", problem);
+                }
+            });
+        }
         TrayAction::Pick(label) => {
             // The menu's own checkmark moved on the click; redraw from the snapshot whatever
             // the engine decides.
@@ -149,6 +162,51 @@ fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
 pub(crate) async fn send_intent(state: &ShellState, intent: UserIntent) -> Result<(), String> {
     let handle = state.handle().ok_or("not connected yet")?;
     if handle.send(Input::User(intent)).await {
+        Ok(())
+    } else {
+        Err("the sync has stopped".into())
+    }
+}
+
+/// Signs in to one cloud again while the sync runs (K1), then tells the engine.
+pub(crate) async fn sign_in_again<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &Arc<ShellState>,
+    link: Link,
+) -> Result<(), String> {
+    let session = state
+        .session
+        .lock()
+        .ok()
+        .and_then(|session| session.clone());
+    let ((target, connectors), handle) = session.zip(state.handle()).ok_or("not connected yet")?;
+    {
+        let mut busy = state.signing_in.lock().map_err(|_| "busy")?;
+        if busy.contains(&link) {
+            return Err(format!("the sign-in to {link:?} is already under way"));
+        }
+        busy.push(link);
+    }
+    let (prompt_app, prompt_state) = (app.clone(), state.clone());
+    let signed_in = presence_sync::sign_in_again(
+        &target,
+        link,
+        &connectors,
+        presence_sync::EMULATOR_CLIENT_ID,
+        move |prompt| {
+            sign_in::open_browser(&prompt);
+            record_problem(&prompt_app, &prompt_state, prompt.to_string());
+        },
+    )
+    .await;
+    if let Ok(mut busy) = state.signing_in.lock() {
+        busy.retain(|other| *other != link);
+    }
+    signed_in.map_err(|error| format!("the sign-in to {link:?} failed: {error}"))?;
+    if let Ok(mut problem) = state.problem.lock() {
+        *problem = None;
+    }
+    if handle.send(Input::SignedIn { link }).await {
         Ok(())
     } else {
         Err("the sync has stopped".into())
@@ -270,6 +328,9 @@ fn start_sync<R: Runtime>(
                 .await;
         if let Some(warning) = warning {
             eprintln!("presence-bridge: {warning}");
+        }
+        if let Ok(mut session) = state.session.lock() {
+            *session = Some((target, connectors.clone()));
         }
         let (handle, driver) =
             presence_sync::driver(Engine::new(config, Instant::now()), connectors);

@@ -7,7 +7,7 @@
 //! Linux tray hosts (AppIndicator) show no tooltip, which is why the menu's first lines carry
 //! the same text: colour is never the only signal (RULES.md section 1).
 
-use presence_core::{IconId, LinkState, Snapshot};
+use presence_core::{IconId, Link, LinkState, Snapshot};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -16,6 +16,7 @@ use tauri::{AppHandle, Runtime};
 /// The tray icon's id.
 pub const TRAY_ID: &str = "presence";
 const PICK_PREFIX: &str = "pick:";
+const SIGN_IN_PREFIX: &str = "sign-in:";
 const OPEN_ID: &str = "open";
 const QUIT_ID: &str = "quit";
 
@@ -23,6 +24,8 @@ const QUIT_ID: &str = "quit";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrayAction {
     Pick(String),
+    /// Sign in to this cloud again (K1).
+    SignIn(Link),
     OpenPanel,
     Quit,
 }
@@ -33,6 +36,11 @@ impl TrayAction {
         match id {
             OPEN_ID => Some(TrayAction::OpenPanel),
             QUIT_ID => Some(TrayAction::Quit),
+            _ if id.starts_with(SIGN_IN_PREFIX) => match id.strip_prefix(SIGN_IN_PREFIX) {
+                Some("Teams") => Some(TrayAction::SignIn(Link::Teams)),
+                Some("Salesforce") => Some(TrayAction::SignIn(Link::Salesforce)),
+                _ => None,
+            },
             _ => id
                 .strip_prefix(PICK_PREFIX)
                 .map(|label| TrayAction::Pick(label.to_string())),
@@ -51,6 +59,8 @@ pub struct TrayModel {
     /// One line per link that is not connected, with why, and why the sync is not running if
     /// it is not.
     pub link_lines: Vec<String>,
+    /// The links whose sign-in is needed: each gets a "Sign in" entry.
+    pub sign_in_needed: Vec<Link>,
     /// The selectable states, with the one in force checked.
     pub choices: Vec<(String, bool)>,
 }
@@ -88,6 +98,20 @@ impl TrayModel {
             tooltip: snapshot.tooltip.clone(),
             status_line,
             link_lines,
+            sign_in_needed: snapshot
+                .links
+                .iter()
+                .filter(|view| {
+                    matches!(
+                        view.state,
+                        LinkState::Disconnected {
+                            sign_in_needed: true,
+                            ..
+                        }
+                    )
+                })
+                .map(|view| view.link)
+                .collect(),
             choices: snapshot
                 .choices
                 .iter()
@@ -115,8 +139,8 @@ pub fn icon_png(icon: IconId) -> &'static [u8] {
     }
 }
 
-/// Paints the connection badge (an amber dot ringed in white) into the bottom-right corner of
-/// an RGBA image.
+/// Paints the connection badge (a dark orange dot ringed in white, apart from Away's yellow)
+/// into the bottom-right corner of an RGBA image.
 pub fn paint_badge(rgba: &mut [u8], width: u32, height: u32) {
     let size = width.min(height) as f32;
     let radius = size * 0.22;
@@ -126,7 +150,7 @@ pub fn paint_badge(rgba: &mut [u8], width: u32, height: u32) {
         for x in 0..width {
             let distance = ((x as f32 + 0.5 - cx).powi(2) + (y as f32 + 0.5 - cy).powi(2)).sqrt();
             let colour = if distance <= radius - ring {
-                [0xf8, 0xa1, 0x00, 0xff]
+                [0xff, 0x8c, 0x00, 0xff]
             } else if distance <= radius {
                 [0xff, 0xff, 0xff, 0xff]
             } else {
@@ -166,6 +190,19 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &TrayModel) -> tauri::Resul
     )?)?;
     for line in &model.link_lines {
         menu.append(&MenuItem::new(app, menu_text(line), false, None::<&str>)?)?;
+    }
+    for link in &model.sign_in_needed {
+        let cloud = match link {
+            Link::Teams => "Microsoft 365",
+            Link::Salesforce => "Salesforce",
+        };
+        menu.append(&MenuItem::with_id(
+            app,
+            format!("{SIGN_IN_PREFIX}{link:?}"),
+            format!("Sign in to {cloud}…"),
+            true,
+            None::<&str>,
+        )?)?;
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
     for (label, selected) in &model.choices {
@@ -243,6 +280,12 @@ mod tests {
             Some(TrayAction::OpenPanel)
         );
         assert_eq!(TrayAction::from_menu_id(QUIT_ID), Some(TrayAction::Quit));
+        for link in [Link::Teams, Link::Salesforce] {
+            assert_eq!(
+                TrayAction::from_menu_id(&format!("{SIGN_IN_PREFIX}{link:?}")),
+                Some(TrayAction::SignIn(link))
+            );
+        }
         assert_eq!(TrayAction::from_menu_id("status"), None);
     }
 
@@ -271,7 +314,7 @@ mod tests {
         let mut rgba = vec![0u8; 64 * 64 * 4];
         paint_badge(&mut rgba, 64, 64);
         let pixel = |x: usize, y: usize| &rgba[(y * 64 + x) * 4..(y * 64 + x) * 4 + 4];
-        assert_eq!(pixel(50, 50), [0xf8, 0xa1, 0x00, 0xff]);
+        assert_eq!(pixel(50, 50), [0xff, 0x8c, 0x00, 0xff]);
         assert_eq!(pixel(10, 10), [0, 0, 0, 0]);
         assert_eq!(pixel(50, 10), [0, 0, 0, 0]);
     }

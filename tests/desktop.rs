@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 /// Where trayer docks the tray icons (`scripts/ui-tests.sh`): the bottom-right 120×32 pixels.
 const TRAY_AREA: &str = "120x32+904+736";
 const TRAY_ICON: (u32, u32) = (1005, 751);
+/// The colour of the tray icon's badge (a link is not connected).
+const BADGE: &str = "#FF8C00";
 /// The top of the panel window (420 pixels wide, at the top left): header and calls.
 const PANEL_TOP: &str = "420x240+0+0";
 
@@ -292,12 +294,37 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
         toasts_before
     );
 
+    // K1: the Teams sign-in is revoked at the server. The tray icon gets its badge and its menu
+    // a "Sign in to Microsoft 365…" entry (the first that can be chosen); choosing it signs in
+    // again and the badge goes.
+    emu.with_world(|world| {
+        presence_emulator::control::end_tokens(
+            world,
+            presence_emulator::Api::Entra,
+            Some("ada"),
+            true,
+        )
+    })
+    .expect("revoke");
+    until_seen(
+        "the badge on the tray icon",
+        "desktop-5-sign-in-needed.png",
+        TRAY_AREA,
+        BADGE,
+    )
+    .await;
+    pick_from_tray(1, Some("desktop-6-sign-in-menu.png")).await;
+    until("the badge gone", Duration::from_secs(15), || {
+        (!colours_in("desktop-7-signed-in.png", TRAY_AREA).contains(BADGE)).then_some(())
+    })
+    .await;
+
     // Back to Available from the tray (its first entry): the tray icon turns green again.
     pick_from_tray(1, None).await;
     until_both_clouds(&emu, "Available", "Available").await;
     until_seen(
         "the Available icon in the tray again",
-        "desktop-5-available.png",
+        "desktop-8-available.png",
         TRAY_AREA,
         "#6BB700",
     )

@@ -140,6 +140,10 @@ function render(view) {
     item.dataset.state = link.state.state;
     const reason = link.state.reason ? ` (${link.state.reason})` : "";
     item.textContent = `${link.link}: ${link.state.state}${reason}`;
+    // K1: a sign-in that is needed is offered, never retried behind the agent's back.
+    if (link.state.sign_in_needed) {
+      item.append(" ", button("Sign in", () => act(() => ipc.signIn(link.link)), "link"));
+    }
     return item;
   }));
   $("problem").textContent = view.problem || "";

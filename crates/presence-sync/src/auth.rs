@@ -493,6 +493,19 @@ impl TokenSource {
         }
     }
 
+    /// Takes over the tokens of a fresh sign-in (after the server refused ours: revoked, or the
+    /// password changed), keeping its refresh token where ours was kept. Everything that holds
+    /// this source uses the new tokens from its next request on.
+    pub async fn adopt(&self, signed_in: TokenSource) {
+        let fresh = signed_in.tokens.into_inner();
+        let mut tokens = self.tokens.lock().await;
+        if let Some(secret) = &fresh.refresh_token {
+            self.keep(secret);
+        }
+        *tokens = fresh;
+        self.stale.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Makes the next use refresh the tokens first. After the machine slept, their lifetimes
     /// ran on the servers' clocks while the monotonic one stood still, so `refresh_at` cannot be
     /// trusted; refreshing before the first call avoids a burst of 401s.

@@ -37,10 +37,9 @@ pub async fn connect_emulator_with(
     outbox: Arc<outbox::Outbox>,
     transport: &request::Transport,
 ) -> Result<Connectors, SyncError> {
-    let redirect = "http://127.0.0.1:53682/callback";
-    let entra = auth::OAuthEndpoints::entra(base_url, "organizations", client_id, redirect);
+    let entra = emulator_endpoints(base_url, client_id, presence_core::Link::Teams);
     let graph_tokens = Arc::new(auth::TokenSource::sign_in_auto_approved(entra, user).await?);
-    let salesforce = auth::OAuthEndpoints::salesforce(base_url, client_id, redirect);
+    let salesforce = emulator_endpoints(base_url, client_id, presence_core::Link::Salesforce);
     let salesforce_tokens =
         Arc::new(auth::TokenSource::sign_in_auto_approved(salesforce, user).await?);
     let graph = graph::GraphClient::with_transport(base_url, graph_tokens, client_id, transport)?;
@@ -221,82 +220,24 @@ pub async fn connect_clouds(
     secrets: Arc<dyn secrets::SecretStore>,
     prompt: impl Fn(SignInPrompt) + Send + Sync + 'static,
 ) -> Result<Connectors, SyncError> {
-    use std::time::Duration;
     let prompt = Arc::new(prompt);
-    let placeholder = "http://127.0.0.1/callback";
-    let entra = auth::OAuthEndpoints::entra(
-        &settings.teams.login_base,
-        &settings.teams.tenant,
-        &settings.teams.client_id,
-        placeholder,
-    );
-    let salesforce = auth::OAuthEndpoints::salesforce(
-        &settings.salesforce.login_host,
-        &settings.salesforce.client_id,
-        placeholder,
-    );
-    let teams_account = format!(
-        "teams:{}:{}",
-        settings.teams.tenant, settings.teams.client_id
-    );
-    let salesforce_account = format!(
-        "salesforce:{}:{}",
-        settings.salesforce.login_host, settings.salesforce.client_id
-    );
+    let (entra, teams_account) = cloud_endpoints(settings, presence_core::Link::Teams);
+    let (salesforce, salesforce_account) =
+        cloud_endpoints(settings, presence_core::Link::Salesforce);
     let resumed = (
         auth::TokenSource::resume(entra.clone(), secrets.clone(), &teams_account).await?,
         auth::TokenSource::resume(salesforce.clone(), secrets.clone(), &salesforce_account).await?,
     );
     let (graph_tokens, salesforce_tokens) = match resumed {
         (Some(graph), Some(salesforce)) => (graph, salesforce),
-        _ => match settings.sign_in.flow {
-            settings::SignInFlow::Browser => {
-                let show = |cloud: &'static str| {
-                    let prompt = prompt.clone();
-                    move |url: String| prompt(SignInPrompt::Browser { cloud, url })
-                };
-                let graph = auth::TokenSource::sign_in_with_browser(
-                    entra,
-                    show("Microsoft 365"),
-                    Duration::from_secs(300),
-                )
-                .await?;
-                let salesforce = auth::TokenSource::sign_in_with_browser(
-                    salesforce,
-                    show("Salesforce"),
-                    Duration::from_secs(300),
-                )
-                .await?;
-                (graph, salesforce)
-            }
-            settings::SignInFlow::Device => {
-                let device_url = format!(
-                    "{}/{}/oauth2/v2.0/devicecode",
-                    settings.teams.login_base.trim_end_matches('/'),
-                    settings.teams.tenant
-                );
-                let show = |cloud: &'static str| {
-                    let prompt = prompt.clone();
-                    move |code: auth::DeviceCodePrompt| {
-                        prompt(SignInPrompt::DeviceCode {
-                            cloud,
-                            uri: code.verification_uri,
-                            code: code.user_code,
-                        })
-                    }
-                };
-                let graph = auth::TokenSource::sign_in_with_device_code(
-                    entra,
-                    &device_url,
-                    show("Microsoft 365"),
-                )
-                .await?;
-                let salesforce =
-                    auth::TokenSource::sign_in_salesforce_device(salesforce, show("Salesforce"))
-                        .await?;
-                (graph, salesforce)
-            }
-        },
+        _ => {
+            let show = prompt.clone();
+            let prompt = move |asked| show(asked);
+            let graph = interactive_sign_in(settings, presence_core::Link::Teams, &prompt).await?;
+            let salesforce =
+                interactive_sign_in(settings, presence_core::Link::Salesforce, &prompt).await?;
+            (graph, salesforce)
+        }
     };
     let keep = |error: secrets::SecretError| SyncError::Server(error.to_string());
     graph_tokens
@@ -318,4 +259,129 @@ pub async fn connect_clouds(
         salesforce: Arc::new(salesforce),
         outbox,
     })
+}
+
+/// A cloud's OAuth endpoints at the emulator (which approves at once and redirects nowhere).
+fn emulator_endpoints(
+    base_url: &str,
+    client_id: &str,
+    link: presence_core::Link,
+) -> auth::OAuthEndpoints {
+    let redirect = "http://127.0.0.1:53682/callback";
+    match link {
+        presence_core::Link::Teams => {
+            auth::OAuthEndpoints::entra(base_url, "organizations", client_id, redirect)
+        }
+        presence_core::Link::Salesforce => {
+            auth::OAuthEndpoints::salesforce(base_url, client_id, redirect)
+        }
+    }
+}
+
+/// A cloud's OAuth endpoints as `settings` name them, and the account its refresh token is
+/// kept under. The redirect is a placeholder: the browser sign-in binds its own port.
+fn cloud_endpoints(
+    settings: &settings::Settings,
+    link: presence_core::Link,
+) -> (auth::OAuthEndpoints, String) {
+    let placeholder = "http://127.0.0.1/callback";
+    match link {
+        presence_core::Link::Teams => (
+            auth::OAuthEndpoints::entra(
+                &settings.teams.login_base,
+                &settings.teams.tenant,
+                &settings.teams.client_id,
+                placeholder,
+            ),
+            format!(
+                "teams:{}:{}",
+                settings.teams.tenant, settings.teams.client_id
+            ),
+        ),
+        presence_core::Link::Salesforce => (
+            auth::OAuthEndpoints::salesforce(
+                &settings.salesforce.login_host,
+                &settings.salesforce.client_id,
+                placeholder,
+            ),
+            format!(
+                "salesforce:{}:{}",
+                settings.salesforce.login_host, settings.salesforce.client_id
+            ),
+        ),
+    }
+}
+
+fn cloud_name(link: presence_core::Link) -> &'static str {
+    match link {
+        presence_core::Link::Teams => "Microsoft 365",
+        presence_core::Link::Salesforce => "Salesforce",
+    }
+}
+
+/// Signs the agent in to one cloud as `settings` say: in the browser, or with a device code.
+async fn interactive_sign_in(
+    settings: &settings::Settings,
+    link: presence_core::Link,
+    prompt: &(impl Fn(SignInPrompt) + Send + Sync),
+) -> Result<auth::TokenSource, SyncError> {
+    let (endpoints, _) = cloud_endpoints(settings, link);
+    let cloud = cloud_name(link);
+    match settings.sign_in.flow {
+        settings::SignInFlow::Browser => {
+            auth::TokenSource::sign_in_with_browser(
+                endpoints,
+                |url| prompt(SignInPrompt::Browser { cloud, url }),
+                std::time::Duration::from_secs(300),
+            )
+            .await
+        }
+        settings::SignInFlow::Device => {
+            let show = |code: auth::DeviceCodePrompt| {
+                prompt(SignInPrompt::DeviceCode {
+                    cloud,
+                    uri: code.verification_uri,
+                    code: code.user_code,
+                })
+            };
+            match link {
+                presence_core::Link::Teams => {
+                    let device_url = format!(
+                        "{}/{}/oauth2/v2.0/devicecode",
+                        settings.teams.login_base.trim_end_matches('/'),
+                        settings.teams.tenant
+                    );
+                    auth::TokenSource::sign_in_with_device_code(endpoints, &device_url, show).await
+                }
+                presence_core::Link::Salesforce => {
+                    auth::TokenSource::sign_in_salesforce_device(endpoints, show).await
+                }
+            }
+        }
+    }
+}
+
+/// Signs the agent in again to one cloud while the sync runs (K1: the server refused our
+/// tokens and the link says a sign-in is needed): the running clients take the new tokens over.
+/// The caller then tells the engine with `Input::SignedIn`.
+pub async fn sign_in_again(
+    target: &SignInTarget,
+    link: presence_core::Link,
+    connectors: &Connectors,
+    client_id: &str,
+    prompt: impl Fn(SignInPrompt) + Send + Sync,
+) -> Result<(), SyncError> {
+    let fresh = match target {
+        SignInTarget::Emulator { url, user } => {
+            let endpoints = emulator_endpoints(url, client_id, link);
+            auth::TokenSource::sign_in_auto_approved(endpoints, user).await?
+        }
+        SignInTarget::Clouds(settings) => interactive_sign_in(settings, link, &prompt).await?,
+    };
+    let running = match link {
+        presence_core::Link::Teams => connectors.graph.tokens(),
+        presence_core::Link::Salesforce => connectors.salesforce.tokens(),
+    };
+    running.adopt(fresh).await;
+    Ok(())
 }

@@ -28,7 +28,7 @@ pub mod wire;
 
 pub use connect::{
     connect_clouds, connect_emulator, connect_emulator_with, connect_when_online, engine_config,
-    SignInPrompt, SignInTarget, EMULATOR_CLIENT_ID,
+    sign_in_again, SignInPrompt, SignInTarget, EMULATOR_CLIENT_ID,
 };
 pub use driver::{driver, Connectors, SyncHandle};
 pub use error::SyncError;

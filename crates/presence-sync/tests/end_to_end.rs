@@ -399,3 +399,59 @@ async fn c3_after_sleep_tokens_are_refreshed_before_the_first_call_and_sessions_
         "no call was made with an expired token: {seen:?}"
     );
 }
+
+/// K1: a revoked sign-in turns the link to "sign-in needed" and nothing is retried behind the
+/// agent's back; signing in again (as the tray and panel offer) brings the link and the sync back.
+#[tokio::test]
+async fn a_revoked_sign_in_is_offered_again_and_the_sync_resumes_after_it() {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = ready_agent(&emu, "ada").await;
+    emu.with_world(|w| {
+        presence_emulator::control::end_tokens(w, presence_emulator::Api::Entra, Some("ada"), true)
+    })
+    .expect("revoke");
+    until_snapshot(&agent, "Teams: sign-in needed", |s| {
+        s.links.iter().any(|l| {
+            l.link == presence_core::Link::Teams
+                && matches!(
+                    l.state,
+                    presence_core::LinkState::Disconnected {
+                        sign_in_needed: true,
+                        ..
+                    }
+                )
+        })
+    })
+    .await;
+    let target = presence_sync::SignInTarget::Emulator {
+        url: emu.base_url.clone(),
+        user: "ada".into(),
+    };
+    presence_sync::sign_in_again(
+        &target,
+        presence_core::Link::Teams,
+        &agent.connectors,
+        presence_sync::EMULATOR_CLIENT_ID,
+        |_| panic!("the emulator needs no prompt"),
+    )
+    .await
+    .expect("signed in again");
+    assert!(
+        agent
+            .handle
+            .send(presence_core::Input::SignedIn {
+                link: presence_core::Link::Teams
+            })
+            .await
+    );
+    until_snapshot(&agent, "both links connected again", |s| {
+        s.links.iter().all(|l| l.state.is_connected())
+    })
+    .await;
+    // The sync runs on the new tokens: a change in Teams reaches Salesforce.
+    emu.teams_set_status("ada", "Away", "Away").expect("away");
+    until(&emu, "Away in Salesforce", |s| {
+        salesforce_state(s) == Some("Away")
+    })
+    .await;
+}

@@ -18,6 +18,8 @@ pub const PATIENCE: Duration = Duration::from_secs(15);
 pub struct Agent {
     pub handle: SyncHandle,
     pub task: tokio::task::JoinHandle<()>,
+    /// The clients the driver runs on (their token sources are shared with it).
+    pub connectors: presence_sync::Connectors,
 }
 
 impl Agent {
@@ -68,9 +70,13 @@ pub async fn start_agent_over(
     let (config, warning) =
         presence_sync::engine_config(&connectors, &format!("test:{user}"), 7).await;
     assert_eq!(warning, None, "the Call Center is read from Salesforce");
-    let (handle, future) = driver(Engine::new(config, Instant::now()), connectors);
+    let (handle, future) = driver(Engine::new(config, Instant::now()), connectors.clone());
     let task = tokio::spawn(future);
-    Agent { handle, task }
+    Agent {
+        handle,
+        task,
+        connectors,
+    }
 }
 
 /// Starts an agent and waits until both links are up, the first heartbeat has landed, the
