@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use presence_core::{Engine, EngineConfig, Input, Link, Picker, Snapshot, UiEffect, UserIntent};
-use presence_sync::{Connectors, SignInTarget, SyncHandle};
+use presence_sync::{Connectors, SignInPrompt, SignInTarget, SyncHandle};
 use serde::Serialize;
 use tauri::tray::TrayIcon;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -187,22 +187,23 @@ pub(crate) async fn sign_in_again<R: Runtime>(
         }
         busy.push(link);
     }
-    let (prompt_app, prompt_state) = (app.clone(), state.clone());
     let signed_in = presence_sync::sign_in_again(
         &target,
         link,
         &connectors,
         presence_sync::EMULATOR_CLIENT_ID,
-        move |prompt| {
-            sign_in::open_browser(&prompt);
-            record_problem(&prompt_app, &prompt_state, prompt.to_string());
-        },
+        sign_in_prompt(app, state),
     )
     .await;
     if let Ok(mut busy) = state.signing_in.lock() {
         busy.retain(|other| *other != link);
     }
-    signed_in.map_err(|error| format!("the sign-in to {link:?} failed: {error}"))?;
+    if let Err(error) = signed_in {
+        // In place of the prompt, which is of no use any more.
+        let failure = format!("the sign-in to {link:?} failed: {error}");
+        record_problem(app, state, failure.clone());
+        return Err(failure);
+    }
     if let Ok(mut problem) = state.problem.lock() {
         *problem = None;
     }
@@ -210,6 +211,18 @@ pub(crate) async fn sign_in_again<R: Runtime>(
         Ok(())
     } else {
         Err("the sync has stopped".into())
+    }
+}
+
+/// Shows a sign-in prompt: the browser opens, and the panel and tray menu say what to do.
+fn sign_in_prompt<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &Arc<ShellState>,
+) -> impl Fn(SignInPrompt) + Send + Sync + 'static {
+    let (app, state) = (app.clone(), state.clone());
+    move |prompt| {
+        sign_in::open_browser(&prompt);
+        record_problem(&app, &state, prompt.to_string());
     }
 }
 
@@ -289,7 +302,6 @@ fn start_sync<R: Runtime>(
                 ),
             );
         }
-        let (prompt_app, prompt_state) = (app.clone(), state.clone());
         // A warning (no keyring: the sign-in lasts only while the app runs) stays on show.
         let warning_kept = Mutex::new(None);
         let connected = presence_sync::connect_when_online(
@@ -297,10 +309,7 @@ fn start_sync<R: Runtime>(
             presence_sync::EMULATOR_CLIENT_ID,
             "presence-bridge",
             data.outbox.clone(),
-            move |prompt| {
-                sign_in::open_browser(&prompt);
-                record_problem(&prompt_app, &prompt_state, prompt.to_string());
-            },
+            sign_in_prompt(&app, &state),
             |warning| {
                 record_problem(&app, &state, warning.clone());
                 if let Ok(mut kept) = warning_kept.lock() {
