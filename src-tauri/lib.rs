@@ -16,6 +16,7 @@
 //! `sign_in.rs` (where to sign in, the browser),
 //! `commands.rs` (IPC commands, each a few lines).
 
+mod autostart;
 mod commands;
 mod panel;
 mod sign_in;
@@ -92,8 +93,11 @@ pub fn run() {
         .manage(state)
         .setup(move |app| {
             let handle = app.handle().clone();
-            let model =
-                TrayModel::from_snapshot(&for_setup.snapshot(), for_setup.problem().as_deref());
+            let model = TrayModel::from_snapshot(
+                &for_setup.snapshot(),
+                for_setup.problem().as_deref(),
+                autostart::enabled(),
+            );
             let tray = tray::create(&handle, &model, on_tray_action)?;
             if let Ok(mut slot) = for_setup.tray_model.lock() {
                 *slot = Some(model);
@@ -129,6 +133,12 @@ fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
     match action {
         TrayAction::OpenPanel => panel::show(app),
         TrayAction::Quit => quit(app.clone()),
+        TrayAction::StartAtLogin(on) => {
+            if let Err(problem) = autostart::set(on) {
+                let _ = app.emit("notice", format!("starting at login: {problem}"));
+            }
+            redraw_tray(app, &state);
+        }
         TrayAction::SignIn(link) => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
@@ -392,7 +402,7 @@ fn redraw<R: Runtime>(
     snapshot: Snapshot,
 ) {
     let problem = state.problem();
-    let model = TrayModel::from_snapshot(&snapshot, problem.as_deref());
+    let model = TrayModel::from_snapshot(&snapshot, problem.as_deref(), autostart::enabled());
     let changed = match state.tray_model.lock() {
         Ok(mut shown) if shown.as_ref() != Some(&model) => {
             *shown = Some(model.clone());

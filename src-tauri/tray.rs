@@ -18,12 +18,15 @@ pub const TRAY_ID: &str = "presence";
 const PICK_PREFIX: &str = "pick:";
 const SIGN_IN_PREFIX: &str = "sign-in:";
 const OPEN_ID: &str = "open";
+const AUTOSTART_ID: &str = "autostart";
 const QUIT_ID: &str = "quit";
 
 /// What a tray menu entry asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrayAction {
     Pick(String),
+    /// Turn starting at login on (`true`) or off.
+    StartAtLogin(bool),
     /// Sign in to this cloud again (K1).
     SignIn(Link),
     OpenPanel,
@@ -35,6 +38,8 @@ impl TrayAction {
     pub fn from_menu_id(id: &str) -> Option<Self> {
         match id {
             OPEN_ID => Some(TrayAction::OpenPanel),
+            // The menu shows the state before the click: a click asks for the other one.
+            AUTOSTART_ID => Some(TrayAction::StartAtLogin(!crate::autostart::enabled())),
             QUIT_ID => Some(TrayAction::Quit),
             _ if id.starts_with(SIGN_IN_PREFIX) => match id.strip_prefix(SIGN_IN_PREFIX) {
                 Some("Teams") => Some(TrayAction::SignIn(Link::Teams)),
@@ -63,11 +68,13 @@ pub struct TrayModel {
     pub sign_in_needed: Vec<Link>,
     /// The selectable states, with the one in force checked.
     pub choices: Vec<(String, bool)>,
+    /// Whether the app starts at login.
+    pub start_at_login: bool,
 }
 
 impl TrayModel {
     /// The model for a snapshot; `problem` says why the sync is not running, if it is not.
-    pub fn from_snapshot(snapshot: &Snapshot, problem: Option<&str>) -> Self {
+    pub fn from_snapshot(snapshot: &Snapshot, problem: Option<&str>, start_at_login: bool) -> Self {
         let status_line = if snapshot.source_text.is_empty() {
             snapshot.label.clone()
         } else {
@@ -117,6 +124,7 @@ impl TrayModel {
                 .iter()
                 .map(|choice| (choice.label.clone(), choice.selected))
                 .collect(),
+            start_at_login,
         }
     }
 }
@@ -216,6 +224,14 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &TrayModel) -> tauri::Resul
         )?)?;
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
+    menu.append(&CheckMenuItem::with_id(
+        app,
+        AUTOSTART_ID,
+        "Start at login",
+        true,
+        model.start_at_login,
+        None::<&str>,
+    )?)?;
     menu.append(&MenuItem::with_id(
         app,
         OPEN_ID,
@@ -322,7 +338,7 @@ mod tests {
     #[test]
     fn an_unconnected_app_shows_a_badge_and_says_why_in_the_menu() {
         let snapshot = Engine::new(EngineConfig::shipped_default(), Instant::now()).snapshot();
-        let model = TrayModel::from_snapshot(&snapshot, Some("cannot sign in"));
+        let model = TrayModel::from_snapshot(&snapshot, Some("cannot sign in"), false);
         assert!(model.badge);
         assert_eq!(
             model.link_lines,

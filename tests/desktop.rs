@@ -419,6 +419,28 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
         data_home.join("presence-bridge").exists(),
         "the agent's data lives under XDG_DATA_HOME"
     );
+    // "Start at login" in the tray menu (after the ten states) writes the session's autostart
+    // entry for this very binary.
+    until_seen(
+        "grace's tray icon",
+        "desktop-9-grace.png",
+        TRAY_AREA,
+        "#6BB700",
+    )
+    .await;
+    pick_from_tray(11, Some("desktop-10-start-at-login.png")).await;
+    let entry_path = config_home.join("autostart/presence-bridge.desktop");
+    let entry = until("the autostart entry", Duration::from_secs(10), || {
+        std::fs::read_to_string(&entry_path).ok()
+    })
+    .await;
+    assert!(
+        entry.contains(&format!(
+            "\nExec=\"{}\"\n",
+            env!("CARGO_BIN_EXE_presence-bridge")
+        )),
+        "{entry}"
+    );
     let _ = app.child.kill();
     let _ = app.child.wait();
     let _ = std::fs::remove_dir_all(&home);
