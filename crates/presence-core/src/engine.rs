@@ -457,10 +457,12 @@ impl Engine {
     pub fn snapshot(&self) -> Snapshot {
         let state = self.current_state();
         let base_class = state.map_or(PresenceClass::Unknown, |state| state.class);
-        let ringing = self.calls.iter().any(|call| call.ringing);
+        // Ringing shows over every state but Logout (no call is signalled there).
+        let ringing =
+            self.calls.iter().any(|call| call.ringing) && base_class != PresenceClass::LoggedOut;
         let shown_ooo = self.out_of_office && base_class != PresenceClass::LoggedOut;
         let look = appearance(base_class, shown_ooo);
-        let (class, label, icon) = if ringing && base_class != PresenceClass::LoggedOut {
+        let (class, label, icon) = if ringing {
             (
                 PresenceClass::Busy,
                 "Ringing".to_string(),
@@ -477,7 +479,12 @@ impl Engine {
             (base_class, label, look.icon)
         };
         let source = self.current.as_ref().map(|current| current.source);
-        let source_text = source.map_or("not yet known", Source::describe).to_string();
+        let mut source_text = source.map_or("not yet known", Source::describe).to_string();
+        if ringing {
+            // The ringing is not where the state was set: say what rings, and what lies under it.
+            let under = state.map_or("Unknown", |state| state.label.as_str());
+            source_text = format!("incoming call; {under}, {source_text}");
+        }
         let links: Vec<LinkView> = [Link::Teams, Link::Salesforce]
             .into_iter()
             .map(|link| LinkView {

@@ -443,6 +443,10 @@ fn c7_ringing_is_busy_answering_is_on_a_call_and_a_hang_up_stops_the_ringing_at_
     let shown = w.snapshot();
     assert_eq!(shown.class, PresenceClass::Busy);
     assert_eq!(shown.label, "Ringing");
+    assert_eq!(
+        shown.source_text,
+        "incoming call; Available, set in Salesforce"
+    );
     answer(&mut w, "c");
     assert_eq!(w.salesforce_state(), "On a Call");
     assert_eq!(w.teams_pair(), pair("Busy", "Busy"));
