@@ -428,7 +428,7 @@ fn redraw_tray<R: Runtime>(app: &AppHandle<R>, state: &ShellState) {
 fn show_effect<R: Runtime>(app: &AppHandle<R>, toasts: &Toasts, effect: UiEffect) {
     match &effect {
         // A ringing call brings the panel up with its Answer button.
-        UiEffect::Ring { .. } => panel::show(app),
+        UiEffect::Ring { .. } => panel::show_ringing(app),
         UiEffect::Notice { text } => {
             let _ = app.emit("notice", text.clone());
         }

@@ -8,12 +8,22 @@ use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
 /// The panel window's label in `tauri.conf.json`.
 const PANEL: &str = "main";
 
-/// Shows the panel (un-minimised, in front).
+/// Shows the panel (un-minimised) and gives it the keyboard, as the tray's "Open" asks.
 pub fn show<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(PANEL) {
         let _ = window.unminimize();
         let _ = window.show();
         let _ = window.set_focus();
+    }
+}
+
+/// Shows the panel for a ringing call without taking the keyboard: the agent may be typing in
+/// Salesforce, and an Enter meant for a note must not answer the call. Once the agent moves to
+/// the panel, its Answer button has the focus.
+pub fn show_ringing<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(PANEL) {
+        let _ = window.unminimize();
+        let _ = window.show();
     }
 }
 

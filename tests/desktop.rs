@@ -230,7 +230,8 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
         !notify_log().contains("<b>Example</b>"),
         "caller markup reached the notification server unescaped"
     );
-    // The panel came up ringing, with the Answer button (green) focused: Enter answers.
+    // The panel came up ringing (without taking the keyboard); the agent moves to it, where
+    // the Answer button (green) has the focus: Enter answers.
     until_seen(
         "the ringing panel",
         "desktop-2-ringing.png",
