@@ -23,7 +23,11 @@ xdpyinfo >/dev/null 2>&1 || { echo "ui-tests: Xvfb did not start on $display"; e
 export PB_NOTIFY_LOG=$PWD/$shots/notifications.log
 dbus-monitor --session "interface='org.freedesktop.Notifications'" >"$PB_NOTIFY_LOG" 2>&1 &
 helpers+=($!)
-dunst >"$shots/dunst.log" 2>&1 &
+# dunst reads bodies as markup (so caller data must arrive escaped), and its context menu,
+# which normally asks dmenu which action to take, always picks "Decline": a test can choose on
+# a toast through the notification server itself.
+printf '[global]\n    markup = full\n    dmenu = /bin/grep -m1 -e Decline\n' >"$shots/dunstrc"
+dunst -config "$shots/dunstrc" >"$shots/dunst.log" 2>&1 &
 helpers+=($!)
 trayer --edge bottom --align right --widthtype pixel --width 120 --height 32 \
   --tint 0xdddddd --transparent false --SetDockType true >/dev/null 2>&1 &

@@ -32,7 +32,7 @@ use serde::Serialize;
 use tauri::tray::TrayIcon;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
-use crate::toast::Toasts;
+use crate::toast::{ToastChoice, Toasts};
 use crate::tray::{TrayAction, TrayModel};
 
 /// How long quitting waits for the logout writes (L7) before it exits anyway.
@@ -102,7 +102,7 @@ pub fn run() {
             if let Ok(mut slot) = for_setup.tray_model.lock() {
                 *slot = Some(model);
             }
-            let toasts = Toasts::start();
+            let toasts = Toasts::start(on_toast_choice(handle.clone(), for_setup.clone()));
             start_sync(handle.clone(), for_setup.clone(), tray, toasts);
             quit_on_signals(handle);
             Ok(())
@@ -165,6 +165,25 @@ fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
                 redraw_tray(&app, &state);
             });
         }
+    }
+}
+
+/// Answers or declines a call as the agent chose on its toast.
+fn on_toast_choice<R: Runtime>(
+    app: AppHandle<R>,
+    state: Arc<ShellState>,
+) -> impl Fn(String, ToastChoice) + Send + Sync + 'static {
+    move |call_id, choice| {
+        let (app, state) = (app.clone(), state.clone());
+        tauri::async_runtime::spawn(async move {
+            let intent = match choice {
+                ToastChoice::Answer => UserIntent::Answer { call_id },
+                ToastChoice::Decline => UserIntent::Decline { call_id },
+            };
+            if let Err(problem) = send_intent(&state, intent).await {
+                let _ = app.emit("notice", problem);
+            }
+        });
     }
 }
 

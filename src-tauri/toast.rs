@@ -1,42 +1,61 @@
-//! Desktop toasts: the engine's [`UiEffect`]s as notifications (freedesktop notifications over
-//! D-Bus on Linux). The only file that imports `notify_rust`.
+//! Desktop toasts: the engine's [`UiEffect`]s as freedesktop notifications over D-Bus. The only
+//! file that imports `notify_rust`.
 //!
-//! Showing a notification is a blocking D-Bus call, so toasts live on a thread of their own that
-//! owns every open notification: a ringing call's toast stays until the engine says
-//! `StopRinging` (answered, declined, or the caller hung up), and is then closed. Caller data is
-//! untrusted (C8): notification servers that advertise `body-markup` read the body as markup, so
-//! for them it is escaped; the summary is plain text by specification.
+//! A ringing call's toast carries Answer and Decline, and stays until the engine says
+//! `StopRinging` (answered, declined, or the caller hung up); it is then closed. The server
+//! sends the agent's choice only to the connection that showed the toast, so each ringing toast
+//! keeps its handle, and a task waits on it for the choice while the desk may still close it.
+//! When the caller is identified the toast is replaced (same id) with the name, and the wait
+//! moves to the replacement. Caller data is untrusted (C8): servers that advertise
+//! `body-markup` read the body as markup, so for them it is escaped; the summary is plain text
+//! by specification. Without a notification service, each failure is said once on standard
+//! error and the app goes on (the panel still rings).
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::Arc;
 
+use notify_rust::{Notification, NotificationHandle, NotificationResponse, Timeout};
 use presence_core::UiEffect;
+use tauri::async_runtime::JoinHandle;
+use tokio::sync::mpsc;
 
 /// How long a notice stays on screen.
 const NOTICE_MS: u32 = 6_000;
+const ANSWER: &str = "answer";
+const DECLINE: &str = "decline";
+
+/// What the agent chose on a ringing call's toast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToastChoice {
+    Answer,
+    Decline,
+}
+
+type OnChoice = Arc<dyn Fn(String, ToastChoice) + Send + Sync>;
 
 /// Sends toasts to the desktop; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Toasts {
-    effects: mpsc::Sender<UiEffect>,
+    effects: mpsc::UnboundedSender<UiEffect>,
 }
 
 impl Toasts {
-    /// Starts the toast thread. Without a notification service, each toast that cannot be shown
-    /// is said once on standard error and the app goes on (the panel still rings).
-    pub fn start() -> Self {
-        let (effects, inbox) = mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("toasts".into())
-            .spawn(move || ToastThread::default().run(inbox));
-        if let Err(error) = spawned {
-            eprintln!("presence-bridge: desktop toasts are off: {error}");
-        }
+    /// Starts the toast desk; `on_choice` hears which call the agent answered or declined from
+    /// its toast.
+    pub fn start(on_choice: impl Fn(String, ToastChoice) + Send + Sync + 'static) -> Self {
+        let (effects, inbox) = mpsc::unbounded_channel();
+        let desk = Desk {
+            markup: None,
+            ringing: HashMap::new(),
+            last_failure: None,
+            on_choice: Arc::new(on_choice),
+        };
+        tauri::async_runtime::spawn(desk.run(inbox));
         Toasts { effects }
     }
 
     pub fn show(&self, effect: UiEffect) {
-        // The thread ends only with the process; a send error means it never started.
+        // The desk ends only with the process.
         let _ = self.effects.send(effect);
     }
 }
@@ -68,61 +87,78 @@ fn ring_body(name: Option<&str>, number: &str) -> String {
     }
 }
 
-#[derive(Default)]
-struct ToastThread {
+/// The choice behind an action key.
+fn choice(key: &str) -> Option<ToastChoice> {
+    match key {
+        ANSWER => Some(ToastChoice::Answer),
+        DECLINE => Some(ToastChoice::Decline),
+        _ => None,
+    }
+}
+
+struct Desk {
     /// Whether the server reads bodies as markup; asked once, on first use.
     markup: Option<bool>,
     ringing: HashMap<String, Ringing>,
     /// The last failure said, so that a missing service is reported once, not per call.
     last_failure: Option<String>,
+    on_choice: OnChoice,
 }
 
 struct Ringing {
+    title: String,
     number: String,
-    #[cfg(all(unix, not(target_os = "macos")))]
-    handle: notify_rust::NotificationHandle,
+    handle: Arc<NotificationHandle>,
+    /// Waits for the agent's choice on this toast.
+    waiter: JoinHandle<()>,
 }
 
-impl ToastThread {
-    fn run(mut self, inbox: mpsc::Receiver<UiEffect>) {
-        while let Ok(effect) = inbox.recv() {
-            self.handle(effect);
+impl Desk {
+    async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<UiEffect>) {
+        while let Some(effect) = inbox.recv().await {
+            match effect {
+                UiEffect::Ring {
+                    call_id,
+                    title,
+                    body,
+                    call_waiting: _,
+                } => self.ring(call_id, title, body, None).await,
+                UiEffect::CallerShown { call_id, name } => {
+                    if let Some(old) = self.ringing.remove(&call_id) {
+                        old.waiter.abort();
+                        let id = old.handle.id();
+                        self.ring(call_id, old.title, old.number, Some((name, id)))
+                            .await;
+                    }
+                }
+                UiEffect::StopRinging { call_id } => {
+                    if let Some(ringing) = self.ringing.remove(&call_id) {
+                        ringing.waiter.abort();
+                        ringing.handle.close_async().await;
+                    }
+                }
+                UiEffect::Notice { text } => self.notice(&text).await,
+            }
         }
     }
 
-    fn markup(&mut self) -> bool {
-        *self.markup.get_or_insert_with(|| {
-            #[cfg(all(unix, not(target_os = "macos")))]
-            {
-                notify_rust::get_capabilities()
-                    .map(|caps| caps.iter().any(|cap| cap == "body-markup"))
-                    // Unknown: escape, since showing "&amp;" beats running markup.
-                    .unwrap_or(true)
-            }
-            #[cfg(not(all(unix, not(target_os = "macos"))))]
-            {
-                false
-            }
-        })
-    }
-
-    fn handle(&mut self, effect: UiEffect) {
-        match effect {
-            UiEffect::Ring {
-                call_id,
-                title,
-                body,
-                call_waiting: _,
-            } => self.ring(call_id, &title, body),
-            UiEffect::CallerShown { call_id, name } => self.caller_shown(&call_id, &name),
-            UiEffect::StopRinging { call_id } => self.stop(&call_id),
-            UiEffect::Notice { text } => self.notice(&text),
+    async fn markup(&mut self) -> bool {
+        if let Some(known) = self.markup {
+            return known;
         }
+        let asked = tokio::task::spawn_blocking(notify_rust::get_capabilities).await;
+        let known = match asked {
+            Ok(Ok(capabilities)) => capabilities.iter().any(|cap| cap == "body-markup"),
+            // Unknown: escape, since showing "&amp;" beats running markup.
+            _ => true,
+        };
+        self.markup = Some(known);
+        known
     }
 
-    fn notification(&mut self, summary: &str, body: &str) -> notify_rust::Notification {
-        let body = body_text(body, self.markup());
-        let mut notification = notify_rust::Notification::new();
+    async fn notification(&mut self, summary: &str, body: &str) -> Notification {
+        let body = body_text(body, self.markup().await);
+        let mut notification = Notification::new();
         notification
             .appname("Presence Bridge")
             .summary(summary)
@@ -130,56 +166,62 @@ impl ToastThread {
         notification
     }
 
-    fn ring(&mut self, call_id: String, title: &str, number: String) {
-        let mut notification = self.notification(title, &ring_body(None, &number));
+    /// Shows a ringing toast, or replaces toast `replacing.1` with the caller's name
+    /// `replacing.0`, and waits for the agent's choice on it.
+    async fn ring(
+        &mut self,
+        call_id: String,
+        title: String,
+        number: String,
+        replacing: Option<(String, u32)>,
+    ) {
+        let name = replacing.as_ref().map(|(name, _)| name.as_str());
+        let mut notification = self.notification(&title, &ring_body(name, &number)).await;
         notification
             .icon("call-start")
-            .timeout(notify_rust::Timeout::Never);
-        #[cfg(all(unix, not(target_os = "macos")))]
-        notification.urgency(notify_rust::Urgency::Critical);
-        match notification.show() {
-            #[cfg(all(unix, not(target_os = "macos")))]
-            Ok(handle) => {
-                self.ringing.insert(call_id, Ringing { number, handle });
-            }
-            #[cfg(not(all(unix, not(target_os = "macos"))))]
-            Ok(_) => {
-                self.ringing.insert(call_id, Ringing { number });
-            }
-            Err(error) => self.failed(error),
+            .action(ANSWER, "Answer")
+            .action(DECLINE, "Decline")
+            .timeout(Timeout::Never)
+            .urgency(notify_rust::Urgency::Critical);
+        if let Some((_, id)) = replacing {
+            notification.id(id);
         }
-    }
-
-    fn caller_shown(&mut self, call_id: &str, name: &str) {
-        let markup = self.markup();
-        let Some(ringing) = self.ringing.get_mut(call_id) else {
-            return;
+        let handle = match notification.show_async().await {
+            Ok(handle) => Arc::new(handle),
+            Err(error) => return self.failed(error),
         };
-        let body = body_text(&ring_body(Some(name), &ringing.number), markup);
-        #[cfg(all(unix, not(target_os = "macos")))]
-        {
-            ringing.handle.body(&body);
-            if let Err(error) = ringing.handle.update() {
-                self.failed(error);
-            }
-        }
-        #[cfg(not(all(unix, not(target_os = "macos"))))]
-        let _ = body;
+        let waiter = {
+            let (handle, on_choice, call_id) =
+                (handle.clone(), self.on_choice.clone(), call_id.clone());
+            tauri::async_runtime::spawn(async move {
+                let mut chosen = None;
+                handle
+                    .wait_for_action_async(|response| {
+                        if let NotificationResponse::Action(key) = response {
+                            chosen = choice(key);
+                        }
+                    })
+                    .await;
+                if let Some(chosen) = chosen {
+                    on_choice(call_id, chosen);
+                }
+            })
+        };
+        self.ringing.insert(
+            call_id,
+            Ringing {
+                title,
+                number,
+                handle,
+                waiter,
+            },
+        );
     }
 
-    fn stop(&mut self, call_id: &str) {
-        if let Some(ringing) = self.ringing.remove(call_id) {
-            #[cfg(all(unix, not(target_os = "macos")))]
-            ringing.handle.close();
-            #[cfg(not(all(unix, not(target_os = "macos"))))]
-            let _ = ringing.number;
-        }
-    }
-
-    fn notice(&mut self, text: &str) {
-        let mut notification = self.notification("Presence Bridge", text);
-        notification.timeout(notify_rust::Timeout::Milliseconds(NOTICE_MS));
-        if let Err(error) = notification.show() {
+    async fn notice(&mut self, text: &str) {
+        let mut notification = self.notification("Presence Bridge", text).await;
+        notification.timeout(Timeout::Milliseconds(NOTICE_MS));
+        if let Err(error) = notification.show_async().await {
             self.failed(error);
         }
     }
@@ -213,5 +255,12 @@ mod tests {
             "Margaret Hamilton\n+14155550100"
         );
         assert_eq!(ring_body(None, "+14155550100"), "+14155550100");
+    }
+
+    #[test]
+    fn only_the_two_call_actions_are_choices() {
+        assert_eq!(choice(ANSWER), Some(ToastChoice::Answer));
+        assert_eq!(choice(DECLINE), Some(ToastChoice::Decline));
+        assert_eq!(choice("default"), None);
     }
 }
