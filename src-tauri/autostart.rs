@@ -6,13 +6,9 @@ use std::path::{Path, PathBuf};
 
 const FILE_NAME: &str = "presence-bridge.desktop";
 
-/// The autostart folder: `$XDG_CONFIG_HOME/autostart`, else `~/.config/autostart`.
+/// The autostart folder: `autostart` in the user's configuration folder.
 pub fn folder() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
-        .map(|dir| dir.join("autostart"))
+    presence_sync::settings::config_home().map(|dir| dir.join("autostart"))
 }
 
 /// Whether the app starts at login.

@@ -10,14 +10,18 @@ use thiserror::Error;
 
 pub const DEFAULTS: &str = include_str!("../defaults/settings.toml");
 
-/// Where the desktop app looks for the user's file: `$XDG_CONFIG_HOME/presence-bridge/settings.toml`,
-/// else `~/.config/presence-bridge/settings.toml`.
-pub fn default_path() -> Option<PathBuf> {
+/// The user's configuration folder: `$XDG_CONFIG_HOME`, else `~/.config`.
+pub fn config_home() -> Option<PathBuf> {
     std::env::var_os("XDG_CONFIG_HOME")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
-        .map(|dir| dir.join("presence-bridge/settings.toml"))
+}
+
+/// Where the desktop app looks for the user's file: `presence-bridge/settings.toml` in
+/// [`config_home`].
+pub fn default_path() -> Option<PathBuf> {
+    config_home().map(|dir| dir.join("presence-bridge/settings.toml"))
 }
 
 /// Largest settings file read.
