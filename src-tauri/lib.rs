@@ -7,14 +7,15 @@
 //! does) or to the clouds the settings file names (see `sign_in.rs`); until it is signed in,
 //! the tray and panel show the engine's snapshot for the shipped configuration and why.
 //!
-//! The app lives in the tray: closing the panel hides it. Quitting (the tray's Quit, or SIGINT
+//! The app lives in the tray: closing the panel hides it (minimises it without a tray host). Quitting (the tray's Quit, or SIGINT
 //! or SIGTERM from the session) logs the agent out first (L7) and waits a few seconds at most
 //! for those writes.
 //!
-//! Layout: `lib.rs` (start-up, the snapshot and UI-effect pump, quit), `tray.rs` (snapshot →
-//! icon, tooltip, menu), `panel.rs` (the panel window), `toast.rs` (notifications),
-//! `sign_in.rs` (where to sign in, the browser),
-//! `commands.rs` (IPC commands, each a few lines).
+//! Layout: `lib.rs` (start-up, the snapshot and UI-effect pump, signing in again, quit),
+//! `tray.rs` (snapshot → icon, tooltip, menu), `panel.rs` (the panel window), `toast.rs`
+//! (notifications, with Answer and Decline on a ringing call), `sign_in.rs` (where to sign in,
+//! the browser), `autostart.rs` (start at login), `commands.rs` (IPC commands, each a few
+//! lines).
 
 mod autostart;
 mod commands;
