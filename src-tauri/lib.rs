@@ -160,9 +160,7 @@ fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
                     label,
                     via: Picker::Tray,
                 };
-                if let Err(problem) = send_intent(&state, intent).await {
-                    let _ = app.emit("notice", problem);
-                }
+                send_or_say(&app, &state, intent).await;
                 redraw_tray(&app, &state);
             });
         }
@@ -181,10 +179,16 @@ fn on_toast_choice<R: Runtime>(
                 ToastChoice::Answer => UserIntent::Answer { call_id },
                 ToastChoice::Decline => UserIntent::Decline { call_id },
             };
-            if let Err(problem) = send_intent(&state, intent).await {
-                let _ = app.emit("notice", problem);
-            }
+            send_or_say(&app, &state, intent).await;
         });
+    }
+}
+
+/// Sends an intent from the tray or a toast, where no caller waits for an answer: a refusal
+/// ("not connected yet") is shown in the panel.
+async fn send_or_say<R: Runtime>(app: &AppHandle<R>, state: &ShellState, intent: UserIntent) {
+    if let Err(problem) = send_intent(state, intent).await {
+        let _ = app.emit("notice", problem);
     }
 }
 

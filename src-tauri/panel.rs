@@ -10,9 +10,8 @@ const PANEL: &str = "main";
 
 /// Shows the panel (un-minimised) and gives it the keyboard, as the tray's "Open" asks.
 pub fn show<R: Runtime>(app: &AppHandle<R>) {
+    show_ringing(app);
     if let Some(window) = app.get_webview_window(PANEL) {
-        let _ = window.unminimize();
-        let _ = window.show();
         let _ = window.set_focus();
     }
 }
