@@ -55,6 +55,85 @@ pub enum CallProgress {
     Ended,
 }
 
+/// How a call ended: `Task.CallDisposition` in its log, and the outcome in recent calls.
+/// Serialised as the text Salesforce stores ("Completed", "No answer", a blocking reason…), so
+/// the outbox file and the panel read the same words as before it was an enum.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Disposition {
+    /// Answered, then ended.
+    Completed,
+    /// Rang and was not answered here (caller hung up, ring timeout, answering rule).
+    Missed,
+    /// The agent declined it.
+    Declined,
+    /// An outbound call nobody answered.
+    NoAnswer,
+    /// Not signalled because of presence; the reason is the state's label (G2).
+    NotSignalled(String),
+}
+
+impl Disposition {
+    /// The text written to `Task.CallDisposition`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Disposition::Completed => "Completed",
+            Disposition::Missed => "Missed",
+            Disposition::Declined => "Declined",
+            Disposition::NoAnswer => "No answer",
+            Disposition::NotSignalled(reason) => reason,
+        }
+    }
+
+    /// Whether the call rang here unanswered (G1: logged only when missed calls are logged).
+    pub fn is_missed_or_declined(&self) -> bool {
+        matches!(self, Disposition::Missed | Disposition::Declined)
+    }
+}
+
+impl std::fmt::Display for Disposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Disposition {
+    /// Reads a stored disposition; any text that is not one of the fixed words is a reason.
+    fn from(text: &str) -> Self {
+        match text {
+            "Completed" => Disposition::Completed,
+            "Missed" => Disposition::Missed,
+            "Declined" => Disposition::Declined,
+            "No answer" => Disposition::NoAnswer,
+            reason => Disposition::NotSignalled(reason.to_string()),
+        }
+    }
+}
+
+impl From<String> for Disposition {
+    fn from(text: String) -> Self {
+        Disposition::from(text.as_str())
+    }
+}
+
+impl From<Disposition> for String {
+    fn from(disposition: Disposition) -> Self {
+        disposition.as_str().to_string()
+    }
+}
+
+impl PartialEq<&str> for Disposition {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for Disposition {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// The answer the app gives the call controller for an offer (C6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OfferAnswer {
@@ -192,6 +271,22 @@ mod tests {
         assert_eq!(
             display_text("<img src=x onerror=alert(1)>"),
             "<img src=x onerror=alert(1)>"
+        );
+    }
+
+    #[test]
+    fn dispositions_read_back_as_the_words_salesforce_stores() {
+        for text in ["Completed", "Missed", "Declined", "No answer", "Presenting"] {
+            let disposition = Disposition::from(text);
+            assert_eq!(disposition.as_str(), text);
+            let json = serde_json::to_string(&disposition).expect("serialise");
+            assert_eq!(json, format!("{text:?}"));
+            let back: Disposition = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(back, disposition);
+        }
+        assert_eq!(
+            Disposition::from("Presenting"),
+            Disposition::NotSignalled("Presenting".into())
         );
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::calls::{CallKind, CallOffer, CallProgress, CallerMatch, OfferAnswer};
+use crate::calls::{CallKind, CallOffer, CallProgress, CallerMatch, Disposition, OfferAnswer};
 use crate::retry::Failure;
 use crate::teams::{TeamsPair, TeamsPresence};
 
@@ -204,7 +204,7 @@ pub struct CallLog {
     pub kind: CallKind,
     pub call_type: CallType,
     /// `CallDisposition`: "Missed", "Completed", "No answer", "Declined" or the blocking reason.
-    pub disposition: String,
+    pub disposition: Disposition,
     pub duration: Duration,
     pub from_number: String,
     pub to_number: String,

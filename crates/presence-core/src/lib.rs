@@ -17,7 +17,7 @@
 //! - [`calls`]: call kinds, gating, caller text.
 //! - [`retry`]: failures, backoff with seeded jitter, `Retry-After`.
 //! - [`io`]: inputs and effects.
-//! - [`engine`]: the engine.
+//! - [`engine`]: the engine, in parts that own their state (see its own layout).
 //! - [`snapshot`]: what tray and panel render.
 
 pub mod calls;
@@ -29,7 +29,7 @@ pub mod retry;
 pub mod snapshot;
 pub mod teams;
 
-pub use calls::{CallKind, CallOffer, CallProgress, CallerMatch, OfferAnswer};
+pub use calls::{CallKind, CallOffer, CallProgress, CallerMatch, Disposition, OfferAnswer};
 pub use class::{IconId, PresenceClass};
 pub use config::{
     CallCenter, CallCenterConfig, CallCenterSettings, ConfigError, PresenceStateDef, SyncDirection,

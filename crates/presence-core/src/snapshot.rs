@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::calls::{CallKind, CallerMatch};
+use crate::calls::{CallKind, CallerMatch, Disposition};
 use crate::class::{IconId, PresenceClass};
 use crate::io::{Link, Source};
 use crate::teams::TeamsPresence;
@@ -72,8 +72,8 @@ pub struct CallRecord {
     pub kind: CallKind,
     pub number: String,
     pub caller: Option<CallerMatch>,
-    /// "Completed", "Missed", "Declined", "No answer", or the blocking reason.
-    pub outcome: String,
+    /// How it ended (serialised as "Completed", "Missed", "Declined" or "No answer").
+    pub outcome: Disposition,
     pub duration_secs: u64,
 }
 
