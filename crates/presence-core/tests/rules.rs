@@ -675,6 +675,40 @@ fn k1_transient_failures_degrade_then_disconnect_and_back_off() {
     );
 }
 
+#[test]
+fn k1_a_call_write_that_keeps_failing_backs_off_and_stops_at_five_attempts() {
+    let mut w = World::new().started();
+    w.salesforce_health = SideHealth::Failing(Failure::Transient {
+        reason: "503".into(),
+    });
+    w.offer("c", CallKind::Direct, "+14155550100");
+    w.advance(secs(20));
+    w.advance(secs(600));
+    let attempts: Vec<Duration> = w
+        .record
+        .offer_answer_attempts
+        .iter()
+        .filter(|(_, call_id)| call_id == "c")
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(attempts.len(), 5, "bounded: {attempts:?}");
+    // Each retry waits at least half the base delay, and the backoff grows: the last gap is
+    // longer than the first.
+    let gaps: Vec<Duration> = attempts.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    assert!(gaps.iter().all(|gap| *gap >= ms(500)), "{gaps:?}");
+    assert!(gaps[3] > gaps[0], "backoff grows: {gaps:?}");
+    assert!(w
+        .record
+        .diagnostics
+        .iter()
+        .any(|line| line.contains("a call write for c failed 5 times")));
+    // The call is still accounted for: once it ends, its log goes to the durable outbox.
+    w.salesforce_health = SideHealth::Up;
+    w.progress("c", CallProgress::CallerHungUp);
+    assert_eq!(w.logs_for("c").len(), 1);
+    assert_eq!(w.logs_for("c")[0].disposition, "Missed");
+}
+
 // ---- W: wrap-up
 
 #[test]

@@ -136,6 +136,58 @@ async fn t4_server_errors_on_both_clouds_are_retried_and_nothing_is_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t4_a_call_write_refused_for_twenty_seconds_is_sent_five_times_and_the_call_still_logged_once(
+) {
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = ready_agent(&emu, "ada").await;
+    let unavailable = || FaultKind::Status {
+        status: 503,
+        retry_after: None,
+    };
+    // Salesforce answers 503 to every Agent_Call__c and Task write until the faults are cleared.
+    fault(
+        &emu,
+        Api::Salesforce,
+        unavailable(),
+        None,
+        Some("sobjects/Agent_Call__c"),
+    );
+    fault(
+        &emu,
+        Api::Salesforce,
+        unavailable(),
+        None,
+        Some("sobjects/Task"),
+    );
+    let call = emu.place_call("ada", "Direct", MARGARET).expect("call");
+    // The app's answer never lands, so the controller gives the call to Teams' rules (Missed).
+    until_call(&emu, &call.call_id, "Missed").await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let call_writes = |emu: &Emulator| {
+        requests(emu)
+            .into_iter()
+            .filter(|(_, path, _)| path.contains("sobjects/Agent_Call__c"))
+            .count()
+    };
+    let refused = call_writes(&emu);
+    assert_eq!(
+        refused, 5,
+        "one answer, retried with backoff up to the cap of five attempts"
+    );
+    emu.with_world(|w| w.faults.clear());
+    // Salesforce is back: the call's log, held by the outbox, lands once; no more call writes.
+    until(&emu, "the missed call's Task", |s| !tasks(s).is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state = emu.state();
+    let tasks = tasks(&state);
+    assert_eq!(tasks.len(), 1, "one record per call: {tasks:?}");
+    assert_eq!(tasks[0]["Call_Log_Key__c"], call.call_id.as_str());
+    assert_eq!(tasks[0]["CallDisposition"], "Missed");
+    assert_eq!(call_writes(&emu), refused, "nothing resent after the cap");
+    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b1_malformed_presence_answers_degrade_the_link_and_change_nothing() {
     let emu = Emulator::start().await.expect("emulator");
     let agent = ready_agent(&emu, "ada").await;

@@ -45,6 +45,8 @@ pub struct Record {
     pub salesforce_reads: Vec<Duration>,
     pub heartbeats: Vec<Duration>,
     pub offer_answers: BTreeMap<String, OfferAnswer>,
+    /// Every attempt to answer an offer, when and for which call (failed ones too).
+    pub offer_answer_attempts: Vec<(Duration, String)>,
     pub logs: Vec<CallLog>,
     pub ui: Vec<UiEffect>,
     pub diagnostics: Vec<String>,
@@ -309,6 +311,7 @@ impl World {
                 call_id,
                 answer,
             } => {
+                self.record.offer_answer_attempts.push((t, call_id.clone()));
                 self.record.offer_answers.insert(call_id, answer);
                 self.done(id, salesforce);
             }
