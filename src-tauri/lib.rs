@@ -2,7 +2,7 @@
 //!
 //! It owns no presence logic. It runs the sync driver of `presence-sync` around the engine and
 //! turns the engine's [`Snapshot`](presence_core::Snapshot) into what the agent sees: the tray
-//! icon and menu, the softphone panel (pushed a `snapshot` event on every change) and desktop
+//! icon and menu, the softphone panel (pushed a [`SNAPSHOT_EVENT`] on every change) and desktop
 //! toasts; clicks become engine inputs. It signs in to the built-in emulator (what `make run`
 //! does) or to the clouds the settings file names (see `sign_in.rs`); until it is signed in,
 //! the tray and panel show the engine's snapshot for the shipped configuration and why.
@@ -26,6 +26,11 @@ mod tray;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The event that carries every new panel view; namespaced so no plugin's event can collide.
+pub const SNAPSHOT_EVENT: &str = "presence-bridge:snapshot";
+/// The event that carries a notice for the agent.
+pub const NOTICE_EVENT: &str = "presence-bridge:notice";
 
 use presence_core::{Engine, EngineConfig, Input, Link, Picker, Snapshot, UiEffect, UserIntent};
 use presence_sync::{Connectors, SignInPrompt, SignInTarget, SyncHandle};
@@ -136,7 +141,7 @@ fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
         TrayAction::Quit => quit(app.clone()),
         TrayAction::StartAtLogin(on) => {
             if let Err(problem) = autostart::set(on) {
-                let _ = app.emit("notice", format!("starting at login: {problem}"));
+                let _ = app.emit(NOTICE_EVENT, format!("starting at login: {problem}"));
             }
             redraw_tray(app, &state);
         }
@@ -144,7 +149,7 @@ fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
                 if let Err(problem) = sign_in_again(&app, &state, link).await {
-                    let _ = app.emit("notice", problem);
+                    let _ = app.emit(NOTICE_EVENT, problem);
                 }
             });
         }
@@ -188,7 +193,7 @@ fn on_toast_choice<R: Runtime>(
 /// ("not connected yet") is shown in the panel.
 async fn send_or_say<R: Runtime>(app: &AppHandle<R>, state: &ShellState, intent: UserIntent) {
     if let Err(problem) = send_intent(state, intent).await {
-        let _ = app.emit("notice", problem);
+        let _ = app.emit(NOTICE_EVENT, problem);
     }
 }
 
@@ -217,7 +222,10 @@ pub(crate) async fn sign_in_again<R: Runtime>(
     {
         let mut busy = state.signing_in.lock().map_err(|_| "busy")?;
         if busy.contains(&link) {
-            return Err(format!("the sign-in to {link:?} is already under way"));
+            return Err(format!(
+                "the sign-in to {} is already under way",
+                link.cloud_name()
+            ));
         }
         busy.push(link);
     }
@@ -234,7 +242,7 @@ pub(crate) async fn sign_in_again<R: Runtime>(
     }
     if let Err(error) = signed_in {
         // In place of the prompt, which is of no use any more.
-        let failure = format!("the sign-in to {link:?} failed: {error}");
+        let failure = format!("the sign-in to {} failed: {error}", link.cloud_name());
         record_problem(app, state, failure.clone());
         return Err(failure);
     }
@@ -440,7 +448,7 @@ fn redraw<R: Runtime>(
         }
     }
     let view = PanelView { snapshot, problem };
-    let _ = app.emit("snapshot", view);
+    let _ = app.emit(SNAPSHOT_EVENT, view);
 }
 
 fn redraw_tray<R: Runtime>(app: &AppHandle<R>, state: &ShellState) {
@@ -454,7 +462,7 @@ fn show_effect<R: Runtime>(app: &AppHandle<R>, toasts: &Toasts, effect: UiEffect
         // A ringing call brings the panel up with its Answer button.
         UiEffect::Ring { .. } => panel::show_ringing(app),
         UiEffect::Notice { text } => {
-            let _ = app.emit("notice", text.clone());
+            let _ = app.emit(NOTICE_EVENT, text.clone());
         }
         UiEffect::CallerShown { .. } | UiEffect::StopRinging { .. } => {}
     }

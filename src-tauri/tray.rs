@@ -7,7 +7,7 @@
 //! Linux tray hosts (AppIndicator) show no tooltip, which is why the menu's first lines carry
 //! the same text: colour is never the only signal (RULES.md section 1).
 
-use presence_core::{IconId, Link, LinkState, Snapshot};
+use presence_core::{IconId, Link, Snapshot};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -41,11 +41,10 @@ impl TrayAction {
             // The menu shows the state before the click: a click asks for the other one.
             AUTOSTART_ID => Some(TrayAction::StartAtLogin(!crate::autostart::enabled())),
             QUIT_ID => Some(TrayAction::Quit),
-            _ if id.starts_with(SIGN_IN_PREFIX) => match id.strip_prefix(SIGN_IN_PREFIX) {
-                Some("Teams") => Some(TrayAction::SignIn(Link::Teams)),
-                Some("Salesforce") => Some(TrayAction::SignIn(Link::Salesforce)),
-                _ => None,
-            },
+            _ if id.starts_with(SIGN_IN_PREFIX) => id
+                .strip_prefix(SIGN_IN_PREFIX)
+                .and_then(Link::from_id)
+                .map(TrayAction::SignIn),
             _ => id
                 .strip_prefix(PICK_PREFIX)
                 .map(|label| TrayAction::Pick(label.to_string())),
@@ -64,8 +63,8 @@ pub struct TrayModel {
     /// One line per link that is not connected, with why, and why the sync is not running if
     /// it is not.
     pub link_lines: Vec<String>,
-    /// The links whose sign-in is needed: each gets a "Sign in" entry.
-    pub sign_in_needed: Vec<Link>,
+    /// The links whose sign-in is needed, each with its entry's text ("Sign in to …").
+    pub sign_in_needed: Vec<(Link, String)>,
     /// The selectable states, with the one in force checked.
     pub choices: Vec<(String, bool)>,
     /// Whether the app starts at login.
@@ -75,27 +74,7 @@ pub struct TrayModel {
 impl TrayModel {
     /// The model for a snapshot; `problem` says why the sync is not running, if it is not.
     pub fn from_snapshot(snapshot: &Snapshot, problem: Option<&str>, start_at_login: bool) -> Self {
-        let status_line = if snapshot.source_text.is_empty() {
-            snapshot.label.clone()
-        } else {
-            format!("{} · {}", snapshot.label, snapshot.source_text)
-        };
-        let mut link_lines: Vec<String> = snapshot
-            .links
-            .iter()
-            .filter_map(|view| match &view.state {
-                LinkState::Connected => None,
-                LinkState::Degraded { reason } => {
-                    Some(format!("{:?}: degraded, {reason}", view.link))
-                }
-                LinkState::Disconnected { reason, .. } => {
-                    Some(format!("{:?}: disconnected, {reason}", view.link))
-                }
-            })
-            .collect();
-        if snapshot.no_connection_to_teams {
-            link_lines.insert(0, "No connection to Teams (logged out)".to_string());
-        }
+        let mut link_lines = snapshot.problems.clone();
         if let Some(problem) = problem {
             link_lines.push(problem.to_string());
         }
@@ -103,21 +82,12 @@ impl TrayModel {
             icon: snapshot.icon,
             badge: snapshot.badge,
             tooltip: snapshot.tooltip.clone(),
-            status_line,
+            status_line: snapshot.status_line.clone(),
             link_lines,
             sign_in_needed: snapshot
                 .links
                 .iter()
-                .filter(|view| {
-                    matches!(
-                        view.state,
-                        LinkState::Disconnected {
-                            sign_in_needed: true,
-                            ..
-                        }
-                    )
-                })
-                .map(|view| view.link)
+                .filter_map(|view| Some((view.link, view.sign_in.clone()?)))
                 .collect(),
             choices: snapshot
                 .choices
@@ -199,15 +169,11 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &TrayModel) -> tauri::Resul
     for line in &model.link_lines {
         menu.append(&MenuItem::new(app, menu_text(line), false, None::<&str>)?)?;
     }
-    for link in &model.sign_in_needed {
-        let cloud = match link {
-            Link::Teams => "Microsoft 365",
-            Link::Salesforce => "Salesforce",
-        };
+    for (link, text) in &model.sign_in_needed {
         menu.append(&MenuItem::with_id(
             app,
-            format!("{SIGN_IN_PREFIX}{link:?}"),
-            format!("Sign in to {cloud}…"),
+            format!("{SIGN_IN_PREFIX}{}", link.id()),
+            menu_text(text),
             true,
             None::<&str>,
         )?)?;
@@ -298,7 +264,7 @@ mod tests {
         assert_eq!(TrayAction::from_menu_id(QUIT_ID), Some(TrayAction::Quit));
         for link in [Link::Teams, Link::Salesforce] {
             assert_eq!(
-                TrayAction::from_menu_id(&format!("{SIGN_IN_PREFIX}{link:?}")),
+                TrayAction::from_menu_id(&format!("{SIGN_IN_PREFIX}{}", link.id())),
                 Some(TrayAction::SignIn(link))
             );
         }

@@ -11,11 +11,15 @@ export async function fetchView() {
   return need().invoke("snapshot");
 }
 
+// The shell's events (src-tauri/lib.rs: SNAPSHOT_EVENT, NOTICE_EVENT).
+const SNAPSHOT_EVENT = "presence-bridge:snapshot";
+const NOTICE_EVENT = "presence-bridge:notice";
+
 // Calls `onView` with every new view the shell pushes, and `onNotice` with every notice.
 export async function subscribe(onView, onNotice) {
   if (!tauri || !tauri.event) return;
-  await tauri.event.listen("snapshot", (event) => onView(event.payload));
-  await tauri.event.listen("notice", (event) => onNotice(event.payload));
+  await tauri.event.listen(SNAPSHOT_EVENT, (event) => onView(event.payload));
+  await tauri.event.listen(NOTICE_EVENT, (event) => onNotice(event.payload));
 }
 
 export const pick = (label) => need().invoke("pick", { label });

@@ -1,6 +1,7 @@
 // Renders the engine's snapshot: presence, calls, wrap-up, the dial pad and call history.
 // Every value is set as text, never as HTML: caller data is untrusted (rule C8). No presence
-// rule lives here; what is allowed and why comes with the snapshot.
+// rule and no text composition lives here: what is allowed, why, and every line shown come
+// with the snapshot.
 import * as ipc from "./ipc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -40,13 +41,6 @@ function notice(text) {
   noticeTimer = setTimeout(() => show("notice", false), 8000);
 }
 
-function who(call) {
-  return call.caller ? call.caller.name : call.number;
-}
-
-const PHASE_TEXT = { Ringing: "Incoming call", Dialling: "Calling", Connected: "On a call with" };
-const KIND_TEXT = { Direct: "", Queue: "Queue call · ", Internal: "Teams call · ", Outbound: "" };
-
 // Ids of calls whose ringing has already taken the focus once.
 const focused = new Set();
 
@@ -57,10 +51,9 @@ function renderCalls(calls) {
   box.replaceChildren(...calls.map((call) => {
     const card = element("article", undefined, `call ${call.phase.toLowerCase()}`);
     card.dataset.callId = call.call_id;
-    const phase = call.call_waiting && call.phase === "Ringing" ? "Call waiting" : PHASE_TEXT[call.phase];
-    card.append(element("p", `${KIND_TEXT[call.kind] || ""}${phase}`, "muted"));
-    card.append(element("p", who(call), "who"));
-    if (call.caller) card.append(element("p", `${call.number} · ${call.caller.object}`, "muted"));
+    card.append(element("p", call.title, "muted"));
+    card.append(element("p", call.who, "who"));
+    if (call.detail) card.append(element("p", call.detail, "muted"));
     const actions = element("div", undefined, "actions");
     if (call.phase === "Ringing") {
       const answer = button("Answer", () => act(() => ipc.answer(call.call_id)), "answer");
@@ -106,18 +99,17 @@ function tickWrapUp() {
 }
 
 function renderDial(snapshot) {
-  // LoggedOut has no softphone (C3).
-  show("dial", snapshot.class !== "LoggedOut");
+  show("dial", snapshot.softphone);
   $("call").disabled = !snapshot.outbound_allowed;
   $("number").disabled = !snapshot.outbound_allowed;
   $("outbound-refusal").textContent = snapshot.outbound_refusal || "";
   show("outbound-refusal", Boolean(snapshot.outbound_refusal));
 }
 
-function renderHistory(listId, titleId, rows, line, withCallBack) {
+function renderHistory(listId, titleId, rows, withCallBack) {
   $(listId).replaceChildren(...rows.map((row) => {
     const item = element("li");
-    item.append(element("span", `${row.caller ? row.caller.name : row.number} · ${line(row)}`));
+    item.append(element("span", row.summary));
     if (withCallBack) {
       item.append(button("Call back", () => act(() => ipc.dial(row.number)), "link"));
     }
@@ -138,11 +130,12 @@ function render(view) {
   $("links").replaceChildren(...snapshot.links.map((link) => {
     const item = element("li");
     item.dataset.state = link.state.state;
-    const reason = link.state.reason ? ` (${link.state.reason})` : "";
-    item.textContent = `${link.link}: ${link.state.state}${reason}`;
+    item.textContent = link.text;
     // K1: a sign-in that is needed is offered, never retried behind the agent's back.
-    if (link.state.sign_in_needed) {
-      item.append(" ", button("Sign in", () => act(() => ipc.signIn(link.link)), "link"));
+    if (link.sign_in) {
+      const signIn = button("Sign in", () => act(() => ipc.signIn(link.link)), "link");
+      signIn.title = link.sign_in;
+      item.append(" ", signIn);
     }
     return item;
   }));
@@ -162,9 +155,8 @@ function render(view) {
     item.append(pick);
     return item;
   }));
-  renderHistory("blocked", "blocked-title", snapshot.blocked_calls, (row) => row.reason, true);
-  renderHistory("recent", "recent-title", snapshot.recent_calls,
-    (row) => (row.duration_secs ? `${row.outcome}, ${row.duration_secs} s` : row.outcome), false);
+  renderHistory("blocked", "blocked-title", snapshot.blocked_calls, true);
+  renderHistory("recent", "recent-title", snapshot.recent_calls, false);
 }
 
 $("dial").addEventListener("submit", (event) => {

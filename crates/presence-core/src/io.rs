@@ -17,6 +17,40 @@ pub enum Link {
     Salesforce,
 }
 
+impl Link {
+    /// Both links, in the order the indicators show them.
+    pub const ALL: [Link; 2] = [Link::Teams, Link::Salesforce];
+
+    /// The link's name as the agent reads it ("Teams").
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Teams => "Teams",
+            Link::Salesforce => "Salesforce",
+        }
+    }
+
+    /// The service the agent signs in to for this link ("Microsoft 365").
+    pub fn cloud_name(self) -> &'static str {
+        match self {
+            Link::Teams => "Microsoft 365",
+            Link::Salesforce => "Salesforce",
+        }
+    }
+
+    /// A stable identifier for menus and IPC ("teams"), never the `Debug` text.
+    pub fn id(self) -> &'static str {
+        match self {
+            Link::Teams => "teams",
+            Link::Salesforce => "salesforce",
+        }
+    }
+
+    /// The link an [`Link::id`] names.
+    pub fn from_id(id: &str) -> Option<Link> {
+        Link::ALL.into_iter().find(|link| link.id() == id)
+    }
+}
+
 /// Where the agent picked a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Picker {

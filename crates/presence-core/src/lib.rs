@@ -41,5 +41,8 @@ pub use io::{
     SalesforceObservation, Source, UiEffect, UserIntent,
 };
 pub use retry::{Failure, Jitter, RetryPolicy};
-pub use snapshot::{LinkState, Snapshot};
+pub use snapshot::{
+    BlockedCall, CallPhase, CallRecord, CallView, LinkState, LinkView, Snapshot, StateChoice,
+    WrapUpView,
+};
 pub use teams::{Activity, Availability, TeamsPair, TeamsPresence};

@@ -34,6 +34,46 @@ impl LinkState {
 pub struct LinkView {
     pub link: Link,
     pub state: LinkState,
+    /// The indicator's text: "Teams: Connected", "Salesforce: Degraded (throttled)".
+    pub text: String,
+    /// The line the tray menu and tooltip show while the link is not connected
+    /// ("Teams: disconnected, sign-in needed").
+    pub problem: Option<String>,
+    /// The sign-in offer while one is needed (K1): "Sign in to Microsoft 365…".
+    pub sign_in: Option<String>,
+}
+
+impl LinkView {
+    /// The view of `link` in `state`, its texts composed.
+    pub fn new(link: Link, state: LinkState) -> Self {
+        let name = link.name();
+        let (text, problem) = match &state {
+            LinkState::Connected => (format!("{name}: Connected"), None),
+            LinkState::Degraded { reason } => (
+                format!("{name}: Degraded ({reason})"),
+                Some(format!("{name}: degraded, {reason}")),
+            ),
+            LinkState::Disconnected { reason, .. } => (
+                format!("{name}: Disconnected ({reason})"),
+                Some(format!("{name}: disconnected, {reason}")),
+            ),
+        };
+        let sign_in = matches!(
+            state,
+            LinkState::Disconnected {
+                sign_in_needed: true,
+                ..
+            }
+        )
+        .then(|| format!("Sign in to {}…", link.cloud_name()));
+        Self {
+            link,
+            state,
+            text,
+            problem,
+            sign_in,
+        }
+    }
 }
 
 /// A state in the tray menu and the panel's picker.
@@ -63,6 +103,58 @@ pub struct CallView {
     pub number: String,
     pub caller: Option<CallerMatch>,
     pub call_waiting: bool,
+    /// "Incoming call", "Queue call · Call waiting", "On a call with", "Calling".
+    pub title: String,
+    /// Who is on the other end: the caller's name when identified, else the number.
+    pub who: String,
+    /// The number and the matched record's type, once the caller is identified.
+    pub detail: Option<String>,
+}
+
+impl CallView {
+    /// Composes the call's texts from its facts.
+    pub fn new(
+        call_id: String,
+        kind: CallKind,
+        phase: CallPhase,
+        number: String,
+        caller: Option<CallerMatch>,
+        call_waiting: bool,
+    ) -> Self {
+        let kind_text = match kind {
+            CallKind::Queue => "Queue call · ",
+            CallKind::Internal => "Teams call · ",
+            CallKind::Direct | CallKind::Outbound => "",
+        };
+        let phase_text = match phase {
+            CallPhase::Ringing if call_waiting => "Call waiting",
+            CallPhase::Ringing => "Incoming call",
+            CallPhase::Dialling => "Calling",
+            CallPhase::Connected => "On a call with",
+        };
+        let who = caller
+            .as_ref()
+            .map_or_else(|| number.clone(), |caller| caller.name.clone());
+        let detail = caller
+            .as_ref()
+            .map(|caller| format!("{number} · {}", caller.object));
+        Self {
+            call_id,
+            kind,
+            phase,
+            number,
+            caller,
+            call_waiting,
+            title: format!("{kind_text}{phase_text}"),
+            who,
+            detail,
+        }
+    }
+}
+
+/// The caller's name when identified, else the number.
+fn who(number: &str, caller: Option<&CallerMatch>) -> String {
+    caller.map_or_else(|| number.to_string(), |caller| caller.name.clone())
 }
 
 /// How a finished call ended, for the recent-calls list.
@@ -75,6 +167,36 @@ pub struct CallRecord {
     /// How it ended (serialised as "Completed", "Missed", "Declined" or "No answer").
     pub outcome: Disposition,
     pub duration_secs: u64,
+    /// The history line: "Ada Lovelace · Completed, 42 s".
+    pub summary: String,
+}
+
+impl CallRecord {
+    /// A finished call for the recent-calls list, its line composed.
+    pub fn new(
+        call_id: String,
+        kind: CallKind,
+        number: String,
+        caller: Option<CallerMatch>,
+        outcome: Disposition,
+        duration_secs: u64,
+    ) -> Self {
+        let who = who(&number, caller.as_ref());
+        let summary = if duration_secs > 0 {
+            format!("{who} · {outcome}, {duration_secs} s")
+        } else {
+            format!("{who} · {outcome}")
+        };
+        Self {
+            call_id,
+            kind,
+            number,
+            caller,
+            outcome,
+            duration_secs,
+            summary,
+        }
+    }
 }
 
 /// A call that was not signalled because of presence (C6), with one-click call back.
@@ -85,6 +207,29 @@ pub struct BlockedCall {
     pub number: String,
     pub caller: Option<CallerMatch>,
     pub reason: String,
+    /// The history line: "+14155550100 · Do Not Disturb".
+    pub summary: String,
+}
+
+impl BlockedCall {
+    /// A call not signalled because of `reason`, its line composed.
+    pub fn new(
+        call_id: String,
+        kind: CallKind,
+        number: String,
+        caller: Option<CallerMatch>,
+        reason: String,
+    ) -> Self {
+        let summary = format!("{} · {reason}", who(&number, caller.as_ref()));
+        Self {
+            call_id,
+            kind,
+            number,
+            caller,
+            reason,
+            summary,
+        }
+    }
 }
 
 /// A running wrap-up (W2).
@@ -111,6 +256,11 @@ pub struct Snapshot {
     pub source: Option<Source>,
     /// "set in Teams", "wrap-up timer", …
     pub source_text: String,
+    /// The status line of tray menu and panel: "Available · set in Teams".
+    pub status_line: String,
+    /// Lines that say what is wrong, for the tray menu: "No connection to Teams (logged out)",
+    /// then each link that is not connected.
+    pub problems: Vec<String>,
     /// The tray tooltip: label, source and any link that is not connected.
     pub tooltip: String,
     /// Set when the tray icon carries a badge (a link is not connected).
@@ -119,6 +269,8 @@ pub struct Snapshot {
     /// L5: the "no connection to Teams" indicator.
     pub no_connection_to_teams: bool,
     pub choices: Vec<StateChoice>,
+    /// Whether the softphone (dial pad) exists: not while logged out (C3).
+    pub softphone: bool,
     pub calls: Vec<CallView>,
     pub outbound_allowed: bool,
     /// Why outbound calls are refused, when they are.

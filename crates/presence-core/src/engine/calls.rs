@@ -145,13 +145,13 @@ impl Engine {
                 // while logged out. Queue calls go to another agent; internal calls are not ours
                 // to log (C4).
                 if offer.kind == CallKind::Direct && class != PresenceClass::LoggedOut {
-                    self.calls.blocked.push_front(BlockedCall {
-                        call_id: offer.call_id.clone(),
-                        kind: offer.kind,
-                        number: number.clone(),
-                        caller: None,
-                        reason: reason.clone(),
-                    });
+                    self.calls.blocked.push_front(BlockedCall::new(
+                        offer.call_id.clone(),
+                        offer.kind,
+                        number.clone(),
+                        None,
+                        reason.clone(),
+                    ));
                     self.calls.blocked.truncate(self.timing.recent_calls_kept);
                     self.log_call(CallLog {
                         key: offer.call_id.clone(),
@@ -287,14 +287,14 @@ impl Engine {
             (false, false, CallProgress::Declined) => Disposition::Declined,
             (false, false, _) => Disposition::Missed,
         };
-        self.calls.recent.push_front(CallRecord {
-            call_id: call.call_id.clone(),
-            kind: call.kind,
-            number: call.number.clone(),
-            caller: call.caller.clone(),
-            outcome: disposition.clone(),
-            duration_secs: duration.as_secs(),
-        });
+        self.calls.recent.push_front(CallRecord::new(
+            call.call_id.clone(),
+            call.kind,
+            call.number.clone(),
+            call.caller.clone(),
+            disposition.clone(),
+            duration.as_secs(),
+        ));
         self.calls.recent.truncate(self.timing.recent_calls_kept);
         let call_type = if call.outbound {
             CallType::Outbound

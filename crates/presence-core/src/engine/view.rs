@@ -4,9 +4,7 @@ use std::time::Instant;
 
 use crate::class::{appearance, PresenceClass};
 use crate::io::{Link, Source};
-use crate::snapshot::{
-    CallPhase, CallView, LinkState, LinkView, Snapshot, StateChoice, WrapUpView,
-};
+use crate::snapshot::{CallPhase, CallView, LinkView, Snapshot, StateChoice, WrapUpView};
 
 use super::presence::is_out_of_office_state;
 use super::timers::Timer;
@@ -52,33 +50,27 @@ impl Engine {
             let under = state.map_or("Unknown", |state| state.label.as_str());
             source_text = format!("incoming call; {under}, {source_text}");
         }
-        let links: Vec<LinkView> = [Link::Teams, Link::Salesforce]
+        let links: Vec<LinkView> = Link::ALL
             .into_iter()
-            .map(|link| LinkView {
-                link,
-                state: self.links.state(link).clone(),
-            })
+            .map(|link| LinkView::new(link, self.links.state(link).clone()))
             .collect();
-        let mut tooltip = format!("{label} ({source_text})");
-        for view in &links {
-            let name = match view.link {
-                Link::Teams => "Teams",
-                Link::Salesforce => "Salesforce",
-            };
-            match &view.state {
-                LinkState::Connected => {}
-                LinkState::Degraded { reason } => {
-                    tooltip.push_str(&format!("\n{name}: degraded, {reason}"));
-                }
-                LinkState::Disconnected { reason, .. } => {
-                    tooltip.push_str(&format!("\n{name}: disconnected, {reason}"));
-                }
-            }
-        }
         let logged_out = base_class == PresenceClass::LoggedOut;
+        let mut tooltip = format!("{label} ({source_text})");
+        for problem in links.iter().filter_map(|view| view.problem.as_deref()) {
+            tooltip.push('\n');
+            tooltip.push_str(problem);
+        }
+        let mut problems: Vec<String> = Vec::new();
         if logged_out {
             tooltip.push_str("\nNo connection to Teams");
+            problems.push("No connection to Teams (logged out)".to_string());
         }
+        problems.extend(links.iter().filter_map(|view| view.problem.clone()));
+        let status_line = if source_text.is_empty() {
+            label.clone()
+        } else {
+            format!("{label} · {source_text}")
+        };
         let selected = self.current.as_ref().map(|current| current.label.as_str());
         let choices = self
             .cc
@@ -94,19 +86,22 @@ impl Engine {
             .calls
             .active
             .iter()
-            .map(|call| CallView {
-                call_id: call.call_id.clone(),
-                kind: call.kind,
-                phase: if call.answered_at.is_some() {
+            .map(|call| {
+                let phase = if call.answered_at.is_some() {
                     CallPhase::Connected
                 } else if call.outbound {
                     CallPhase::Dialling
                 } else {
                     CallPhase::Ringing
-                },
-                number: call.number.clone(),
-                caller: call.caller.clone(),
-                call_waiting: call.call_waiting,
+                };
+                CallView::new(
+                    call.call_id.clone(),
+                    call.kind,
+                    phase,
+                    call.number.clone(),
+                    call.caller.clone(),
+                    call.call_waiting,
+                )
             })
             .collect();
         let outbound_refusal = self.outbound_refusal();
@@ -118,11 +113,14 @@ impl Engine {
             out_of_office: look.shows_out_of_office,
             source,
             source_text,
+            status_line,
+            problems,
             badge: links.iter().any(|view| !view.state.is_connected()),
             tooltip,
             links,
             no_connection_to_teams: logged_out,
             choices,
+            softphone: !logged_out,
             calls,
             outbound_allowed: outbound_refusal.is_none(),
             outbound_refusal,
