@@ -144,7 +144,8 @@ async fn t4_a_call_write_refused_for_twenty_seconds_is_sent_five_times_and_the_c
         status: 503,
         retry_after: None,
     };
-    // Salesforce answers 503 to every Agent_Call__c and Task write until the faults are cleared.
+    // Salesforce answers 503 to every Agent_Call__c write until the fault is cleared, and to the
+    // first two Task writes (a few, so the outbox's own backoff stays within the test's patience).
     fault(
         &emu,
         Api::Salesforce,
@@ -156,7 +157,7 @@ async fn t4_a_call_write_refused_for_twenty_seconds_is_sent_five_times_and_the_c
         &emu,
         Api::Salesforce,
         unavailable(),
-        None,
+        Some(2),
         Some("sobjects/Task"),
     );
     let call = emu.place_call("ada", "Direct", MARGARET).expect("call");
