@@ -60,8 +60,8 @@ pub struct TrayModel {
     pub tooltip: String,
     /// "Available · set in Teams".
     pub status_line: String,
-    /// One line per link that is not connected, with why, and why the sync is not running if
-    /// it is not.
+    /// The snapshot's problem lines: why the sync cannot run, a sign-in to do, caveats, each
+    /// link that is not connected.
     pub link_lines: Vec<String>,
     /// The links whose sign-in is needed, each with its entry's text ("Sign in to …").
     pub sign_in_needed: Vec<(Link, String)>,
@@ -72,12 +72,9 @@ pub struct TrayModel {
 }
 
 impl TrayModel {
-    /// The model for a snapshot; `problem` says why the sync is not running, if it is not.
-    pub fn from_snapshot(snapshot: &Snapshot, problem: Option<&str>, start_at_login: bool) -> Self {
-        let mut link_lines = snapshot.problems.clone();
-        if let Some(problem) = problem {
-            link_lines.push(problem.to_string());
-        }
+    /// The model for a snapshot.
+    pub fn from_snapshot(snapshot: &Snapshot, start_at_login: bool) -> Self {
+        let link_lines = snapshot.problems.clone();
         TrayModel {
             icon: snapshot.icon,
             badge: snapshot.badge,
@@ -248,8 +245,6 @@ pub fn show<R: Runtime>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use presence_core::{Engine, EngineConfig};
-    use std::time::Instant;
 
     #[test]
     fn menu_ids_round_trip_to_actions() {
@@ -303,18 +298,23 @@ mod tests {
 
     #[test]
     fn an_unconnected_app_shows_a_badge_and_says_why_in_the_menu() {
-        let snapshot = Engine::new(EngineConfig::shipped_default(), Instant::now()).snapshot();
-        let model = TrayModel::from_snapshot(&snapshot, Some("cannot sign in"), false);
+        let handle = presence_sync::cannot_start("cannot sign in".into());
+        let snapshot = handle.snapshots().borrow().clone();
+        let model = TrayModel::from_snapshot(&snapshot, false);
         assert!(model.badge);
+        assert_eq!(model.status_line, "Not running");
         assert_eq!(
             model.link_lines,
             [
-                "Teams: degraded, connecting",
-                "Salesforce: degraded, connecting",
-                "cannot sign in"
+                "cannot sign in",
+                "Teams: disconnected, not running",
+                "Salesforce: disconnected, not running",
             ]
         );
-        assert!(model.choices.iter().any(|(label, _)| label == "Logout"));
+        assert!(
+            model.choices.is_empty(),
+            "nothing offered that cannot be done"
+        );
         assert!(!model.status_line.is_empty());
     }
 

@@ -7,7 +7,7 @@ function need() {
   return core;
 }
 
-export async function fetchView() {
+export async function fetchSnapshot() {
   return need().invoke("snapshot");
 }
 
@@ -15,10 +15,10 @@ export async function fetchView() {
 const SNAPSHOT_EVENT = "presence-bridge:snapshot";
 const NOTICE_EVENT = "presence-bridge:notice";
 
-// Calls `onView` with every new view the shell pushes, and `onNotice` with every notice.
-export async function subscribe(onView, onNotice) {
+// Calls `onSnapshot` with every new snapshot the shell pushes, and `onNotice` with every notice.
+export async function subscribe(onSnapshot, onNotice) {
   if (!tauri || !tauri.event) return;
-  await tauri.event.listen(SNAPSHOT_EVENT, (event) => onView(event.payload));
+  await tauri.event.listen(SNAPSHOT_EVENT, (event) => onSnapshot(event.payload));
   await tauri.event.listen(NOTICE_EVENT, (event) => onNotice(event.payload));
 }
 

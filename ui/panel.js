@@ -118,8 +118,7 @@ function renderHistory(listId, titleId, rows, withCallBack) {
   show(titleId, rows.length > 0);
 }
 
-function render(view) {
-  const snapshot = view.snapshot;
+function render(snapshot) {
   $("label").textContent = snapshot.label;
   $("source").textContent = snapshot.source_text;
   const icon = $("icon");
@@ -139,11 +138,13 @@ function render(view) {
     }
     return item;
   }));
-  $("problem").textContent = view.problem || "";
-  show("problem", Boolean(view.problem));
+  // Why the sync cannot run, a sign-in to do, caveats: one line each.
+  $("problem").textContent = snapshot.notes.join("\n");
+  show("problem", snapshot.notes.length > 0);
   renderCalls(snapshot.calls);
   renderWrapUp(snapshot.wrap_up);
   renderDial(snapshot);
+  show("choices-title", snapshot.choices.length > 0);
   $("choices").replaceChildren(...snapshot.choices.map((choice) => {
     const item = element("li");
     const pick = button(choice.label, () => act(() => ipc.pick(choice.label)));
@@ -173,7 +174,7 @@ $("extend").addEventListener("click", () => act(ipc.extendWrapUp));
 async function start() {
   try {
     await ipc.subscribe(render, notice);
-    render(await ipc.fetchView());
+    render(await ipc.fetchSnapshot());
   } catch (error) {
     $("problem").textContent = String(error);
     show("problem", true);

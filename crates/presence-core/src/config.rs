@@ -408,14 +408,33 @@ fn validate_state(state: &PresenceStateDef) -> Result<(), ConfigError> {
 }
 
 /// A validated Call Center configuration. The only way to get one is
-/// [`CallCenterConfig::validate`], so the engine never meets a broken configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`CallCenterConfig::validate`], so the engine never meets a broken configuration (it is
+/// written as its [`CallCenterConfig`], and read back through the same validation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "CallCenterConfig", try_from = "CallCenterConfig")]
 pub struct CallCenter {
     states: Vec<PresenceStateDef>,
     settings: CallCenterSettings,
     on_call_label: String,
     wrap_up_label: String,
     logout_label: String,
+}
+
+impl From<CallCenter> for CallCenterConfig {
+    fn from(call_center: CallCenter) -> Self {
+        CallCenterConfig {
+            states: call_center.states,
+            settings: call_center.settings,
+        }
+    }
+}
+
+impl TryFrom<CallCenterConfig> for CallCenter {
+    type Error = ConfigError;
+
+    fn try_from(config: CallCenterConfig) -> Result<Self, ConfigError> {
+        config.validate()
+    }
 }
 
 impl CallCenter {

@@ -205,6 +205,28 @@ pub enum Input {
     },
     /// The agent quit the app (L7).
     Quit,
+    /// How the set-up around the engine goes: signing in, the Call Center read, what cannot
+    /// run. The engine runs from the first second, so the snapshot says all of it.
+    Setup(SetupNews),
+}
+
+/// News from the start-up of the sync and from signing in again, for the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetupNews {
+    /// The Call Center read from Salesforce, in place of the one the engine was built with.
+    /// Taken before [`Input::Started`] only: the states cannot change under a running sync.
+    CallCenter(Box<crate::config::CallCenter>),
+    /// The agent is asked to sign in to `link`: `text` says how (the browser's address, or a
+    /// device code and where to enter it). Shown until the link is signed in.
+    SignInAsked { link: Link, text: String },
+    /// Signing in to `link` failed; shown in place of the request until the next sign-in.
+    SignInFailed { link: Link, reason: String },
+    /// Something the agent should know while the app runs (no keyring, so the sign-in lasts
+    /// only this run; the shipped Call Center in use; a damaged outbox set aside).
+    Caveat { text: String },
+    /// The sync cannot run, and why: no settings, another sync for this agent, a refused
+    /// sign-in. Nothing is sent after it.
+    CannotRun { reason: String },
 }
 
 /// The record written to `Agent_Presence__c`.

@@ -38,7 +38,7 @@ pub use config::{
 pub use engine::{Engine, EngineConfig};
 pub use io::{
     CallAction, CallLog, CallType, Effect, EffectId, Input, Link, Outcome, Picker, PresenceWrite,
-    SalesforceObservation, Source, UiEffect, UserIntent,
+    SalesforceObservation, SetupNews, Source, UiEffect, UserIntent,
 };
 pub use retry::{Failure, Jitter, RetryPolicy};
 pub use snapshot::{

@@ -256,11 +256,15 @@ pub struct Snapshot {
     pub source: Option<Source>,
     /// "set in Teams", "wrap-up timer", …
     pub source_text: String,
-    /// The status line of tray menu and panel: "Available · set in Teams".
+    /// The status line of tray menu and panel: "Available · set in Teams", or "Not running".
     pub status_line: String,
-    /// Lines that say what is wrong, for the tray menu: "No connection to Teams (logged out)",
-    /// then each link that is not connected.
+    /// Lines that say what is wrong, for the tray menu and the panel: why the sync cannot run,
+    /// a sign-in asked for, lasting caveats, "No connection to Teams (logged out)", then each
+    /// link that is not connected.
     pub problems: Vec<String>,
+    /// The set-up lines among `problems`, for the panel (which shows links and the logged-out
+    /// indicator on their own): why the sync cannot run, a sign-in asked for, caveats.
+    pub notes: Vec<String>,
     /// The tray tooltip: label, source and any link that is not connected.
     pub tooltip: String,
     /// Set when the tray icon carries a badge (a link is not connected).

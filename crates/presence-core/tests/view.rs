@@ -90,3 +90,108 @@ fn link_ids_are_stable_and_read_back() {
     assert_eq!(Link::Teams.id(), "teams");
     assert_eq!(Link::from_id("Teams"), None);
 }
+
+#[test]
+fn set_up_news_is_part_of_the_snapshot_until_it_stops_being_true() {
+    use presence_core::SetupNews;
+    let mut w = World::new();
+    w.input(Input::Setup(SetupNews::SignInAsked {
+        link: Link::Salesforce,
+        text: "Sign in to Salesforce in your browser: https://login.example/x".into(),
+    }));
+    w.input(Input::Setup(SetupNews::Caveat {
+        text: "no keyring answers; this sign-in lasts only while the app runs".into(),
+    }));
+    // The same caveat twice is shown once.
+    w.input(Input::Setup(SetupNews::Caveat {
+        text: "no keyring answers; this sign-in lasts only while the app runs".into(),
+    }));
+    let shown = w.snapshot();
+    // Set-up lines first, then the links (still connecting: nothing was sent yet).
+    assert_eq!(
+        shown.problems,
+        [
+            "Sign in to Salesforce in your browser: https://login.example/x",
+            "no keyring answers; this sign-in lasts only while the app runs",
+            "Teams: degraded, connecting",
+            "Salesforce: degraded, connecting",
+        ]
+    );
+    assert!(shown
+        .tooltip
+        .contains("\nSign in to Salesforce in your browser"));
+    assert_eq!(
+        shown.notes,
+        shown.problems[..2],
+        "the panel's lines: set-up only"
+    );
+
+    // Signed in: the request goes, the caveat stays.
+    w.input(Input::SignedIn {
+        link: Link::Salesforce,
+    });
+    // (Signing in re-reads both sides, which in this world answer: both links are up.)
+    assert_eq!(
+        w.snapshot().problems,
+        ["no keyring answers; this sign-in lasts only while the app runs"]
+    );
+
+    w.input(Input::Setup(SetupNews::SignInFailed {
+        link: Link::Teams,
+        reason: "the browser sign-in timed out".into(),
+    }));
+    assert_eq!(
+        w.snapshot().problems[0],
+        "The sign-in to Microsoft 365 failed: the browser sign-in timed out"
+    );
+
+    w.input(Input::Setup(SetupNews::CannotRun {
+        reason: "another sync already runs for ada".into(),
+    }));
+    let shown = w.snapshot();
+    assert_eq!(shown.status_line, "Not running");
+    assert_eq!(shown.source_text, "not running");
+    assert_eq!(shown.problems[0], "another sync already runs for ada");
+    assert_eq!(shown.links[0].text, "Teams: Disconnected (not running)");
+    assert!(shown.badge);
+    assert!(
+        shown.choices.is_empty(),
+        "nothing to choose that could be carried out"
+    );
+    assert!(!shown.softphone);
+}
+
+#[test]
+fn the_call_center_read_at_start_replaces_the_shipped_one_but_never_under_a_running_sync() {
+    use presence_core::{CallCenterConfig, SetupNews};
+    let mut config = CallCenterConfig::shipped_default_unvalidated();
+    config.states.retain(|state| state.label != "Lunch");
+    let org = config.validate().expect("valid");
+    let labels = |w: &World| -> Vec<String> {
+        w.snapshot()
+            .choices
+            .iter()
+            .map(|choice| choice.label.clone())
+            .collect()
+    };
+    let mut w = World::new();
+    assert!(labels(&w).iter().any(|label| label == "Lunch"));
+    w.input(Input::Setup(SetupNews::CallCenter(Box::new(org.clone()))));
+    assert!(!labels(&w).iter().any(|label| label == "Lunch"));
+
+    let mut running = World::new().started();
+    running.input(Input::Setup(SetupNews::CallCenter(Box::new(org))));
+    assert!(labels(&running).iter().any(|label| label == "Lunch"));
+}
+
+#[test]
+fn a_call_center_is_written_as_its_configuration_and_read_back_only_if_valid() {
+    use presence_core::{CallCenter, CallCenterConfig};
+    let shipped = CallCenterConfig::shipped_default();
+    let json = serde_json::to_string(&shipped).expect("written");
+    let back: CallCenter = serde_json::from_str(&json).expect("read back");
+    assert_eq!(back, shipped);
+    let broken = json.replace("\"LoggedOut\"", "\"Offline\"");
+    let refused = serde_json::from_str::<CallCenter>(&broken).expect_err("no logout state");
+    assert!(refused.to_string().contains("Logout"), "{refused}");
+}

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use presence_core::{Engine, EngineConfig};
 use presence_emulator::Emulator;
 
 fn summary(name: &str, samples: &mut [Duration]) -> Duration {
@@ -68,6 +67,7 @@ async fn main() {
     outbox
         .presence_delivered(rounds as u64 - 1)
         .expect("cleared");
+    // Baseline: what one request costs on this machine, in this run (bare clients, no sync).
     let connectors = presence_sync::connect_emulator(
         &emu.base_url,
         "ada",
@@ -76,7 +76,6 @@ async fn main() {
     )
     .await
     .expect("sign in");
-    // Baseline: what one request costs on this machine, in this run.
     let mut graph_read = Vec::new();
     let mut salesforce_write = Vec::new();
     for _ in 0..rounds {
@@ -87,11 +86,16 @@ async fn main() {
         connectors.salesforce.heartbeat().await.expect("write");
         salesforce_write.push(started.elapsed());
     }
-    let (handle, driver) = presence_sync::driver(
-        Engine::new(EngineConfig::shipped_default(), Instant::now()),
-        connectors,
-    );
-    let task = tokio::spawn(driver);
+    // The product's own start: the same entry as the desktop app and presence-agent, on a
+    // data directory of its own (lock and durable outbox on this disk).
+    let target = presence_sync::SignInTarget::Emulator {
+        url: emu.base_url.clone(),
+        user: "ada".into(),
+    };
+    let mut options = presence_sync::SyncOptions::new(target);
+    options.storage = presence_sync::Storage::DataDir(Some(dir.join("agent")));
+    let (handle, sync) = presence_sync::start(options, |_| {});
+    let task = tokio::spawn(sync);
     wait(&emu, |a| a["salesforce"]["State__c"].is_string()).await;
     let mut teams_to_salesforce = Vec::new();
     let mut salesforce_to_teams = Vec::new();

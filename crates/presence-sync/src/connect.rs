@@ -1,12 +1,16 @@
 //! Signing an agent in: to the emulator without a browser, or to the clouds a settings file
 //! names (silently from a kept refresh token, else in the browser or with a device code), and
-//! waiting for the network when it is not there. Used alike by `presence-agent` and the
-//! desktop app, which differ only in how they show a [`SignInPrompt`].
+//! waiting for the network when it is not there. [`crate::start`] runs it for every sync (the
+//! desktop app, `presence-agent`, the tests, the benchmark), which differ only in how they show
+//! a [`SignInPrompt`].
 
 use std::sync::Arc;
 
+use presence_core::Link;
+
 use crate::driver::Connectors;
 use crate::error::SyncError;
+use crate::start::SyncOptions;
 use crate::{auth, graph, outbox, request, salesforce, secrets, settings};
 
 /// The app's client id used against the emulator (any id works there).
@@ -52,49 +56,37 @@ pub async fn connect_emulator_with(
     })
 }
 
-/// The engine's configuration for this agent: the Call Center read from Salesforce, or the
-/// shipped defaults (with the reason) when it cannot be read or is invalid.
-pub async fn engine_config(
-    connectors: &Connectors,
-    origin_client: &str,
-    jitter_seed: u64,
-) -> (presence_core::EngineConfig, Option<String>) {
-    let mut config = presence_core::EngineConfig::shipped_default();
-    let warning = match connectors.salesforce.load_call_center().await {
-        Ok(call_center) => {
-            config.call_center = call_center;
-            None
-        }
-        Err(error) => Some(format!(
-            "using the shipped Call Center configuration: {error}"
-        )),
-    };
-    config.client_id = origin_client.to_string();
-    config.jitter_seed = jitter_seed;
-    (config, warning)
-}
-
 /// What the agent must do to sign in interactively.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInPrompt {
     /// Open `url` in the system browser (authorization code with PKCE; the answer comes back
     /// to a listener on 127.0.0.1).
-    Browser { cloud: &'static str, url: String },
+    Browser { link: Link, url: String },
     /// Open `uri` on any device and enter `code`.
     DeviceCode {
-        cloud: &'static str,
+        link: Link,
         uri: String,
         code: String,
     },
 }
 
+impl SignInPrompt {
+    /// The cloud the agent is asked to sign in to.
+    pub fn link(&self) -> Link {
+        match self {
+            SignInPrompt::Browser { link, .. } | SignInPrompt::DeviceCode { link, .. } => *link,
+        }
+    }
+}
+
 impl std::fmt::Display for SignInPrompt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SignInPrompt::Browser { cloud, url } => {
-                write!(f, "Sign in to {cloud} in your browser: {url}")
+            SignInPrompt::Browser { link, url } => {
+                write!(f, "Sign in to {} in your browser: {url}", link.cloud_name())
             }
-            SignInPrompt::DeviceCode { cloud, uri, code } => {
+            SignInPrompt::DeviceCode { link, uri, code } => {
+                let cloud = link.cloud_name();
                 write!(f, "Sign in to {cloud}: open {uri} and enter {code}")
             }
         }
@@ -138,37 +130,41 @@ async fn connect_target(
     client_id: &str,
     secrets: &Arc<dyn secrets::SecretStore>,
     outbox: Arc<outbox::Outbox>,
+    transport: &request::Transport,
     prompt: Arc<dyn Fn(SignInPrompt) + Send + Sync>,
 ) -> Result<Connectors, SyncError> {
     match target {
         SignInTarget::Emulator { url, user } => {
-            connect_emulator(url, user, client_id, outbox).await
+            connect_emulator_with(url, user, client_id, outbox, transport).await
         }
         SignInTarget::Clouds(settings) => {
-            connect_clouds(settings, outbox, secrets.clone(), move |asked| {
-                prompt(asked)
-            })
-            .await
+            let prompt = move |asked| prompt(asked);
+            connect_clouds(settings, outbox, secrets.clone(), transport, prompt).await
         }
     }
 }
 
-/// Signs in to `target`, waiting for the network when it is not there (N1): before each wait
-/// (1 s doubling to 60 s) `on_offline` hears why and for how long. Real-cloud refresh tokens
-/// are kept in the OS keyring under `keyring_service`; when no keyring answers, in memory only,
-/// and `warn` is told that the sign-in then lasts only while the process runs. Refusals (a bad client id,
-/// a revoked sign-in) end it, and so does any failure once the agent was asked to sign in
-/// interactively: that is not repeated behind the agent's back.
-pub async fn connect_when_online(
-    target: &SignInTarget,
-    client_id: &str,
-    keyring_service: &str,
+/// Signs in to the options' target, waiting for the network when it is not there (N1): before
+/// each wait (1 s doubling to 60 s) `on_offline` hears why and for how long. Real-cloud refresh
+/// tokens are kept in the OS keyring under the options' service; when no keyring answers, in
+/// memory only, and `warn` is told that the sign-in then lasts only while the process runs.
+/// Refusals (a bad client id, a revoked sign-in) end it, and so does any failure once the agent
+/// was asked to sign in interactively: that is not repeated behind the agent's back.
+pub(crate) async fn connect_when_online(
+    options: &SyncOptions,
     outbox: Arc<outbox::Outbox>,
     prompt: impl Fn(SignInPrompt) + Send + Sync + 'static,
     warn: impl Fn(String),
     on_offline: impl Fn(&SyncError, std::time::Duration),
 ) -> Result<Connectors, SyncError> {
     use std::sync::atomic::{AtomicBool, Ordering};
+    let SyncOptions {
+        target,
+        client_id,
+        keyring_service,
+        transport,
+        ..
+    } = options;
     let prompted = Arc::new(AtomicBool::new(false));
     let prompt: Arc<dyn Fn(SignInPrompt) + Send + Sync> = {
         let prompted = prompted.clone();
@@ -191,8 +187,15 @@ pub async fn connect_when_online(
     };
     let mut gap = std::time::Duration::from_secs(1);
     loop {
-        let attempt =
-            connect_target(target, client_id, &secrets, outbox.clone(), prompt.clone()).await;
+        let attempt = connect_target(
+            target,
+            client_id,
+            &secrets,
+            outbox.clone(),
+            transport,
+            prompt.clone(),
+        )
+        .await;
         match attempt {
             Err(error)
                 if matches!(
@@ -218,6 +221,7 @@ pub async fn connect_clouds(
     settings: &settings::Settings,
     outbox: Arc<outbox::Outbox>,
     secrets: Arc<dyn secrets::SecretStore>,
+    transport: &request::Transport,
     prompt: impl Fn(SignInPrompt) + Send + Sync + 'static,
 ) -> Result<Connectors, SyncError> {
     let prompt = Arc::new(prompt);
@@ -248,12 +252,14 @@ pub async fn connect_clouds(
         .keep_in(secrets, &salesforce_account)
         .await
         .map_err(keep)?;
-    let graph = graph::GraphClient::new(
+    let graph = graph::GraphClient::with_transport(
         &settings.teams.graph_base,
         Arc::new(graph_tokens),
         &settings.teams.client_id,
+        transport,
     )?;
-    let salesforce = salesforce::SalesforceClient::connect(Arc::new(salesforce_tokens)).await?;
+    let salesforce =
+        salesforce::SalesforceClient::connect_with(Arc::new(salesforce_tokens), transport).await?;
     Ok(Connectors {
         graph: Arc::new(graph),
         salesforce: Arc::new(salesforce),
@@ -312,13 +318,6 @@ fn cloud_endpoints(
     }
 }
 
-fn cloud_name(link: presence_core::Link) -> &'static str {
-    match link {
-        presence_core::Link::Teams => "Microsoft 365",
-        presence_core::Link::Salesforce => "Salesforce",
-    }
-}
-
 /// Signs the agent in to one cloud as `settings` say: in the browser, or with a device code.
 async fn interactive_sign_in(
     settings: &settings::Settings,
@@ -326,12 +325,11 @@ async fn interactive_sign_in(
     prompt: &(impl Fn(SignInPrompt) + Send + Sync),
 ) -> Result<auth::TokenSource, SyncError> {
     let (endpoints, _) = cloud_endpoints(settings, link);
-    let cloud = cloud_name(link);
     match settings.sign_in.flow {
         settings::SignInFlow::Browser => {
             auth::TokenSource::sign_in_with_browser(
                 endpoints,
-                |url| prompt(SignInPrompt::Browser { cloud, url }),
+                |url| prompt(SignInPrompt::Browser { link, url }),
                 std::time::Duration::from_secs(300),
             )
             .await
@@ -339,7 +337,7 @@ async fn interactive_sign_in(
         settings::SignInFlow::Device => {
             let show = |code: auth::DeviceCodePrompt| {
                 prompt(SignInPrompt::DeviceCode {
-                    cloud,
+                    link,
                     uri: code.verification_uri,
                     code: code.user_code,
                 })

@@ -9,7 +9,8 @@
 //! and SOQL polling when it is unavailable), [`outbox`] (durable call logs and presence
 //! writes), [`wire`] (JSON shapes), [`error`], [`mod@driver`], [`local`] (data directory, one
 //! sync per agent), [`secrets`], [`settings`], [`loopback`] (the browser sign-in's listener),
-//! [`connect`] (sign-in to the emulator or the configured clouds, waiting for the network).
+//! [`connect`] (sign-in to the emulator or the configured clouds, waiting for the network),
+//! [`start`] (the one way to start a sync: data, sign-in, Call Center, driver).
 
 pub mod auth;
 pub mod connect;
@@ -23,12 +24,14 @@ pub mod request;
 pub mod salesforce;
 pub mod secrets;
 pub mod settings;
+pub mod start;
 pub mod streaming;
 pub mod wire;
 
 pub use connect::{
-    connect_clouds, connect_emulator, connect_emulator_with, connect_when_online, engine_config,
-    sign_in_again, SignInPrompt, SignInTarget, EMULATOR_CLIENT_ID,
+    connect_clouds, connect_emulator, connect_emulator_with, sign_in_again, SignInPrompt,
+    SignInTarget, EMULATOR_CLIENT_ID,
 };
-pub use driver::{driver, Connectors, SyncHandle};
+pub use driver::{Connectors, SignInAgainError, SyncHandle};
 pub use error::SyncError;
+pub use start::{cannot_start, start, StartError, Storage, SyncOptions};

@@ -386,3 +386,33 @@ impl SalesforceClient {
         Ok(config.validate()?)
     }
 }
+
+/// The agent's PushTopic channels: its presence, and the calls offered to it.
+const PRESENCE_TOPIC: &str = "/topic/AgentPresence";
+const CALLS_TOPIC: &str = "/topic/AgentCalls";
+
+impl SalesforceClient {
+    /// The Streaming API channels of this agent's records (our package's PushTopics, filtered
+    /// to the agent), and the SOQL that stands in for each while streaming is unavailable.
+    pub fn agent_channels(&self) -> Vec<crate::streaming::FallbackQuery> {
+        let user = soql_literal(&self.user_id);
+        let channel = |topic: &str| format!("{topic}?User__c={}", self.user_id);
+        [
+            (PRESENCE_TOPIC, "Agent_Presence__c", PRESENCE_FIELDS),
+            (CALLS_TOPIC, "Agent_Call__c", crate::wire::CALL_FIELDS),
+        ]
+        .into_iter()
+        .map(|(topic, object, fields)| crate::streaming::FallbackQuery {
+            channel: channel(topic),
+            object: object.into(),
+            fields: fields.into(),
+            filter: format!("User__c = '{user}'"),
+        })
+        .collect()
+    }
+
+    /// Whether a streamed record came on the agent's presence channel (else its calls').
+    pub fn is_presence_channel(channel: &str) -> bool {
+        channel.starts_with(PRESENCE_TOPIC)
+    }
+}

@@ -255,12 +255,27 @@ async fn the_call_center_configuration_is_read_from_salesforce_and_checked() {
         error.contains("Lunch") && error.contains("Napping"),
         "{error}"
     );
-    let (config, warning) = presence_sync::engine_config(&connectors, "test", 1).await;
-    assert!(warning.is_some_and(|w| w.contains("Napping")));
+    // An agent started now says so, and runs on the shipped states.
+    let outbox = std::sync::Arc::new(presence_sync::outbox::Outbox::in_memory().expect("outbox"));
+    let options = common::options(&emu, "ada", outbox, &Default::default());
+    let (handle, sync) = presence_sync::start(options, |_| {});
+    let task = tokio::spawn(sync);
+    let agent = common::Agent {
+        connectors: handle.connectors().await.expect("signed in"),
+        handle,
+        task,
+    };
+    until_snapshot(&agent, "the shipped Call Center in use, and why", |s| {
+        s.problems.iter().any(|p| {
+            p.starts_with("Using the shipped Call Center configuration") && p.contains("Napping")
+        })
+    })
+    .await;
     assert_eq!(
-        config.call_center.settings().wrap_up_seconds,
-        30,
-        "shipped defaults"
+        agent.snapshot().choices.len(),
+        presence_core::CallCenterConfig::shipped_default()
+            .selectable()
+            .count()
     );
 }
 
@@ -423,27 +438,11 @@ async fn a_revoked_sign_in_is_offered_again_and_the_sync_resumes_after_it() {
         })
     })
     .await;
-    let target = presence_sync::SignInTarget::Emulator {
-        url: emu.base_url.clone(),
-        user: "ada".into(),
-    };
-    presence_sync::sign_in_again(
-        &target,
-        presence_core::Link::Teams,
-        &agent.connectors,
-        presence_sync::EMULATOR_CLIENT_ID,
-        |_| panic!("the emulator needs no prompt"),
-    )
-    .await
-    .expect("signed in again");
-    assert!(
-        agent
-            .handle
-            .send(presence_core::Input::SignedIn {
-                link: presence_core::Link::Teams
-            })
-            .await
-    );
+    agent
+        .handle
+        .sign_in_again(presence_core::Link::Teams)
+        .await
+        .expect("signed in again");
     until_snapshot(&agent, "both links connected again", |s| {
         s.links.iter().all(|l| l.state.is_connected())
     })

@@ -465,19 +465,29 @@ async fn n1_an_agent_started_offline_says_so_waits_and_connects_when_the_network
             }
         }
     });
-    // The first line says offline, from the engine's own snapshot.
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("a snapshot line");
-    let snapshot: serde_json::Value = serde_json::from_str(&first).expect("JSON");
-    let links = snapshot["links"].as_array().expect("links");
+    // The engine runs from the first second: its first line says it is connecting, and the
+    // next one that both clouds are unreachable, with the tray badge on.
+    let mut line = || {
+        let mut text = String::new();
+        stdout.read_line(&mut text).expect("a snapshot line");
+        let snapshot: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        snapshot
+    };
+    let first = line();
+    assert_eq!(
+        first["links"][0]["state"]["reason"], "connecting",
+        "{first}"
+    );
+    let offline = line();
+    let links = offline["links"].as_array().expect("links");
     assert_eq!(links.len(), 2);
     for link in links {
         assert!(
             link["state"]["state"] == "Disconnected",
-            "offline shown: {first}"
+            "offline shown: {offline}"
         );
     }
-    assert_eq!(snapshot["badge"], true, "the tray badge is on");
+    assert_eq!(offline["badge"], true, "the tray badge is on");
     std::thread::spawn(move || for _ in stdout.lines() {});
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(agent.try_wait().expect("status").is_none(), "still running");

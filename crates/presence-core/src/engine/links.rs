@@ -44,6 +44,16 @@ impl Links {
         }
     }
 
+    /// Both links once the sync cannot run: nothing connects any more.
+    pub(super) fn not_running(&mut self) {
+        for health in &mut self.health {
+            health.state = LinkState::Disconnected {
+                reason: "not running".into(),
+                sign_in_needed: false,
+            };
+        }
+    }
+
     fn of(&self, link: Link) -> &LinkHealth {
         &self.health[index(link)]
     }

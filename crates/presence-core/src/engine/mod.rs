@@ -19,6 +19,7 @@
 //! - [`call_writes`]: `Agent_Call__c` writes and their bounded retries.
 //! - [`wrap_up`]: wrap-up after the last answered call (W1 to W3).
 //! - [`quit`]: logging out on quit (L7).
+//! - [`setup`]: sign-in requests, caveats and why the sync cannot run, for the snapshot.
 //! - [`view`]: the snapshot that tray and panel render.
 
 mod call_writes;
@@ -29,6 +30,7 @@ mod presence;
 mod quit;
 mod repair;
 mod salesforce;
+mod setup;
 mod teams;
 mod timers;
 mod view;
@@ -49,6 +51,7 @@ use self::presence::Current;
 use self::quit::Quit;
 use self::repair::Repair;
 use self::salesforce::SalesforceMirror;
+use self::setup::Setup;
 use self::teams::TeamsMirror;
 use self::timers::{Timer, TimerTable};
 use self::wrap_up::WrapUp;
@@ -119,12 +122,14 @@ pub struct Engine {
     calls: Calls,
     wrap_up: WrapUp,
     quit: Quit,
+    setup: Setup,
     /// Unknown Teams values already reported once.
     logged_unrecognised: HashSet<String>,
 }
 
 impl Engine {
-    /// An engine that knows nothing yet; send [`Input::Started`] to read both sides.
+    /// An engine that knows nothing yet; send [`Input::Started`] to read both sides. Before
+    /// that (while the clouds are signed in) it takes [`Input::Setup`] news for its snapshot.
     pub fn new(config: EngineConfig, now: Instant) -> Self {
         let timing = config.timing;
         let policy = RetryPolicy {
@@ -157,6 +162,7 @@ impl Engine {
             calls: Calls::default(),
             wrap_up: WrapUp::default(),
             quit: Quit::default(),
+            setup: Setup::default(),
             logged_unrecognised: HashSet::new(),
             timing,
         }
@@ -171,7 +177,10 @@ impl Engine {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
         match input {
-            Input::Started => self.start_repair(),
+            Input::Started => {
+                self.setup.started = true;
+                self.start_repair();
+            }
             Input::Resumed => self.on_resumed(),
             Input::Resubscribed {
                 link: Link::Salesforce,
@@ -185,8 +194,13 @@ impl Engine {
             Input::CallerIdentified { call_id, caller } => self.on_caller(&call_id, caller),
             Input::EffectDone { id, outcome } => self.on_effect_done(id, outcome),
             Input::LinkLost { link, failure } => self.link_failed(link, &failure),
-            Input::LinkRestored { link } | Input::SignedIn { link } => self.link_succeeded(link),
+            Input::LinkRestored { link } => self.link_succeeded(link),
+            Input::SignedIn { link } => {
+                self.setup.signed_in(link);
+                self.link_succeeded(link);
+            }
             Input::Quit => self.on_quit(),
+            Input::Setup(news) => self.on_setup(news),
         }
         self.reconcile();
     }

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::class::{appearance, PresenceClass};
-use crate::io::{Link, Source};
+use crate::io::Link;
 use crate::snapshot::{CallPhase, CallView, LinkView, Snapshot, StateChoice, WrapUpView};
 
 use super::presence::is_out_of_office_state;
@@ -44,7 +44,13 @@ impl Engine {
             (base_class, label, look.icon)
         };
         let source = self.current.as_ref().map(|current| current.source);
-        let mut source_text = source.map_or("not yet known", Source::describe).to_string();
+        let not_running = self.setup.cannot_run.is_some();
+        let mut source_text = match source {
+            _ if not_running => "not running",
+            Some(source) => source.describe(),
+            None => "not yet known",
+        }
+        .to_string();
         if ringing {
             // The ringing is not where the state was set: say what rings, and what lies under it.
             let under = state.map_or("Unknown", |state| state.label.as_str());
@@ -56,25 +62,35 @@ impl Engine {
             .collect();
         let logged_out = base_class == PresenceClass::LoggedOut;
         let mut tooltip = format!("{label} ({source_text})");
-        for problem in links.iter().filter_map(|view| view.problem.as_deref()) {
+        let setup_lines = self.setup.problems();
+        for problem in setup_lines
+            .clone()
+            .map(String::as_str)
+            .chain(links.iter().filter_map(|view| view.problem.as_deref()))
+        {
             tooltip.push('\n');
             tooltip.push_str(problem);
         }
-        let mut problems: Vec<String> = Vec::new();
+        let notes: Vec<String> = setup_lines.cloned().collect();
+        let mut problems = notes.clone();
         if logged_out {
             tooltip.push_str("\nNo connection to Teams");
             problems.push("No connection to Teams (logged out)".to_string());
         }
         problems.extend(links.iter().filter_map(|view| view.problem.clone()));
-        let status_line = if source_text.is_empty() {
+        let status_line = if not_running {
+            "Not running".to_string()
+        } else if source_text.is_empty() {
             label.clone()
         } else {
             format!("{label} · {source_text}")
         };
         let selected = self.current.as_ref().map(|current| current.label.as_str());
+        // A sync that cannot run offers nothing to choose (it could not be carried out).
         let choices = self
             .cc
             .selectable()
+            .filter(|_| !not_running)
             .map(|choice| StateChoice {
                 label: choice.label.clone(),
                 class: choice.class,
@@ -115,12 +131,13 @@ impl Engine {
             source_text,
             status_line,
             problems,
+            notes,
             badge: links.iter().any(|view| !view.state.is_connected()),
             tooltip,
             links,
             no_connection_to_teams: logged_out,
             choices,
-            softphone: !logged_out,
+            softphone: !logged_out && !not_running,
             calls,
             outbound_allowed: outbound_refusal.is_none(),
             outbound_refusal,

@@ -3,14 +3,12 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
 
 use clap::Parser;
-use presence_core::{Engine, Input};
-use presence_sync::outbox::Outbox;
+use presence_core::Input;
+use presence_sync::local::LocalError;
 use presence_sync::settings::Settings;
-use presence_sync::{Connectors, SignInTarget, SyncError};
+use presence_sync::{SignInTarget, StartError, Storage, SyncOptions};
 
 /// Runs one agent's presence sync between Teams and Salesforce without a window and prints
 /// every snapshot change as one JSON line on standard output (diagnostics go to standard error).
@@ -59,28 +57,6 @@ fn fail(code: i32, message: String) -> ! {
     std::process::exit(code);
 }
 
-/// Opens the agent's data (lock and outbox), or exits saying why.
-fn open_agent_data(dir: Option<PathBuf>, who: &str) -> presence_sync::local::AgentData {
-    use presence_sync::local::{default_data_dir, AgentData, LocalError};
-    let Some(dir) = dir.or_else(default_data_dir) else {
-        fail(2, format!("{}; or pass --data-dir", LocalError::NoDataDir));
-    };
-    let data = match AgentData::open(&dir, who) {
-        Ok(data) => data,
-        Err(error @ LocalError::AlreadyRunning { .. }) => {
-            fail(3, format!("{error}; it keeps running"))
-        }
-        Err(error) => fail(1, error.to_string()),
-    };
-    if let Some(aside) = &data.outbox.quarantined {
-        eprintln!(
-            "presence-agent: the outbox was damaged and set aside as {}; a new one was started",
-            aside.display()
-        );
-    }
-    data
-}
-
 /// Where the arguments say to sign in.
 fn target(args: &Args) -> SignInTarget {
     if let Some(url) = &args.emulator {
@@ -99,6 +75,15 @@ fn target(args: &Args) -> SignInTarget {
     SignInTarget::from_settings(settings)
 }
 
+/// The exit code for a sync that could not start (see `--help`).
+fn exit_code(error: &StartError) -> i32 {
+    match error {
+        StartError::Data(LocalError::AlreadyRunning { .. }) => 3,
+        StartError::Data(LocalError::NoDataDir) => 2,
+        StartError::Data(_) | StartError::SignIn(_) => 1,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -109,20 +94,14 @@ async fn main() {
         )
         .init();
     let args = Args::parse();
-    let target = target(&args);
-    let user = target.agent().to_string();
-    // Held for the life of the process: the agent's lock and outbox.
-    let data = open_agent_data(args.data_dir.clone(), &user);
-    let connectors = connect(&args, &target, data.outbox.clone()).await;
-    let seed = user.bytes().map(u64::from).sum();
-    let (config, warning) =
-        presence_sync::engine_config(&connectors, &format!("{}:{user}", args.client_id), seed)
-            .await;
-    if let Some(warning) = warning {
-        eprintln!("presence-agent: {warning}");
-    }
-    let engine = Engine::new(config, Instant::now());
-    let (handle, driver) = presence_sync::driver(engine, connectors);
+    let mut options = SyncOptions::new(target(&args));
+    options.origin = args.client_id.clone();
+    options.client_id = args.client_id.clone();
+    options.storage = Storage::DataDir(args.data_dir.clone());
+    // Offline at start, it prints a snapshot that says so and tries again with growing gaps
+    // (1 s doubling to 60 s) instead of exiting (N1); refusals still end it.
+    let (handle, sync) =
+        presence_sync::start(options, |asked| eprintln!("presence-agent: {asked}"));
     let mut snapshots = handle.snapshots();
     let printer = tokio::spawn(async move {
         loop {
@@ -139,53 +118,19 @@ async fn main() {
         quit.send(Input::Quit).await;
     });
     tokio::spawn(read_commands(handle.clone()));
-    driver.await;
-    printer.abort();
-    drop(data);
+    let ended = sync.await;
+    // The last snapshot (why it could not start, say) is printed before the exit.
+    let _ = printer.await;
+    if let Err(error) = ended {
+        let hint = match &error {
+            StartError::Data(LocalError::AlreadyRunning { .. }) => "; it keeps running",
+            StartError::Data(LocalError::NoDataDir) => "; or pass --data-dir",
+            _ => "",
+        };
+        fail(exit_code(&error), format!("{error}{hint}"));
+    }
     // Not a return: the runtime would wait for the blocking read of standard input.
     std::process::exit(0);
-}
-
-/// Signs in, waiting for the network when it is not there (N1): the agent starts offline,
-/// prints a snapshot that says so, and tries again with growing gaps (1 s doubling to 60 s),
-/// instead of exiting. Refusals (a bad client id, a revoked sign-in) still end it.
-async fn connect(args: &Args, target: &SignInTarget, outbox: Arc<Outbox>) -> Connectors {
-    let said_offline = std::sync::atomic::AtomicBool::new(false);
-    let connected = presence_sync::connect_when_online(
-        target,
-        &args.client_id,
-        "presence-bridge",
-        outbox,
-        |asked| eprintln!("presence-agent: {asked}"),
-        |warning| eprintln!("presence-agent: {warning}"),
-        |error, gap| {
-            if !said_offline.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                print_line(&offline_snapshot(error));
-            }
-            eprintln!(
-                "presence-agent: offline ({error}); trying again in {} s",
-                gap.as_secs()
-            );
-        },
-    )
-    .await;
-    connected.unwrap_or_else(|error| fail(1, format!("cannot sign in: {error}")))
-}
-
-/// What the tray would show before the first sign-in worked: both links down, with why.
-fn offline_snapshot(error: &SyncError) -> String {
-    let config = presence_core::EngineConfig::shipped_default();
-    let mut engine = Engine::new(config, Instant::now());
-    for link in [presence_core::Link::Teams, presence_core::Link::Salesforce] {
-        engine.handle_input(
-            Instant::now(),
-            Input::LinkLost {
-                link,
-                failure: error.kind(),
-            },
-        );
-    }
-    serde_json::to_string(&engine.snapshot()).unwrap_or_default()
 }
 
 fn print_line(line: &str) {

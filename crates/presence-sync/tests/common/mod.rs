@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use presence_core::{Engine, Input, Picker, Snapshot, UiEffect, UserIntent};
+use presence_core::{Input, Picker, Snapshot, UiEffect, UserIntent};
 use presence_emulator::Emulator;
 use presence_sync::outbox::Outbox;
 use presence_sync::request::Transport;
-use presence_sync::{connect_emulator_with, driver, SyncHandle, EMULATOR_CLIENT_ID};
+use presence_sync::{SignInTarget, StartError, Storage, SyncHandle, SyncOptions};
 use serde_json::Value;
 
 /// How long any wait in these tests may take before it fails with what it saw.
@@ -17,7 +17,7 @@ pub const PATIENCE: Duration = Duration::from_secs(15);
 
 pub struct Agent {
     pub handle: SyncHandle,
-    pub task: tokio::task::JoinHandle<()>,
+    pub task: tokio::task::JoinHandle<Result<(), StartError>>,
     /// The clients the driver runs on (their token sources are shared with it).
     pub connectors: presence_sync::Connectors,
 }
@@ -56,22 +56,36 @@ pub async fn start_agent_with(emu: &Emulator, user: &str, outbox: Arc<Outbox>) -
     start_agent_over(emu, user, outbox, &Transport::default()).await
 }
 
-/// An agent whose clients use `transport` (timeouts, resolver).
+/// The options the tests start an agent with: the emulator, this outbox, these timeouts.
+pub fn options(
+    emu: &Emulator,
+    user: &str,
+    outbox: Arc<Outbox>,
+    transport: &Transport,
+) -> SyncOptions {
+    let mut options = SyncOptions::new(SignInTarget::Emulator {
+        url: emu.base_url.clone(),
+        user: user.into(),
+    });
+    options.origin = "test".into();
+    options.storage = Storage::Outbox(outbox);
+    options.transport = transport.clone();
+    options
+}
+
+/// An agent whose clients use `transport` (timeouts, resolver), started the one way every
+/// sync starts ([`presence_sync::start`]), once it is signed in.
 pub async fn start_agent_over(
     emu: &Emulator,
     user: &str,
     outbox: Arc<Outbox>,
     transport: &Transport,
 ) -> Agent {
-    let connectors =
-        connect_emulator_with(&emu.base_url, user, EMULATOR_CLIENT_ID, outbox, transport)
-            .await
-            .expect("sign in");
-    let (config, warning) =
-        presence_sync::engine_config(&connectors, &format!("test:{user}"), 7).await;
-    assert_eq!(warning, None, "the Call Center is read from Salesforce");
-    let (handle, future) = driver(Engine::new(config, Instant::now()), connectors.clone());
-    let task = tokio::spawn(future);
+    let (handle, sync) = presence_sync::start(options(emu, user, outbox, transport), |asked| {
+        panic!("the emulator asks for no sign-in: {asked}")
+    });
+    let task = tokio::spawn(sync);
+    let connectors = handle.connectors().await.expect("signed in");
     Agent {
         handle,
         task,
@@ -102,6 +116,11 @@ pub async fn settle(emu: &Emulator, agent: &Agent, user: &str) {
         s.links.iter().all(|l| l.state.is_connected()) && s.state.is_some()
     })
     .await;
+    let problems = agent.snapshot().problems;
+    assert!(
+        problems.is_empty(),
+        "the Call Center is read from Salesforce, nothing is wrong: {problems:?}"
+    );
 }
 
 /// Waits until `check` holds on the emulator's state, returning how long it took.

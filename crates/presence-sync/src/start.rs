@@ -1,0 +1,186 @@
+//! One way to start an agent's sync: the desktop app, `presence-agent`, the tests and the
+//! benchmark all call [`start`]. The engine runs from the first second: while the agent's data
+//! is opened and both clouds are signed in (waiting for the network when it is not there), its
+//! snapshot already says what is happening (connecting, offline, a sign-in to do, why it cannot
+//! run), and what the agent asks for meanwhile is carried out once the clouds answer.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use presence_core::{Engine, EngineConfig, Input, Link, SetupNews};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::connect::{connect_when_online, SignInPrompt, SignInTarget, EMULATOR_CLIENT_ID};
+use crate::driver::{self, Connectors, SyncHandle};
+use crate::error::SyncError;
+use crate::local::{default_data_dir, AgentData, LocalError};
+use crate::outbox::Outbox;
+use crate::request::Transport;
+
+/// Where the agent's durable outbox lives.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// In the agent's data directory, with its lock (one sync per agent): the default one
+    /// (`$XDG_DATA_HOME/presence-bridge`, else `~/.local/share/presence-bridge`) or this one.
+    DataDir(Option<PathBuf>),
+    /// In this outbox, without a lock (tests that stop and restart an agent on one outbox).
+    Outbox(Arc<Outbox>),
+}
+
+/// Everything one agent's sync needs to start.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Where to sign in.
+    pub target: SignInTarget,
+    /// The app's client id at the emulator (also the Graph presence session id there).
+    pub client_id: String,
+    /// Names this app on its Salesforce writes: `Origin_Client__c` is `{origin}:{agent}`.
+    pub origin: String,
+    /// The OS keyring service real-cloud refresh tokens are kept under.
+    pub keyring_service: String,
+    pub storage: Storage,
+    /// Timeouts (and resolver) of every client.
+    pub transport: Transport,
+}
+
+impl SyncOptions {
+    /// The options of the product: the default data directory, keyring service and timeouts.
+    pub fn new(target: SignInTarget) -> Self {
+        Self {
+            target,
+            client_id: EMULATOR_CLIENT_ID.to_string(),
+            origin: "presence-bridge".into(),
+            keyring_service: "presence-bridge".into(),
+            storage: Storage::DataDir(None),
+            transport: Transport::default(),
+        }
+    }
+}
+
+/// Why a sync could not start. Its snapshot says the same before the handle closes.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The data directory could not be used: none known, another sync holds its lock, or the
+    /// outbox cannot be opened.
+    #[error(transparent)]
+    Data(#[from] LocalError),
+    /// The sign-in was refused, or failed after the agent was asked to sign in.
+    #[error("cannot sign in: {0}")]
+    SignIn(#[source] SyncError),
+}
+
+/// What the start-up hands to the running sync.
+pub(crate) struct Started {
+    pub(crate) connectors: Connectors,
+    /// Held for as long as the sync runs: the lock of the agent's data directory.
+    pub(crate) data: Option<AgentData>,
+}
+
+/// News for the engine from the start-up and from signing in again.
+pub(crate) type News = mpsc::UnboundedSender<Input>;
+
+fn tell(news: &News, input: Input) {
+    // The receiver lives as long as the driver; a send after it ended has nobody to tell.
+    let _ = news.send(input);
+}
+
+/// Starts one agent's sync. The caller spawns the returned future: it opens the agent's data,
+/// signs in, then runs the driver until the agent quits (`Ok`) or the start fails (the error,
+/// which the last snapshot also shows). `prompt` shows the agent a sign-in to do (the desktop
+/// also opens the browser); the snapshot shows it too, until the sign-in is done.
+pub fn start(
+    options: SyncOptions,
+    prompt: impl Fn(&SignInPrompt) + Send + Sync + 'static,
+) -> (SyncHandle, impl Future<Output = Result<(), StartError>>) {
+    let agent = options.target.agent().to_string();
+    let mut config = EngineConfig::shipped_default();
+    config.client_id = format!("{}:{agent}", options.origin);
+    config.jitter_seed = agent.bytes().map(u64::from).sum();
+    let engine = Engine::new(config, Instant::now());
+    let (news, news_rx) = mpsc::unbounded_channel();
+    let prompt: Arc<dyn Fn(&SignInPrompt) + Send + Sync> = Arc::new(prompt);
+    let session = driver::Session::new(
+        options.target.clone(),
+        options.client_id.clone(),
+        news.clone(),
+        prompt.clone(),
+    );
+    let start_up = start_up(options, news, prompt);
+    driver::run(engine, session, start_up, news_rx)
+}
+
+/// A sync that cannot start because of `reason` (no settings, say): its snapshot says so, and
+/// it takes no input.
+pub fn cannot_start(reason: String) -> SyncHandle {
+    let mut engine = Engine::new(EngineConfig::shipped_default(), Instant::now());
+    engine.handle_input(
+        Instant::now(),
+        Input::Setup(SetupNews::CannotRun { reason }),
+    );
+    SyncHandle::stopped(engine.snapshot())
+}
+
+/// The start-up sequence: the agent's data, the sign-in, the Call Center.
+async fn start_up(
+    options: SyncOptions,
+    news: News,
+    prompt: Arc<dyn Fn(&SignInPrompt) + Send + Sync>,
+) -> Result<Started, StartError> {
+    let (outbox, data) = match &options.storage {
+        Storage::Outbox(outbox) => (outbox.clone(), None),
+        Storage::DataDir(dir) => {
+            let dir = dir
+                .clone()
+                .or_else(default_data_dir)
+                .ok_or(LocalError::NoDataDir)?;
+            let data = AgentData::open(&dir, options.target.agent())?;
+            if let Some(aside) = &data.outbox.quarantined {
+                let text = format!(
+                    "The outbox was damaged and set aside as {}; a new one was started",
+                    aside.display()
+                );
+                tracing::warn!("{text}");
+                tell(&news, Input::Setup(SetupNews::Caveat { text }));
+            }
+            (data.outbox.clone(), Some(data))
+        }
+    };
+    let asked = {
+        let news = news.clone();
+        move |asked: SignInPrompt| {
+            prompt(&asked);
+            let (link, text) = (asked.link(), asked.to_string());
+            tell(&news, Input::Setup(SetupNews::SignInAsked { link, text }));
+        }
+    };
+    let warn = |warning: String| {
+        tracing::warn!("{warning}");
+        let text = format!("{warning}.");
+        tell(&news, Input::Setup(SetupNews::Caveat { text }));
+    };
+    let offline = |error: &SyncError, gap: std::time::Duration| {
+        tracing::warn!("offline ({error}); trying again in {} s", gap.as_secs());
+        for link in Link::ALL {
+            let failure = error.kind();
+            tell(&news, Input::LinkLost { link, failure });
+        }
+    };
+    let connectors = connect_when_online(&options, outbox, asked, warn, offline)
+        .await
+        .map_err(StartError::SignIn)?;
+    match connectors.salesforce.load_call_center().await {
+        Ok(call_center) => tell(
+            &news,
+            Input::Setup(SetupNews::CallCenter(Box::new(call_center))),
+        ),
+        Err(error) => {
+            let text = format!("Using the shipped Call Center configuration: {error}");
+            tracing::warn!("{text}");
+            tell(&news, Input::Setup(SetupNews::Caveat { text }));
+        }
+    }
+    Ok(Started { connectors, data })
+}

@@ -1,0 +1,163 @@
+//! The shell on Tauri's mock runtime: the app built by `build_app`, with the panel's IPC
+//! commands answered from a real sync signed in to the emulator over loopback. (The real
+//! webview, tray and toasts are `tests/desktop.rs`, under Xvfb.)
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use presence_bridge::{build_app, Desktop, SNAPSHOT_EVENT};
+use presence_core::Snapshot;
+use presence_emulator::Emulator;
+use presence_sync::{SignInTarget, Storage, SyncOptions};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, MockRuntime};
+use tauri::webview::InvokeRequest;
+use tauri::{Listener, Manager, WebviewWindow};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The app's own context (its capabilities decide what the panel may call), for the mock runtime.
+fn context() -> tauri::Context<MockRuntime> {
+    tauri::generate_context!("tauri.conf.json", test = true)
+}
+
+fn invoke(
+    panel: &WebviewWindow<MockRuntime>,
+    cmd: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        // The panel's own origin on Linux: the capability covers it, and nothing remote.
+        url: "tauri://localhost".parse().expect("url"),
+        body: InvokeBody::Json(body),
+        headers: Default::default(),
+        invoke_key: tauri::test::INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(panel, request)
+        .map(|answer| answer.deserialize().expect("JSON"))
+        .map_err(|refusal| refusal.as_str().map_or(refusal.to_string(), str::to_string))
+}
+
+fn snapshot(panel: &WebviewWindow<MockRuntime>) -> Snapshot {
+    let value = invoke(panel, "snapshot", serde_json::json!({})).expect("a snapshot");
+    serde_json::from_value(value).expect("a Snapshot")
+}
+
+/// Runs the app's set-up (as its first event-loop turn does: the panel window from the
+/// configuration, then the shell's own set-up) and returns the panel.
+fn set_up(app: &mut tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> {
+    // The one way to run the set-up without handing the thread to the event loop.
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    app.get_webview_window("main").expect("the panel window")
+}
+
+fn until(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_panel_commands_drive_a_real_sync_through_the_app_on_the_mock_runtime() {
+    let emu = tauri::async_runtime::block_on(Emulator::start()).expect("emulator");
+    let mut options = SyncOptions::new(SignInTarget::Emulator {
+        url: emu.base_url.clone(),
+        user: "ada".into(),
+    });
+    let outbox = presence_sync::outbox::Outbox::in_memory().expect("outbox");
+    options.storage = Storage::Outbox(Arc::new(outbox));
+    let (sync, running) = presence_sync::start(options, |_| {});
+    tauri::async_runtime::spawn(running);
+    let desktop = Desktop {
+        tray: false,
+        toasts: false,
+        signals: false,
+    };
+    let mut app = build_app(mock_builder(), context(), sync, desktop)
+        .expect("the app builds on the mock runtime");
+    let pushed = Arc::new(Mutex::new(Vec::<Snapshot>::new()));
+    let seen = pushed.clone();
+    app.listen_any(SNAPSHOT_EVENT, move |event| {
+        if let Ok(snapshot) = serde_json::from_str::<Snapshot>(event.payload()) {
+            seen.lock().expect("pushed").push(snapshot);
+        }
+    });
+    let panel = set_up(&mut app);
+
+    // The snapshot command answers from the first second, then with both links up.
+    until("both links connected", || {
+        let shown = snapshot(&panel);
+        shown.links.iter().all(|link| link.state.is_connected()) && shown.state.is_some()
+    });
+    // A pick from the panel reaches Salesforce and Teams.
+    let picked = invoke(
+        &panel,
+        "pick",
+        serde_json::json!({ "label": "Do Not Disturb" }),
+    );
+    assert_eq!(picked, Ok(serde_json::Value::Null));
+    until("Do Not Disturb in Salesforce", || {
+        emu.state()["agents"][0]["salesforce"]["State__c"] == "Do Not Disturb"
+    });
+    until("the panel shows it", || {
+        snapshot(&panel).state.as_deref() == Some("Do Not Disturb")
+    });
+    // Every change was pushed to the panel as an event, the last one included.
+    until("the change pushed as an event", || {
+        pushed
+            .lock()
+            .expect("pushed")
+            .iter()
+            .any(|shown| shown.state.as_deref() == Some("Do Not Disturb"))
+    });
+
+    // Bad input gets a clear error and changes nothing.
+    let refused = invoke(
+        &panel,
+        "pick",
+        serde_json::json!({ "label": "x".repeat(300) }),
+    );
+    assert_eq!(refused, Err("that is not a state".to_string()));
+    let refused = invoke(&panel, "answer", serde_json::json!({ "callId": 7 }));
+    assert!(refused.is_err(), "a call id that is no string: {refused:?}");
+    assert_eq!(
+        emu.state()["agents"][0]["salesforce"]["State__c"],
+        "Do Not Disturb"
+    );
+}
+
+#[test]
+fn an_app_that_cannot_start_its_sync_says_why_in_its_snapshot_and_refuses_commands() {
+    let sync = presence_sync::cannot_start(
+        "not set up: write ~/.config/presence-bridge/settings.toml".into(),
+    );
+    let desktop = Desktop {
+        tray: false,
+        toasts: false,
+        signals: false,
+    };
+    let mut app = build_app(mock_builder(), context(), sync, desktop).expect("the app builds");
+    let panel = set_up(&mut app);
+    let shown = snapshot(&panel);
+    assert_eq!(shown.status_line, "Not running");
+    assert_eq!(
+        shown.notes,
+        ["not set up: write ~/.config/presence-bridge/settings.toml"]
+    );
+    let refused = invoke(&panel, "pick", serde_json::json!({ "label": "Available" }));
+    assert_eq!(
+        refused,
+        Err(
+            "the sync is not running: not set up: write ~/.config/presence-bridge/settings.toml"
+                .to_string()
+        )
+    );
+    let refused = invoke(&panel, "sign_in", serde_json::json!({ "link": "Teams" }));
+    assert_eq!(refused, Err("not connected yet".to_string()));
+}
