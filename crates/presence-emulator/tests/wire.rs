@@ -1,5 +1,5 @@
 //! Drives every area of the emulator over real HTTP on loopback with a plain client, and checks
-//! bodies, status codes and headers against the documented shapes (fixtures in `fixtures/`).
+//! bodies, status codes and headers against the documented shapes (fixtures in the workspace's `fixtures/wire/`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,7 +22,7 @@ fn http() -> reqwest::Client {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../fixtures/wire/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
 }
 

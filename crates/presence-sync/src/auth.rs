@@ -21,6 +21,10 @@ use tokio::sync::Mutex;
 
 use crate::error::SyncError;
 use crate::secrets::SecretStore;
+use crate::wire::{
+    self,
+    oauth::{DeviceCodeStart, OAuthErrorAnswer},
+};
 
 /// Token fields beyond the standard ones: Salesforce's `instance_url` and identity URL.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -96,7 +100,7 @@ impl OAuthEndpoints {
     }
 
     fn client(&self) -> Result<OAuthClient, SyncError> {
-        let bad = |what: &str| SyncError::Rejected(format!("invalid {what} URL in the settings"));
+        let bad = |what: &str| SyncError::Settings(format!("invalid {what} URL"));
         Ok(oauth2::Client::new(ClientId::new(self.client_id.clone()))
             .set_auth_uri(AuthUrl::new(self.authorize_url.clone()).map_err(|_| bad("authorize"))?)
             .set_token_uri(TokenUrl::new(self.token_url.clone()).map_err(|_| bad("token"))?)
@@ -164,7 +168,10 @@ fn oauth_error<E: std::error::Error, T: oauth2::ErrorResponseType + std::fmt::Di
             SyncError::Unauthorized(response.error().to_string())
         }
         oauth2::RequestTokenError::Request(inner) => SyncError::Network(inner.to_string()),
-        oauth2::RequestTokenError::Parse(inner, _) => SyncError::Malformed(inner.to_string()),
+        oauth2::RequestTokenError::Parse(inner, _) => SyncError::Malformed {
+            what: "a token answer",
+            source: Some(inner.into_inner()),
+        },
         oauth2::RequestTokenError::Other(text) => SyncError::Server(text),
     }
 }
@@ -242,27 +249,22 @@ impl TokenSource {
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                SyncError::Rejected(format!(
-                    "authorize answered {} without a redirect",
-                    response.status()
-                ))
-            })?;
-        let redirected =
-            url::Url::parse(location).map_err(|_| SyncError::Malformed("bad redirect".into()))?;
+            .ok_or_else(|| SyncError::missing("a redirect from the authorize endpoint"))?;
+        let redirected = url::Url::parse(location)
+            .map_err(|_| SyncError::missing("a readable redirect from the authorize endpoint"))?;
         let query: std::collections::HashMap<String, String> =
             redirected.query_pairs().into_owned().collect();
         if let Some(error) = query.get("error") {
             return Err(SyncError::Unauthorized(format!("sign-in refused: {error}")));
         }
         if query.get("state") != Some(csrf.secret()) {
-            return Err(SyncError::Rejected(
+            return Err(SyncError::Unauthorized(
                 "sign-in answered with a wrong state".into(),
             ));
         }
         let code = query
             .get("code")
-            .ok_or_else(|| SyncError::Malformed("no code in the redirect".into()))?;
+            .ok_or_else(|| SyncError::missing("a code in the sign-in redirect"))?;
         Self::redeem(endpoints, http, &client, code.clone(), verifier).await
     }
 
@@ -324,13 +326,12 @@ impl TokenSource {
         let http = oauth_http()?;
         let client: DeviceClient = oauth2::Client::new(ClientId::new(endpoints.client_id.clone()))
             .set_device_authorization_url(
-                oauth2::DeviceAuthorizationUrl::new(device_url.to_string()).map_err(|_| {
-                    SyncError::Rejected("invalid device-code URL in the settings".into())
-                })?,
+                oauth2::DeviceAuthorizationUrl::new(device_url.to_string())
+                    .map_err(|_| SyncError::Settings("invalid device-code URL".into()))?,
             )
             .set_token_uri(
                 TokenUrl::new(endpoints.token_url.clone())
-                    .map_err(|_| SyncError::Rejected("invalid token URL in the settings".into()))?,
+                    .map_err(|_| SyncError::Settings("invalid token URL".into()))?,
             );
         let details: oauth2::StandardDeviceAuthorizationResponse = client
             .exchange_device_code()
@@ -363,7 +364,7 @@ impl TokenSource {
     ) -> Result<Self, SyncError> {
         let http = oauth_http()?;
         let scope = endpoints.scopes.join(" ");
-        let started: serde_json::Value = http
+        let response = http
             .post(&endpoints.token_url)
             .form(&[
                 ("response_type", "device_code"),
@@ -372,27 +373,13 @@ impl TokenSource {
             ])
             .send()
             .await
-            .map_err(|error| SyncError::from_transport(&error))?
-            .json()
-            .await
-            .map_err(|error| SyncError::Malformed(error.to_string()))?;
-        let text = |key: &str| {
-            started
-                .get(key)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let device_code =
-            text("device_code").ok_or_else(|| SyncError::Malformed("no device_code".into()))?;
-        let mut interval = Duration::from_secs(
-            started
-                .get("interval")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(5),
-        );
+            .map_err(|error| SyncError::from_transport(&error))?;
+        let body = crate::error::read_body(response).await?;
+        let started: DeviceCodeStart = wire::parse("a device-code answer", &body)?;
+        let mut interval = Duration::from_secs(started.interval.unwrap_or(5));
         show(DeviceCodePrompt {
-            user_code: text("user_code").unwrap_or_default(),
-            verification_uri: text("verification_uri").unwrap_or_default(),
+            user_code: started.user_code,
+            verification_uri: started.verification_uri,
             expires_in: Duration::from_secs(600),
         });
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -403,27 +390,28 @@ impl TokenSource {
                 .form(&[
                     ("grant_type", "device"),
                     ("client_id", endpoints.client_id.as_str()),
-                    ("code", device_code.as_str()),
+                    ("code", started.device_code.as_str()),
                 ])
                 .send()
                 .await
                 .map_err(|error| SyncError::from_transport(&error))?;
             let ok = response.status().is_success();
-            let body: serde_json::Value = response
-                .json()
-                .await
-                .map_err(|error| SyncError::Malformed(error.to_string()))?;
+            let body = crate::error::read_body(response).await?;
             if ok {
-                let parsed: Response = serde_json::from_value(body)
-                    .map_err(|error| SyncError::Malformed(error.to_string()))?;
+                let parsed: Response = wire::parse("a token answer", &body)?;
                 return Ok(Self::assemble(endpoints, http, tokens_from(&parsed, None)));
             }
-            match body.get("error").and_then(|e| e.as_str()).unwrap_or("") {
+            let refusal: OAuthErrorAnswer = wire::parse("an OAuth error answer", &body)?;
+            match refusal.error.as_str() {
                 "authorization_pending" => {}
                 "slow_down" => interval += Duration::from_secs(5),
                 other => {
                     return Err(SyncError::Unauthorized(format!(
-                        "device sign-in ended: {other}"
+                        "device sign-in ended: {other}{}",
+                        refusal
+                            .error_description
+                            .map(|d| format!(" ({d})"))
+                            .unwrap_or_default()
                     )))
                 }
             }
@@ -464,10 +452,7 @@ impl TokenSource {
         store: std::sync::Arc<dyn SecretStore>,
         account: &str,
     ) -> Result<Option<Self>, SyncError> {
-        let Some(refresh) = store
-            .load(account)
-            .map_err(|e| SyncError::Server(e.to_string()))?
-        else {
+        let Some(refresh) = store.load(account)? else {
             return Ok(None);
         };
         let source = Self::new(

@@ -243,15 +243,12 @@ pub async fn connect_clouds(
             (graph, salesforce)
         }
     };
-    let keep = |error: secrets::SecretError| SyncError::Server(error.to_string());
     graph_tokens
         .keep_in(secrets.clone(), &teams_account)
-        .await
-        .map_err(keep)?;
+        .await?;
     salesforce_tokens
         .keep_in(secrets, &salesforce_account)
-        .await
-        .map_err(keep)?;
+        .await?;
     let graph = graph::GraphClient::with_transport(
         &settings.teams.graph_base,
         Arc::new(graph_tokens),

@@ -480,7 +480,7 @@ async fn send_presence(connectors: &Connectors, write: &PresenceWrite) -> Result
     let result = connectors.salesforce.write_presence(write).await;
     let settled = match &result {
         Ok(()) => connectors.outbox.presence_delivered(write.sequence),
-        Err(error @ SyncError::Rejected(_)) => connectors
+        Err(error @ SyncError::Refused { .. }) => connectors
             .outbox
             .set_presence_aside(&format!("Salesforce refused it: {error}")),
         Err(_) => Ok(()),

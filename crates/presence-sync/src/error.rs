@@ -8,23 +8,51 @@ use thiserror::Error;
 /// Longest response body read from a server; anything larger is refused.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Why a call to a cloud did not work. Each variant says what happened; [`SyncError::kind`] is
+/// what the engine makes of it. No code branches on an error's text.
 #[derive(Debug, Error)]
 pub enum SyncError {
+    /// Our credentials were refused and a refresh did not help, or the agent (or the
+    /// administrator's policy) refused the sign-in: a sign-in is needed.
     #[error("sign-in needed: {0}")]
     Unauthorized(String),
+    /// HTTP 429, or Salesforce's `REQUEST_LIMIT_EXCEEDED`: wait `retry_after`, then try again.
     #[error("throttled by the server")]
     RateLimited { retry_after: Option<Duration> },
+    /// The server failed (HTTP 5xx), timed out or cut its answer short: it may pass.
     #[error("the server failed: {0}")]
     Server(String),
+    /// The host cannot be reached: name resolution, connection, TLS trust.
     #[error("network: {0}")]
     Network(String),
-    #[error("the server refused the request: {0}")]
-    Rejected(String),
-    #[error("unexpected answer from the server: {0}")]
-    Malformed(String),
+    /// The server refused this request for good (HTTP 4xx other than 401 and 429): retrying
+    /// would not help.
+    #[error("the server refused the request: HTTP {status}: {body}")]
+    Refused { status: u16, body: String },
+    /// The settings name something that cannot be used (a URL that does not parse).
+    #[error("the settings cannot be used: {0}")]
+    Settings(String),
+    /// An answer that is not what the API documents: what was expected, and why not.
+    #[error("unexpected answer from the server: {what}{}", .source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Malformed {
+        what: &'static str,
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+    /// The Streaming API refused (a Bayeux error: `403::Unknown client`, say).
+    #[error("the stream refused: {0}")]
+    Stream(crate::wire::bayeux::BayeuxError),
+    /// The OS keyring did not keep a sign-in.
+    #[error("the sign-in could not be kept: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 impl SyncError {
+    /// An answer without something the API documents (no `instance_url`, say).
+    pub fn missing(what: &'static str) -> Self {
+        SyncError::Malformed { what, source: None }
+    }
+
     /// How the engine should treat this failure.
     pub fn kind(&self) -> Failure {
         match self {
@@ -32,13 +60,21 @@ impl SyncError {
             SyncError::RateLimited { retry_after } => Failure::RateLimited {
                 retry_after: *retry_after,
             },
-            SyncError::Server(reason) | SyncError::Malformed(reason) => Failure::Transient {
+            SyncError::Server(reason) => Failure::Transient {
                 reason: reason.clone(),
             },
+            SyncError::Malformed { .. } | SyncError::Stream(_) | SyncError::Secret(_) => {
+                Failure::Transient {
+                    reason: self.to_string(),
+                }
+            }
             SyncError::Network(reason) => Failure::Offline {
                 reason: reason.clone(),
             },
-            SyncError::Rejected(reason) => Failure::Rejected {
+            SyncError::Refused { status, body } => Failure::Rejected {
+                reason: format!("HTTP {status}: {body}"),
+            },
+            SyncError::Settings(reason) => Failure::Rejected {
                 reason: reason.clone(),
             },
         }
@@ -90,7 +126,7 @@ pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, SyncE
         .content_length()
         .is_some_and(|length| length as usize > MAX_BODY_BYTES)
     {
-        return Err(SyncError::Malformed("response body too large".into()));
+        return Err(SyncError::missing("a body of at most 1 MiB"));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response
@@ -99,7 +135,7 @@ pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, SyncE
         .map_err(|error| SyncError::from_transport(&error))?
     {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(SyncError::Malformed("response body too large".into()));
+            return Err(SyncError::missing("a body of at most 1 MiB"));
         }
         body.extend_from_slice(&chunk);
     }
@@ -116,9 +152,17 @@ pub fn status_error(
     match status.as_u16() {
         401 => SyncError::Unauthorized(text),
         429 => SyncError::RateLimited { retry_after },
-        403 if text.contains("REQUEST_LIMIT_EXCEEDED") => SyncError::RateLimited { retry_after },
+        // Salesforce's spent daily allowance (its REST error code, not a refusal for good).
+        403 if crate::wire::salesforce::error_code(body).as_deref()
+            == Some("REQUEST_LIMIT_EXCEEDED") =>
+        {
+            SyncError::RateLimited { retry_after }
+        }
         500..=599 => SyncError::Server(format!("HTTP {status}")),
-        _ => SyncError::Rejected(format!("HTTP {status}: {text}")),
+        code => SyncError::Refused {
+            status: code,
+            body: text,
+        },
     }
 }
 

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use presence_core::{TeamsPair, TeamsPresence};
-use serde_json::json;
 
 use crate::auth::TokenSource;
 use crate::error::SyncError;
 use crate::request::{send_authorized, Transport};
-use crate::wire::{GraphPresence, GraphUser};
+use crate::wire::graph::{ClearSession, NoParameters, PreferredPresence, SessionPresence};
+use crate::wire::{self, GraphPresence, GraphUser};
 
 #[derive(Debug, Clone)]
 pub struct GraphClient {
@@ -49,32 +49,31 @@ impl GraphClient {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<serde_json::Value>,
+        body: Option<&impl serde::Serialize>,
     ) -> Result<Vec<u8>, SyncError> {
         let url = format!("{}{path}", self.base);
+        let body = body.map(wire::body).transpose()?;
         send_authorized(&self.http, &self.tokens, method, &url, body.as_ref()).await
     }
 
     pub async fn me(&self) -> Result<GraphUser, SyncError> {
-        let body = self.send(reqwest::Method::GET, "/v1.0/me", None).await?;
-        serde_json::from_slice(&body).map_err(|error| SyncError::Malformed(error.to_string()))
+        let body = self.send(reqwest::Method::GET, "/v1.0/me", NO_BODY).await?;
+        wire::parse("a Graph user", &body)
     }
 
     pub async fn my_presence(&self) -> Result<TeamsPresence, SyncError> {
         let body = self
-            .send(reqwest::Method::GET, "/v1.0/me/presence", None)
+            .send(reqwest::Method::GET, "/v1.0/me/presence", NO_BODY)
             .await?;
-        let wire: GraphPresence = serde_json::from_slice(&body)
-            .map_err(|error| SyncError::Malformed(error.to_string()))?;
+        let wire: GraphPresence = wire::parse("a Graph presence", &body)?;
         Ok(wire.into_presence())
     }
 
     pub async fn set_preferred(&self, target: &TeamsPair) -> Result<(), SyncError> {
-        let body = json!({ "availability": target.availability.as_str(), "activity": target.activity.as_str() });
         self.send(
             reqwest::Method::POST,
             "/v1.0/me/presence/setUserPreferredPresence",
-            Some(body),
+            Some(&PreferredPresence::new(target)),
         )
         .await
         .map(|_| ())
@@ -82,16 +81,16 @@ impl GraphClient {
 
     /// Keeps the app's presence session alive (refresh before 5 minutes).
     pub async fn keep_session(&self, pair: &TeamsPair) -> Result<(), SyncError> {
-        let body = json!({
-            "sessionId": self.client_id,
-            "availability": pair.availability.as_str(),
-            "activity": pair.activity.as_str(),
-            "expirationDuration": "PT1H",
-        });
+        let body = SessionPresence {
+            session_id: &self.client_id,
+            availability: pair.availability.as_str(),
+            activity: pair.activity.as_str(),
+            expiration_duration: "PT1H",
+        };
         self.send(
             reqwest::Method::POST,
             "/v1.0/me/presence/setPresence",
-            Some(body),
+            Some(&body),
         )
         .await
         .map(|_| ())
@@ -102,20 +101,26 @@ impl GraphClient {
         self.send(
             reqwest::Method::POST,
             "/v1.0/me/presence/clearUserPreferredPresence",
-            Some(json!({})),
+            Some(&NoParameters {}),
         )
         .await?;
+        let ours = ClearSession {
+            session_id: &self.client_id,
+        };
         match self
             .send(
                 reqwest::Method::POST,
                 "/v1.0/me/presence/clearPresence",
-                Some(json!({ "sessionId": self.client_id })),
+                Some(&ours),
             )
             .await
         {
             // No session of ours left: nothing to clear.
-            Err(SyncError::Rejected(text)) if text.contains("404") => Ok(()),
+            Err(SyncError::Refused { status: 404, .. }) => Ok(()),
             other => other.map(|_| ()),
         }
     }
 }
+
+/// A request without a body.
+const NO_BODY: Option<&NoParameters> = None;

@@ -411,7 +411,7 @@ pub async fn deliver_forever(
                 // Still held by the figures we have: ask for fresh ones (any answer brings them).
                 if matches!(allowance_pace(salesforce.api_usage()), Pace::Hold(_)) {
                     let _ = salesforce
-                        .query("SELECT Id FROM Call_Center__c LIMIT 1")
+                        .query::<serde_json::Value>("SELECT Id FROM Call_Center__c LIMIT 1")
                         .await;
                     continue;
                 }

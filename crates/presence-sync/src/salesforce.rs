@@ -3,14 +3,19 @@
 use std::sync::Arc;
 
 use presence_core::{
-    CallAction, CallLog, CallType, CallerMatch, OfferAnswer, PresenceWrite, SalesforceObservation,
+    CallAction, CallLog, CallerMatch, OfferAnswer, PresenceWrite, SalesforceObservation,
 };
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::auth::TokenSource;
 use crate::error::SyncError;
 use crate::request::{send_observed, ApiUsage, ServerClock, Transport};
-use crate::wire::{presence_observation, QueryPage, SearchAnswer, UserInfo, PRESENCE_FIELDS};
+use crate::wire::salesforce::{
+    AgentPresenceRecord, CallCenterRecord, CallStatusUpsert, HeartbeatUpsert, OutboundCallUpsert,
+    PresenceStateRecord, PresenceUpsert, TaskUpsert,
+};
+use crate::wire::{self, QueryPage, SearchAnswer, UserInfo, PRESENCE_FIELDS};
 
 pub const API_VERSION: &str = "62.0";
 
@@ -53,7 +58,7 @@ impl SalesforceClient {
         let snapshot = tokens.snapshot().await;
         let instance_url = snapshot
             .instance_url
-            .ok_or_else(|| SyncError::Malformed("the token answer carried no instance_url".into()))?
+            .ok_or_else(|| SyncError::missing("an instance_url in the token answer"))?
             .trim_end_matches('/')
             .to_string();
         let http = transport.client()?;
@@ -67,10 +72,9 @@ impl SalesforceClient {
             limit_cool_down: transport.salesforce_limit_cool_down,
         };
         let body = client
-            .send(reqwest::Method::GET, "/services/oauth2/userinfo", None)
+            .send(reqwest::Method::GET, "/services/oauth2/userinfo", NO_BODY)
             .await?;
-        let info: UserInfo = serde_json::from_slice(&body)
-            .map_err(|error| SyncError::Malformed(error.to_string()))?;
+        let info: UserInfo = wire::parse("Salesforce userinfo", &body)?;
         client.user_id = info.user_id;
         Ok(client)
     }
@@ -102,9 +106,10 @@ impl SalesforceClient {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<serde_json::Value>,
+        body: Option<&impl Serialize>,
     ) -> Result<Vec<u8>, SyncError> {
         let url = format!("{}{path}", self.instance_url);
+        let body = body.map(wire::body).transpose()?;
         send_observed(
             &self.http,
             &self.tokens,
@@ -136,7 +141,7 @@ impl SalesforceClient {
         object: &str,
         field: &str,
         key: &str,
-        body: Value,
+        body: &impl Serialize,
     ) -> Result<(), SyncError> {
         let key: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
         self.send(
@@ -150,31 +155,17 @@ impl SalesforceClient {
 
     /// Upserts the agent's `Agent_Presence__c`.
     pub async fn write_presence(&self, write: &PresenceWrite) -> Result<(), SyncError> {
-        let mut body = json!({
-            "State__c": write.state,
-            "Source__c": write.source.record_value(),
-            "Sequence__c": write.sequence,
-            "Origin_Client__c": write.origin_client,
-            "Out_Of_Office__c": write.out_of_office,
-            "Changed_At__c": self.now_datetime(),
-            "Heartbeat_At__c": self.now_datetime(),
-        });
-        if let Some(teams) = &write.teams {
-            body["Teams_Availability__c"] = json!(teams.availability.as_str());
-            body["Teams_Activity__c"] = json!(teams.activity.as_str());
-        }
-        self.upsert("Agent_Presence__c", "User__c", &self.user_id, body)
+        let body = PresenceUpsert::new(write, self.now_datetime());
+        self.upsert("Agent_Presence__c", "User__c", &self.user_id, &body)
             .await
     }
 
     pub async fn heartbeat(&self) -> Result<(), SyncError> {
-        self.upsert(
-            "Agent_Presence__c",
-            "User__c",
-            &self.user_id,
-            json!({ "Heartbeat_At__c": self.now_datetime() }),
-        )
-        .await
+        let body = HeartbeatUpsert {
+            heartbeat_at: self.now_datetime(),
+        };
+        self.upsert("Agent_Presence__c", "User__c", &self.user_id, &body)
+            .await
     }
 
     /// The agent's `Agent_Presence__c`, if there is one.
@@ -183,77 +174,83 @@ impl SalesforceClient {
             "SELECT Id, {PRESENCE_FIELDS} FROM Agent_Presence__c WHERE User__c = '{}'",
             soql_literal(&self.user_id)
         );
-        let page = self.query(&soql).await?;
-        Ok(page.records.first().and_then(presence_observation))
+        let page: QueryPage<AgentPresenceRecord> = self.query(&soql).await?;
+        Ok(page
+            .records
+            .into_iter()
+            .next()
+            .and_then(AgentPresenceRecord::into_observation))
     }
 
-    pub async fn query(&self, soql: &str) -> Result<QueryPage, SyncError> {
+    /// One page of a SOQL query, its records read as `T`.
+    pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, SyncError> {
         let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
         let body = self
             .send(
                 reqwest::Method::GET,
                 &Self::data(&format!("query?q={q}")),
-                None,
+                NO_BODY,
             )
             .await?;
-        serde_json::from_slice(&body).map_err(|error| SyncError::Malformed(error.to_string()))
+        wire::parse("a SOQL query page", &body)
     }
 
     pub async fn answer_offer(&self, call_id: &str, answer: &OfferAnswer) -> Result<(), SyncError> {
         let body = match answer {
-            OfferAnswer::Signalled => json!({ "Status__c": "Signalled" }),
-            OfferAnswer::NotSignalled { reason } => {
-                json!({ "Status__c": "NotSignalled", "Reason__c": reason })
-            }
+            OfferAnswer::Signalled => CallStatusUpsert {
+                status: "Signalled",
+                ..Default::default()
+            },
+            OfferAnswer::NotSignalled { reason } => CallStatusUpsert {
+                status: "NotSignalled",
+                reason: Some(reason),
+                ..Default::default()
+            },
         };
-        self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, &body)
             .await
     }
 
     pub async fn update_call(&self, call_id: &str, action: CallAction) -> Result<(), SyncError> {
         let body = match action {
-            CallAction::Answered => {
-                json!({ "Status__c": "Answered", "Answered_At__c": self.now_datetime() })
-            }
-            CallAction::Declined => json!({ "Status__c": "Declined" }),
-            CallAction::Ended => {
-                json!({ "Status__c": "Ended", "Ended_At__c": self.now_datetime() })
-            }
+            CallAction::Answered => CallStatusUpsert {
+                status: "Answered",
+                answered_at: Some(self.now_datetime()),
+                ..Default::default()
+            },
+            CallAction::Declined => CallStatusUpsert {
+                status: "Declined",
+                ..Default::default()
+            },
+            CallAction::Ended => CallStatusUpsert {
+                status: "Ended",
+                ended_at: Some(self.now_datetime()),
+                ..Default::default()
+            },
         };
-        self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, &body)
             .await
     }
 
     pub async fn place_call(&self, call_id: &str, number: &str) -> Result<(), SyncError> {
-        let body = json!({
-            "Name": call_id, "User__c": self.user_id, "Kind__c": "Outbound",
-            "To_Number__c": number, "Status__c": "Offered", "Offered_At__c": self.now_datetime(),
-        });
-        self.upsert("Agent_Call__c", "Call_Id__c", call_id, body)
+        let body = OutboundCallUpsert {
+            name: call_id,
+            user: &self.user_id,
+            kind: "Outbound",
+            to_number: number,
+            status: "Offered",
+            offered_at: self.now_datetime(),
+        };
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, &body)
             .await
     }
 
     /// Writes a call log as a `Task`, by upsert on `Call_Log_Key__c`: a retry never duplicates.
     pub async fn log_call(&self, log: &CallLog) -> Result<(), SyncError> {
-        let mut body = json!({
-            "Subject": log.subject.chars().take(255).collect::<String>(),
-            "TaskSubtype": "Call",
-            "CallType": match log.call_type { CallType::Inbound => "Inbound", CallType::Outbound => "Outbound", CallType::Internal => "Internal" },
-            "CallDisposition": log.disposition,
-            "CallDurationInSeconds": log.duration.as_secs(),
-            "CallObject": log.call_id,
-            "ActivityDate": chrono::Utc::now().format("%Y-%m-%d").to_string(),
-            "Status": if log.disposition == "Completed" { "Completed" } else { "Not Started" },
-        });
-        if let Some(caller) = &log.caller {
-            let field = if caller.object == "Account" {
-                "WhatId"
-            } else {
-                "WhoId"
-            };
-            body[field] = json!(caller.id);
-        }
-        self.upsert("Task", "Call_Log_Key__c", &log.key, body).await
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let body = TaskUpsert::new(log, today);
+        self.upsert("Task", "Call_Log_Key__c", &log.key, &body)
+            .await
     }
 
     /// Finds the caller by phone digits: Contact, then Lead, then Account.
@@ -272,18 +269,15 @@ impl SalesforceClient {
             .send(
                 reqwest::Method::GET,
                 &Self::data(&format!("search?q={q}")),
-                None,
+                NO_BODY,
             )
             .await?;
-        let answer: SearchAnswer = serde_json::from_slice(&body)
-            .map_err(|error| SyncError::Malformed(error.to_string()))?;
-        Ok(answer.search_records.first().and_then(|record| {
-            Some(CallerMatch {
-                object: record.get("attributes")?.get("type")?.as_str()?.to_string(),
-                id: record.get("Id")?.as_str()?.to_string(),
-                name: record.get("Name")?.as_str()?.to_string(),
-            })
-        }))
+        let answer: SearchAnswer = wire::parse("a SOSL search answer", &body)?;
+        Ok(answer
+            .search_records
+            .into_iter()
+            .next()
+            .map(wire::salesforce::SearchRecord::into_caller))
     }
 }
 
@@ -308,34 +302,26 @@ impl SalesforceClient {
         use presence_core::{
             CallCenterConfig, PresenceClass, PresenceStateDef, SyncDirection, TeamsPair,
         };
-        let centers = self
-            .query("SELECT Id, Name, Wrap_Up_Seconds__c, Presence_Routing__c, Sync_Direction__c, Log_Missed_Calls__c FROM Call_Center__c ORDER BY Name LIMIT 1")
-            .await?;
-        let center = centers.records.first().ok_or(CallCenterError::Missing)?;
-        let id = center.get("Id").and_then(Value::as_str).unwrap_or("");
-        let states = self
-            .query(&format!(
-                "SELECT Name, Class__c, Teams_Availability__c, Teams_Activity__c, Selectable__c, Signals_Inbound__c, Allows_Outbound__c, Sort_Order__c FROM Call_Center_Presence_State__c WHERE Call_Center__c = '{}' ORDER BY Sort_Order__c",
-                soql_literal(id)
-            ))
+        let centers: QueryPage<CallCenterRecord> = self.query(CallCenterRecord::SOQL).await?;
+        let center = centers
+            .records
+            .into_iter()
+            .next()
+            .ok_or(CallCenterError::Missing)?;
+        let states: QueryPage<PresenceStateRecord> = self
+            .query(&PresenceStateRecord::soql(&soql_literal(&center.id)))
             .await?;
         let mut config = CallCenterConfig::shipped_default_unvalidated();
-        let number = |record: &serde_json::Map<String, Value>, field: &str| {
-            record.get(field).and_then(Value::as_f64)
-        };
-        let flag = |record: &serde_json::Map<String, Value>, field: &str| {
-            record.get(field).and_then(Value::as_bool)
-        };
-        if let Some(seconds) = number(center, "Wrap_Up_Seconds__c") {
+        if let Some(seconds) = center.wrap_up_seconds {
             config.settings.wrap_up_seconds = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
         }
-        if let Some(routing) = flag(center, "Presence_Routing__c") {
+        if let Some(routing) = center.presence_routing {
             config.settings.presence_routing = routing;
         }
-        if let Some(log) = flag(center, "Log_Missed_Calls__c") {
+        if let Some(log) = center.log_missed_calls {
             config.settings.log_missed_calls = log;
         }
-        if let Some(direction) = center.get("Sync_Direction__c").and_then(Value::as_str) {
+        if let Some(direction) = center.sync_direction.as_deref() {
             config.settings.sync_direction = match direction {
                 "Both" => SyncDirection::Both,
                 "SalesforceToTeams" => SyncDirection::SalesforceToTeams,
@@ -349,22 +335,15 @@ impl SalesforceClient {
             };
         }
         let mut parsed = Vec::new();
-        for record in &states.records {
-            let label = record
-                .get("Name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let class_text = record.get("Class__c").and_then(Value::as_str).unwrap_or("");
+        for record in states.records {
+            let label = record.label.unwrap_or_default();
+            let class_text = record.class.unwrap_or_default();
             let class =
-                PresenceClass::parse(class_text).ok_or_else(|| CallCenterError::BadState {
+                PresenceClass::parse(&class_text).ok_or_else(|| CallCenterError::BadState {
                     state: label.clone(),
                     problem: format!("unknown Class__c {class_text:?}"),
                 })?;
-            let teams = match (
-                record.get("Teams_Availability__c").and_then(Value::as_str),
-                record.get("Teams_Activity__c").and_then(Value::as_str),
-            ) {
+            let teams = match (&record.teams_availability, &record.teams_activity) {
                 (Some(availability), Some(activity)) => {
                     Some(TeamsPair::parse(availability, activity))
                 }
@@ -374,10 +353,10 @@ impl SalesforceClient {
                 label,
                 class,
                 teams,
-                selectable: flag(record, "Selectable__c").unwrap_or(false),
-                signals_inbound: flag(record, "Signals_Inbound__c").unwrap_or(false),
-                allows_outbound: flag(record, "Allows_Outbound__c").unwrap_or(false),
-                sort_order: number(record, "Sort_Order__c").unwrap_or(0.0).max(0.0) as u32,
+                selectable: record.selectable.unwrap_or(false),
+                signals_inbound: record.signals_inbound.unwrap_or(false),
+                allows_outbound: record.allows_outbound.unwrap_or(false),
+                sort_order: record.sort_order.unwrap_or(0.0).max(0.0) as u32,
             });
         }
         if !parsed.is_empty() {
@@ -386,6 +365,9 @@ impl SalesforceClient {
         Ok(config.validate()?)
     }
 }
+
+/// A request without a body.
+const NO_BODY: Option<&wire::graph::NoParameters> = None;
 
 /// The agent's PushTopic channels: its presence, and the calls offered to it.
 const PRESENCE_TOPIC: &str = "/topic/AgentPresence";

@@ -13,18 +13,21 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::error::SyncError;
 use crate::salesforce::SalesforceClient;
+use crate::wire::bayeux::{BayeuxError, Connect, Handshake, Message, ReplayFrom, Subscribe};
+use crate::wire::salesforce::PolledRow;
+use crate::wire::QueryPage;
 
 /// A record that changed on a subscribed channel.
 #[derive(Debug, Clone)]
 pub struct StreamedRecord {
     pub channel: String,
     pub replay_id: i64,
-    pub record: serde_json::Map<String, Value>,
+    pub record: Map<String, Value>,
 }
 
 /// What the stream tells its owner.
@@ -170,22 +173,15 @@ impl Streaming {
                 ),
             };
             let first = cursor.since.is_none();
-            let mut records = self.client.query(&soql).await?.records;
+            let page: QueryPage<PolledRow> = self.client.query(&soql).await?;
+            let mut records = page.records;
             if first {
                 records.reverse();
             }
             let (query, cursor) = &mut self.fallback[index];
-            for record in records {
-                let id = record
-                    .get("Id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let modified = record
-                    .get("LastModifiedDate")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+            for row in records {
+                let id = row.id.unwrap_or_default();
+                let modified = row.last_modified.unwrap_or_default();
                 let Some(second) = soql_second(&modified) else {
                     tracing::warn!(
                         "polled {} {id:?} without a readable LastModifiedDate; skipped",
@@ -203,7 +199,7 @@ impl Streaming {
                 let record = StreamedRecord {
                     channel: query.channel.clone(),
                     replay_id: 0,
-                    record,
+                    record: row.fields,
                 };
                 if news.send(StreamNews::Record(record)).await.is_err() {
                     return Ok(handed);
@@ -279,8 +275,9 @@ impl Streaming {
         self.next_id.to_string()
     }
 
-    async fn post(&self, messages: Value) -> Result<Vec<Value>, SyncError> {
+    async fn post(&self, messages: &impl serde::Serialize) -> Result<Vec<Message>, SyncError> {
         let tokens = self.client.tokens();
+        let messages = crate::wire::body(messages)?;
         let body = crate::request::send_authorized(
             &self.http,
             tokens,
@@ -289,64 +286,59 @@ impl Streaming {
             Some(&messages),
         )
         .await?;
-        serde_json::from_slice(&body).map_err(|error| SyncError::Malformed(error.to_string()))
+        crate::wire::parse("Bayeux messages", &body)
+    }
+
+    /// After a 401 from the stream: the access token is refreshed before the next handshake.
+    async fn refresh_token(&self) -> Result<(), SyncError> {
+        let token = self.client.tokens().access_token().await?;
+        self.client.tokens().refresh_after(&token).await.map(|_| ())
     }
 
     /// Handshakes and subscribes every channel from its stored replay id.
     pub async fn handshake(&mut self) -> Result<(), SyncError> {
         let id = self.id();
-        let replies = self
-            .post(json!([{
-                "channel": "/meta/handshake", "version": "1.0", "minimumVersion": "1.0",
-                "supportedConnectionTypes": ["long-polling"], "ext": { "replay": true }, "id": id,
-            }]))
-            .await?;
+        let replies = self.post(&[Handshake::new(&id)]).await?;
         let reply = replies
             .first()
-            .ok_or_else(|| SyncError::Malformed("empty handshake answer".into()))?;
-        if reply["successful"] != true {
-            let reason = reply["ext"]["sfdc"]["failureReason"]
-                .as_str()
-                .or(reply["error"].as_str())
-                .unwrap_or("handshake refused");
-            if reason.starts_with("401") {
-                let token = self.client.tokens().access_token().await?;
-                self.client.tokens().refresh_after(&token).await?;
+            .ok_or_else(|| SyncError::missing("a handshake reply"))?;
+        if !reply.succeeded() {
+            let refusal = reply.failure();
+            if refusal.is_unauthorized() {
+                self.refresh_token().await?;
             }
-            return Err(SyncError::Unauthorized(reason.to_string()));
+            return Err(SyncError::Stream(refusal));
         }
-        let client_id = reply["clientId"]
-            .as_str()
-            .ok_or_else(|| SyncError::Malformed("no clientId".into()))?
-            .to_string();
+        let client_id = reply
+            .client_id
+            .clone()
+            .ok_or_else(|| SyncError::missing("a clientId in the handshake reply"))?;
         self.client_id = Some(client_id.clone());
-        let replay: serde_json::Map<String, Value> = self
-            .replay
-            .iter()
-            .map(|(c, r)| (c.clone(), json!(r)))
-            .collect();
         for channel in self.replay.keys().cloned().collect::<Vec<_>>() {
             let id = self.id();
-            let replies = self
-                .post(json!([{
-                    "channel": "/meta/subscribe", "clientId": client_id, "subscription": channel,
-                    "ext": { "replay": replay }, "id": id,
-                }]))
-                .await?;
-            let ok = replies
+            let subscribe = Subscribe {
+                channel: "/meta/subscribe",
+                client_id: &client_id,
+                subscription: &channel,
+                ext: ReplayFrom {
+                    replay: &self.replay,
+                },
+                id: &id,
+            };
+            let replies = self.post(&[subscribe]).await?;
+            let subscribed = replies
                 .iter()
-                .any(|m| m["channel"] == "/meta/subscribe" && m["successful"] == true);
-            if !ok {
-                let error = replies
+                .any(|m| m.channel == "/meta/subscribe" && m.succeeded());
+            if !subscribed {
+                let refusal = replies
                     .first()
-                    .and_then(|m| m["error"].as_str())
-                    .unwrap_or("subscribe failed")
-                    .to_string();
-                if error.contains("replayId") {
+                    .map(Message::failure)
+                    .unwrap_or_else(|| BayeuxError::parse("no subscribe reply"));
+                if refusal.is_invalid_replay_id() {
                     // Outside the retention window: start from new events; a repair covers the gap.
                     self.replay.insert(channel.clone(), -1);
                 }
-                return Err(SyncError::Server(error));
+                return Err(SyncError::Stream(refusal));
             }
         }
         Ok(())
@@ -355,37 +347,36 @@ impl Streaming {
     /// One long poll. Returns the records it brought, or an error that says what to do next.
     pub async fn connect_once(&mut self) -> Result<Vec<StreamedRecord>, SyncError> {
         let Some(client_id) = self.client_id.clone() else {
-            return Err(SyncError::Server("not handshaken".into()));
+            return Err(SyncError::Stream(BayeuxError::parse("not handshaken yet")));
         };
         let id = self.id();
-        let replies = self.post(json!([{ "channel": "/meta/connect", "clientId": client_id, "connectionType": "long-polling", "id": id }])).await?;
+        let connect = Connect {
+            channel: "/meta/connect",
+            client_id: &client_id,
+            connection_type: "long-polling",
+            id: &id,
+        };
+        let replies = self.post(&[connect]).await?;
         let mut records = Vec::new();
-        for message in &replies {
-            let channel = message["channel"].as_str().unwrap_or("");
-            if channel == "/meta/connect" {
-                if message["successful"] != true {
-                    let error = message["error"]
-                        .as_str()
-                        .unwrap_or("connect failed")
-                        .to_string();
+        for message in replies {
+            if message.channel == "/meta/connect" {
+                if !message.succeeded() {
                     self.client_id = None;
-                    if error.starts_with("401") {
-                        let token = self.client.tokens().access_token().await?;
-                        let _ = self.client.tokens().refresh_after(&token).await;
+                    let refusal = message.failure();
+                    if refusal.is_unauthorized() {
+                        // The next handshake says whether the refresh worked.
+                        let _ = self.refresh_token().await;
                     }
-                    return Err(SyncError::Server(error));
+                    return Err(SyncError::Stream(refusal));
                 }
                 continue;
             }
-            if let (Some(record), Some(replay_id)) = (
-                message["data"]["sobject"].as_object(),
-                message["data"]["event"]["replayId"].as_i64(),
-            ) {
-                if let Some(last) = self.replay.get_mut(channel) {
+            if let Some((record, replay_id)) = message.event() {
+                if let Some(last) = self.replay.get_mut(&message.channel) {
                     *last = (*last).max(replay_id);
                 }
                 records.push(StreamedRecord {
-                    channel: channel.to_string(),
+                    channel: message.channel.clone(),
                     replay_id,
                     record: record.clone(),
                 });

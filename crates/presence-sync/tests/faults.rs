@@ -295,7 +295,7 @@ async fn b1_html_huge_deep_and_mistyped_bodies_are_typed_errors() {
         let client = graph_client(&base, &Transport::default());
         let error = client.my_presence().await.expect_err(what);
         assert!(
-            matches!(error, SyncError::Malformed(_) | SyncError::Server(_)),
+            matches!(error, SyncError::Malformed { .. } | SyncError::Server(_)),
             "{what}: {error:?}"
         );
         assert!(

@@ -1,16 +1,13 @@
 //! The clients' wire types read the same documented JSON fixtures the emulator is checked
-//! against (`crates/presence-emulator/tests/fixtures/`), so a wrong field name cannot hide on
-//! both sides at once.
+//! against (the workspace's `fixtures/wire/`, owned by neither), so a wrong field name cannot
+//! hide on both sides at once.
 
 use presence_core::PresenceClass;
 use presence_sync::wire::{presence_observation, GraphPresence};
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/../presence-emulator/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../../fixtures/wire/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path).expect("fixture")
 }
 
@@ -66,4 +63,30 @@ fn the_error_fixtures_classify_as_the_engine_expects() {
         matches!(error.kind(), presence_core::Failure::RateLimited { .. }),
         "T5: a long cool-down, not a rejection"
     );
+}
+
+#[test]
+fn the_streaming_fixtures_read_as_typed_bayeux_messages() {
+    use presence_sync::wire::bayeux::Message;
+    let handshake: Vec<Message> =
+        serde_json::from_str(&fixture("cometd-handshake.json")).expect("parses");
+    assert!(handshake[0].succeeded());
+    assert_eq!(
+        handshake[0].client_id.as_deref(),
+        Some("41kdiuvgig2tfxdh9weakuiwyh")
+    );
+    let event: Message = serde_json::from_str(&fixture("pushtopic-event.json")).expect("parses");
+    let (record, replay_id) = event.event().expect("an event");
+    assert_eq!(replay_id, 13);
+    assert!(presence_sync::wire::presence_observation(record).is_some());
+}
+
+#[test]
+fn the_salesforce_error_fixture_names_its_error_code() {
+    let body = fixture("salesforce-error.json");
+    assert_eq!(
+        presence_sync::wire::salesforce::error_code(body.as_bytes()).as_deref(),
+        Some("INVALID_SESSION_ID")
+    );
+    assert_eq!(presence_sync::wire::salesforce::error_code(b"<html>"), None);
 }
