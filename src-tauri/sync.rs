@@ -14,7 +14,12 @@ pub fn start_for_this_desktop() -> SyncHandle {
     options.storage = Storage::DataDir(
         std::env::var_os("PRESENCE_BRIDGE_DATA_DIR").map(std::path::PathBuf::from),
     );
-    let (handle, sync) = presence_sync::start(options, crate::sign_in::open_browser);
+    // Signals are the shell's own (quit.rs): it logs out through the handle, then exits the app.
+    let (handle, sync) = presence_sync::start(
+        options,
+        crate::sign_in::open_browser,
+        std::future::pending(),
+    );
     // Its end (a quit, or why it could not start) is in the last snapshot.
     tauri::async_runtime::spawn(async move {
         let _ended = sync.await;

@@ -72,7 +72,7 @@ fn the_panel_commands_drive_a_real_sync_through_the_app_on_the_mock_runtime() {
     });
     let outbox = presence_sync::outbox::Outbox::in_memory().expect("outbox");
     options.storage = Storage::Outbox(Arc::new(outbox));
-    let (sync, running) = presence_sync::start(options, |_| {});
+    let (sync, running) = presence_sync::start(options, |_| {}, std::future::pending());
     tauri::async_runtime::spawn(running);
     let desktop = Desktop {
         tray: false,

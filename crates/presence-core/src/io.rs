@@ -365,3 +365,26 @@ pub enum Effect {
     /// Quitting may finish now (L7).
     Shutdown,
 }
+
+impl Effect {
+    /// The id its outcome must carry back, for an effect that has an outcome.
+    pub fn id(&self) -> Option<EffectId> {
+        match self {
+            Effect::ReadTeams { id }
+            | Effect::ReadSalesforce { id }
+            | Effect::WriteTeams { id, .. }
+            | Effect::KeepTeamsSession { id, .. }
+            | Effect::ReleaseTeams { id }
+            | Effect::WriteSalesforce { id, .. }
+            | Effect::Heartbeat { id }
+            | Effect::AnswerOffer { id, .. }
+            | Effect::UpdateCall { id, .. }
+            | Effect::PlaceCall { id, .. }
+            | Effect::LookupCaller { id, .. } => Some(*id),
+            Effect::LogCall { .. }
+            | Effect::Ui(_)
+            | Effect::Diagnostic { .. }
+            | Effect::Shutdown => None,
+        }
+    }
+}

@@ -40,7 +40,7 @@ pub use io::{
     CallAction, CallLog, CallType, Effect, EffectId, Input, Link, Outcome, Picker, PresenceWrite,
     SalesforceObservation, SetupNews, Source, UiEffect, UserIntent,
 };
-pub use retry::{Failure, Jitter, RetryPolicy};
+pub use retry::{Backoff, Failure, Jitter, RetryPolicy};
 pub use snapshot::{
     BlockedCall, CallPhase, CallRecord, CallView, LinkState, LinkView, Snapshot, StateChoice,
     WrapUpView,

@@ -63,8 +63,15 @@ impl Jitter {
     }
 }
 
-/// The retry policy: delays grow exponentially from `base` to `cap`, with full jitter; a
-/// server's `Retry-After` is honoured but clamped to `[floor, retry_after_cap]`.
+/// The retry policy of every retry in the app (the engine's write lanes and call writes, and
+/// the connectors' loops: sign-in while offline, the stream's reconnects, the polls that stand
+/// in for it, the outbox). Delays grow exponentially from `base` to `cap`, each drawn from the
+/// upper half of its step ("equal jitter"), so agents that failed together spread out while
+/// the gaps of one agent never shrink; a server's `Retry-After` is honoured but clamped to
+/// `[retry_after_floor, retry_after_cap]`.
+///
+/// Written here rather than taken from `backon` (which reliability.md weighs): the core must
+/// stay pure, and one policy has to drive both the engine's timers and the connectors' loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub base: Duration,
@@ -74,6 +81,16 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Exponential from `base` to `cap`; `Retry-After` clamped to [1 s, 15 min].
+    pub const fn exponential(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap,
+            retry_after_floor: Duration::from_secs(1),
+            retry_after_cap: Duration::from_secs(15 * 60),
+        }
+    }
+
     /// The delay before attempt number `attempt` (1 = the first retry).
     pub fn delay(&self, attempt: u32, failure: &Failure, jitter: &mut Jitter) -> Duration {
         if let Failure::RateLimited {
@@ -91,10 +108,60 @@ impl RetryPolicy {
             .saturating_mul(1u32 << exponent)
             .min(self.cap)
             .as_millis() as u64;
-        // Full jitter, but never below half the base so a retry is never immediate.
-        let floor = self.base.as_millis() as u64 / 2;
-        let drawn = jitter.below_or_equal(ceiling.saturating_sub(floor));
+        // The upper half of the step: never immediate, never shorter than the step before.
+        let floor = ceiling / 2;
+        let drawn = jitter.below_or_equal(ceiling - floor);
         Duration::from_millis(floor + drawn)
+    }
+}
+
+/// One run of retries under a policy, for a connector's loop: the failures in a row and the
+/// jitter. [`Backoff::reset`] after a success.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    jitter: Jitter,
+    failures: u32,
+    /// The last gap drawn by the backoff itself: the next is never shorter (at the cap too).
+    last: Duration,
+}
+
+impl Backoff {
+    pub fn new(policy: RetryPolicy, seed: u64) -> Self {
+        Self {
+            policy,
+            jitter: Jitter::new(seed),
+            failures: 0,
+            last: Duration::ZERO,
+        }
+    }
+
+    /// Counts a failure and returns how long to wait before the next attempt: a server's
+    /// `Retry-After` as the policy clamps it, else a gap no shorter than the one before.
+    pub fn next_delay(&mut self, failure: &Failure) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let delay = self.policy.delay(self.failures, failure, &mut self.jitter);
+        if matches!(
+            failure,
+            Failure::RateLimited {
+                retry_after: Some(_)
+            }
+        ) {
+            return delay;
+        }
+        self.last = delay.max(self.last);
+        self.last
+    }
+
+    /// Failures in a row so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The last attempt worked: the next failure starts from `base` again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+        self.last = Duration::ZERO;
     }
 }
 
@@ -188,6 +255,48 @@ mod tests {
             &mut jitter,
         );
         assert!(tiny >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn t2_the_gaps_of_one_run_never_shrink_and_a_reset_starts_over() {
+        let offline = Failure::Offline {
+            reason: "no route".into(),
+        };
+        for seed in 0..200 {
+            let mut backoff = Backoff::new(
+                RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(60)),
+                seed,
+            );
+            let gaps: Vec<Duration> = (0..12).map(|_| backoff.next_delay(&offline)).collect();
+            assert!(
+                gaps.windows(2).all(|w| w[1] >= w[0]),
+                "seed {seed}: {gaps:?}"
+            );
+            assert!(gaps[0] >= Duration::from_millis(500), "{gaps:?}");
+            assert!(gaps.iter().all(|gap| *gap <= Duration::from_secs(60)));
+            assert!(
+                gaps[11] >= Duration::from_secs(30),
+                "reached the cap's half"
+            );
+            assert_eq!(backoff.failures(), 12);
+            backoff.reset();
+            assert!(backoff.next_delay(&offline) <= Duration::from_secs(1));
+        }
+        // Agents that failed together do not retry in step.
+        let first = |seed| {
+            Backoff::new(
+                RetryPolicy::exponential(Duration::from_secs(8), Duration::from_secs(60)),
+                seed,
+            )
+            .next_delay(&offline)
+        };
+        assert!(
+            (0..20)
+                .map(first)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 10
+        );
     }
 
     #[test]

@@ -94,7 +94,7 @@ async fn main() {
     };
     let mut options = presence_sync::SyncOptions::new(target);
     options.storage = presence_sync::Storage::DataDir(Some(dir.join("agent")));
-    let (handle, sync) = presence_sync::start(options, |_| {});
+    let (handle, sync) = presence_sync::start(options, |_| {}, std::future::pending());
     let task = tokio::spawn(sync);
     wait(&emu, |a| a["salesforce"]["State__c"].is_string()).await;
     let mut teams_to_salesforce = Vec::new();

@@ -61,6 +61,8 @@ pub struct OAuthEndpoints {
     pub client_id: String,
     pub scopes: Vec<String>,
     pub redirect_url: String,
+    /// Timeouts and resolver of the sign-in's and refreshes' requests (the clients' own).
+    pub transport: crate::request::Transport,
 }
 
 impl OAuthEndpoints {
@@ -84,6 +86,7 @@ impl OAuthEndpoints {
             .map(|s| s.to_string())
             .collect(),
             redirect_url: redirect_url.into(),
+            transport: crate::request::Transport::default(),
         }
     }
 
@@ -96,6 +99,7 @@ impl OAuthEndpoints {
             client_id: client_id.into(),
             scopes: vec!["api".into(), "refresh_token".into()],
             redirect_url: redirect_url.into(),
+            transport: crate::request::Transport::default(),
         }
     }
 
@@ -195,13 +199,17 @@ fn authorization(
     (url, csrf, verifier)
 }
 
-/// An HTTP client for OAuth: no redirects followed (against SSRF, and to read the code).
-pub fn oauth_http() -> Result<reqwest::Client, SyncError> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|error| SyncError::Network(error.to_string()))
+impl OAuthEndpoints {
+    /// These endpoints, reached with `transport`'s timeouts and resolver.
+    pub fn over(mut self, transport: &crate::request::Transport) -> Self {
+        self.transport = transport.clone();
+        self
+    }
+
+    /// The HTTP client of a sign-in: no redirects followed (against SSRF, and to read the code).
+    fn http(&self) -> Result<reqwest::Client, SyncError> {
+        self.transport.oauth_client()
+    }
 }
 
 /// Tokens for one cloud, refreshed on demand by one task at a time.
@@ -227,8 +235,14 @@ impl TokenSource {
         }
     }
 
+    /// The timeouts and resolver its requests use.
+    pub fn transport(&self) -> &crate::request::Transport {
+        &self.endpoints.transport
+    }
+
     pub fn new(endpoints: OAuthEndpoints, tokens: Tokens) -> Result<Self, SyncError> {
-        Ok(Self::assemble(endpoints, oauth_http()?, tokens))
+        let http = endpoints.http()?;
+        Ok(Self::assemble(endpoints, http, tokens))
     }
 
     /// Signs in against a server that approves at once (the emulator): authorize with PKCE and
@@ -237,7 +251,7 @@ impl TokenSource {
         endpoints: OAuthEndpoints,
         user: &str,
     ) -> Result<Self, SyncError> {
-        let http = oauth_http()?;
+        let http = endpoints.http()?;
         let client = endpoints.client()?;
         let (url, csrf, verifier) = authorization(&endpoints, &client, Some(user));
         let response = http
@@ -278,7 +292,7 @@ impl TokenSource {
     ) -> Result<Self, SyncError> {
         let listener = crate::loopback::LoopbackListener::bind().await?;
         endpoints.redirect_url = listener.redirect_url.clone();
-        let http = oauth_http()?;
+        let http = endpoints.http()?;
         let client = endpoints.client()?;
         let (url, csrf, verifier) = authorization(&endpoints, &client, None);
         open_browser(url.to_string());
@@ -323,7 +337,7 @@ impl TokenSource {
         device_url: &str,
         show: impl FnOnce(DeviceCodePrompt),
     ) -> Result<Self, SyncError> {
-        let http = oauth_http()?;
+        let http = endpoints.http()?;
         let client: DeviceClient = oauth2::Client::new(ClientId::new(endpoints.client_id.clone()))
             .set_device_authorization_url(
                 oauth2::DeviceAuthorizationUrl::new(device_url.to_string())
@@ -362,7 +376,7 @@ impl TokenSource {
         endpoints: OAuthEndpoints,
         show: impl FnOnce(DeviceCodePrompt),
     ) -> Result<Self, SyncError> {
-        let http = oauth_http()?;
+        let http = endpoints.http()?;
         let scope = endpoints.scopes.join(" ");
         let response = http
             .post(&endpoints.token_url)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use presence_core::Link;
 
-use crate::driver::Connectors;
 use crate::error::SyncError;
+use crate::handle::Connectors;
 use crate::start::SyncOptions;
 use crate::{auth, graph, outbox, request, salesforce, secrets, settings};
 
@@ -41,9 +41,10 @@ pub async fn connect_emulator_with(
     outbox: Arc<outbox::Outbox>,
     transport: &request::Transport,
 ) -> Result<Connectors, SyncError> {
-    let entra = emulator_endpoints(base_url, client_id, presence_core::Link::Teams);
+    let entra = emulator_endpoints(base_url, client_id, presence_core::Link::Teams).over(transport);
     let graph_tokens = Arc::new(auth::TokenSource::sign_in_auto_approved(entra, user).await?);
-    let salesforce = emulator_endpoints(base_url, client_id, presence_core::Link::Salesforce);
+    let salesforce =
+        emulator_endpoints(base_url, client_id, presence_core::Link::Salesforce).over(transport);
     let salesforce_tokens =
         Arc::new(auth::TokenSource::sign_in_auto_approved(salesforce, user).await?);
     let graph = graph::GraphClient::with_transport(base_url, graph_tokens, client_id, transport)?;
@@ -145,7 +146,8 @@ async fn connect_target(
 }
 
 /// Signs in to the options' target, waiting for the network when it is not there (N1): before
-/// each wait (1 s doubling to 60 s) `on_offline` hears why and for how long. Real-cloud refresh
+/// each wait ([`crate::retry::SIGN_IN`]: about 1 s, growing to a minute, a server's
+/// `Retry-After` honoured) `on_offline` hears why and for how long. Real-cloud refresh
 /// tokens are kept in the OS keyring under the options' service; when no keyring answers, in
 /// memory only, and `warn` is told that the sign-in then lasts only while the process runs.
 /// Refusals (a bad client id, a revoked sign-in) end it, and so does any failure once the agent
@@ -185,7 +187,8 @@ pub(crate) async fn connect_when_online(
             store
         }
     };
-    let mut gap = std::time::Duration::from_secs(1);
+    let mut backoff =
+        presence_core::Backoff::new(crate::retry::SIGN_IN, crate::retry::seed(target.agent()));
     loop {
         let attempt = connect_target(
             target,
@@ -204,9 +207,9 @@ pub(crate) async fn connect_when_online(
                         | presence_core::Failure::Transient { .. }
                 ) && !prompted.load(Ordering::SeqCst) =>
             {
+                let gap = backoff.next_delay(&error.kind());
                 on_offline(&error, gap);
                 tokio::time::sleep(gap).await;
-                gap = (gap * 2).min(std::time::Duration::from_secs(60));
             }
             other => return other,
         }
@@ -228,6 +231,7 @@ pub async fn connect_clouds(
     let (entra, teams_account) = cloud_endpoints(settings, presence_core::Link::Teams);
     let (salesforce, salesforce_account) =
         cloud_endpoints(settings, presence_core::Link::Salesforce);
+    let (entra, salesforce) = (entra.over(transport), salesforce.over(transport));
     let resumed = (
         auth::TokenSource::resume(entra.clone(), secrets.clone(), &teams_account).await?,
         auth::TokenSource::resume(salesforce.clone(), secrets.clone(), &salesforce_account).await?,
@@ -237,9 +241,16 @@ pub async fn connect_clouds(
         _ => {
             let show = prompt.clone();
             let prompt = move |asked| show(asked);
-            let graph = interactive_sign_in(settings, presence_core::Link::Teams, &prompt).await?;
-            let salesforce =
-                interactive_sign_in(settings, presence_core::Link::Salesforce, &prompt).await?;
+            let graph =
+                interactive_sign_in(settings, presence_core::Link::Teams, transport, &prompt)
+                    .await?;
+            let salesforce = interactive_sign_in(
+                settings,
+                presence_core::Link::Salesforce,
+                transport,
+                &prompt,
+            )
+            .await?;
             (graph, salesforce)
         }
     };
@@ -319,9 +330,11 @@ fn cloud_endpoints(
 async fn interactive_sign_in(
     settings: &settings::Settings,
     link: presence_core::Link,
+    transport: &request::Transport,
     prompt: &(impl Fn(SignInPrompt) + Send + Sync),
 ) -> Result<auth::TokenSource, SyncError> {
     let (endpoints, _) = cloud_endpoints(settings, link);
+    let endpoints = endpoints.over(transport);
     match settings.sign_in.flow {
         settings::SignInFlow::Browser => {
             auth::TokenSource::sign_in_with_browser(
@@ -366,16 +379,19 @@ pub async fn sign_in_again(
     client_id: &str,
     prompt: impl Fn(SignInPrompt) + Send + Sync,
 ) -> Result<(), SyncError> {
-    let fresh = match target {
-        SignInTarget::Emulator { url, user } => {
-            let endpoints = emulator_endpoints(url, client_id, link);
-            auth::TokenSource::sign_in_auto_approved(endpoints, user).await?
-        }
-        SignInTarget::Clouds(settings) => interactive_sign_in(settings, link, &prompt).await?,
-    };
     let running = match link {
         presence_core::Link::Teams => connectors.graph.tokens(),
         presence_core::Link::Salesforce => connectors.salesforce.tokens(),
+    };
+    let transport = running.transport().clone();
+    let fresh = match target {
+        SignInTarget::Emulator { url, user } => {
+            let endpoints = emulator_endpoints(url, client_id, link).over(&transport);
+            auth::TokenSource::sign_in_auto_approved(endpoints, user).await?
+        }
+        SignInTarget::Clouds(settings) => {
+            interactive_sign_in(settings, link, &transport, &prompt).await?
+        }
     };
     running.adopt(fresh).await;
     Ok(())

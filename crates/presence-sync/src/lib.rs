@@ -7,20 +7,24 @@
 //! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
 //! (the clients), [`request`] (transport, server clock, API allowance), [`streaming`] (CometD,
 //! and SOQL polling when it is unavailable), [`outbox`] (durable call logs and presence
-//! writes), [`wire`] (JSON shapes), [`error`], [`mod@driver`], [`local`] (data directory, one
+//! writes), [`wire`] (JSON shapes), [`error`], [`mod@driver`] and its [`SyncHandle`], [`local`] (data directory, one
 //! sync per agent), [`secrets`], [`settings`], [`loopback`] (the browser sign-in's listener),
 //! [`connect`] (sign-in to the emulator or the configured clouds, waiting for the network),
-//! [`start`] (the one way to start a sync: data, sign-in, Call Center, driver).
+//! [`start`] (the one way to start a sync: data, sign-in, Call Center, driver), [`retry`] (the
+//! connectors' retries on the core's one policy).
 
 pub mod auth;
 pub mod connect;
 pub mod driver;
+mod effects;
 pub mod error;
 pub mod graph;
+mod handle;
 pub mod local;
 pub mod loopback;
 pub mod outbox;
 pub mod request;
+pub mod retry;
 pub mod salesforce;
 pub mod secrets;
 pub mod settings;
@@ -32,6 +36,6 @@ pub use connect::{
     connect_clouds, connect_emulator, connect_emulator_with, sign_in_again, SignInPrompt,
     SignInTarget, EMULATOR_CLIENT_ID,
 };
-pub use driver::{Connectors, SignInAgainError, SyncHandle};
 pub use error::SyncError;
+pub use handle::{Connectors, SignInAgainError, SyncHandle};
 pub use start::{cannot_start, start, StartError, Storage, SyncOptions};

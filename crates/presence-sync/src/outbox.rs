@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use presence_core::{CallLog, Failure, Jitter, PresenceWrite, RetryPolicy};
+use presence_core::{CallLog, Failure, Jitter, PresenceWrite};
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 use tokio::sync::Notify;
@@ -387,13 +387,8 @@ pub async fn deliver_forever(
     salesforce: Arc<SalesforceClient>,
     per_second: u32,
 ) {
-    let policy = RetryPolicy {
-        base: Duration::from_secs(1),
-        cap: Duration::from_secs(300),
-        retry_after_floor: Duration::from_secs(1),
-        retry_after_cap: Duration::from_secs(900),
-    };
-    let mut jitter = Jitter::new(now_ms() as u64);
+    let policy = crate::retry::OUTBOX;
+    let mut jitter = Jitter::new(crate::retry::seed(&salesforce.user_id));
     let spacing = Duration::from_millis(1000 / u64::from(per_second.max(1)));
     let mut held = false;
     loop {
@@ -410,9 +405,7 @@ pub async fn deliver_forever(
                 tokio::time::sleep(wait).await;
                 // Still held by the figures we have: ask for fresh ones (any answer brings them).
                 if matches!(allowance_pace(salesforce.api_usage()), Pace::Hold(_)) {
-                    let _ = salesforce
-                        .query::<serde_json::Value>("SELECT Id FROM Call_Center__c LIMIT 1")
-                        .await;
+                    let _ = salesforce.read_api_usage().await;
                     continue;
                 }
             }

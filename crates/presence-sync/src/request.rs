@@ -53,6 +53,21 @@ impl Transport {
     /// An HTTP client with these settings (rustls, the platform's and Mozilla's roots;
     /// certificate checks always on).
     pub fn client(&self) -> Result<reqwest::Client, SyncError> {
+        self.builder()
+            .build()
+            .map_err(|error| SyncError::Network(error.to_string()))
+    }
+
+    /// A client for sign-in and token requests: the same timeouts and resolver, and no
+    /// redirect followed (against SSRF, and so that the authorization code can be read).
+    pub fn oauth_client(&self) -> Result<reqwest::Client, SyncError> {
+        self.builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| SyncError::Network(error.to_string()))
+    }
+
+    fn builder(&self) -> reqwest::ClientBuilder {
         let mut builder = reqwest::Client::builder()
             .timeout(self.request_timeout)
             .connect_timeout(self.connect_timeout);
@@ -60,8 +75,6 @@ impl Transport {
             builder = builder.dns_resolver(Arc::new(SharedResolver(resolver.clone())));
         }
         builder
-            .build()
-            .map_err(|error| SyncError::Network(error.to_string()))
     }
 }
 

@@ -182,6 +182,14 @@ impl SalesforceClient {
             .and_then(AgentPresenceRecord::into_observation))
     }
 
+    /// Asks Salesforce for fresh API usage figures (every answer carries them), with the
+    /// cheapest query there is.
+    pub async fn read_api_usage(&self) -> Result<(), SyncError> {
+        self.query::<serde_json::Value>("SELECT Id FROM Call_Center__c LIMIT 1")
+            .await
+            .map(|_| ())
+    }
+
     /// One page of a SOQL query, its records read as `T`.
     pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, SyncError> {
         let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();

@@ -14,8 +14,9 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::connect::{connect_when_online, SignInPrompt, SignInTarget, EMULATOR_CLIENT_ID};
-use crate::driver::{self, Connectors, SyncHandle};
+use crate::driver;
 use crate::error::SyncError;
+use crate::handle::{Connectors, Session, SyncHandle};
 use crate::local::{default_data_dir, AgentData, LocalError};
 use crate::outbox::Outbox;
 use crate::request::Transport;
@@ -44,6 +45,9 @@ pub struct SyncOptions {
     pub storage: Storage,
     /// Timeouts (and resolver) of every client.
     pub transport: Transport,
+    /// Longest one effect (a read, a write, a lookup) may take before the engine is told it
+    /// failed, whatever hangs (default [`crate::driver::EFFECT_DEADLINE`]).
+    pub effect_deadline: std::time::Duration,
 }
 
 impl SyncOptions {
@@ -56,6 +60,7 @@ impl SyncOptions {
             keyring_service: "presence-bridge".into(),
             storage: Storage::DataDir(None),
             transport: Transport::default(),
+            effect_deadline: driver::EFFECT_DEADLINE,
         }
     }
 }
@@ -88,28 +93,31 @@ fn tell(news: &News, input: Input) {
 }
 
 /// Starts one agent's sync. The caller spawns the returned future: it opens the agent's data,
-/// signs in, then runs the driver until the agent quits (`Ok`) or the start fails (the error,
-/// which the last snapshot also shows). `prompt` shows the agent a sign-in to do (the desktop
-/// also opens the browser); the snapshot shows it too, until the sign-in is done.
+/// signs in, then runs the driver until the agent quits (`Ok`), `shutdown` completes (which
+/// quits the same way, logging the agent out first, L7) or the start fails (the error, which
+/// the last snapshot also shows). `prompt` shows the agent a sign-in to do (the desktop also
+/// opens the browser); the snapshot shows it too, until the sign-in is done.
 pub fn start(
     options: SyncOptions,
     prompt: impl Fn(&SignInPrompt) + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()>,
 ) -> (SyncHandle, impl Future<Output = Result<(), StartError>>) {
     let agent = options.target.agent().to_string();
     let mut config = EngineConfig::shipped_default();
     config.client_id = format!("{}:{agent}", options.origin);
-    config.jitter_seed = agent.bytes().map(u64::from).sum();
+    config.jitter_seed = crate::retry::seed(&agent);
     let engine = Engine::new(config, Instant::now());
     let (news, news_rx) = mpsc::unbounded_channel();
     let prompt: Arc<dyn Fn(&SignInPrompt) + Send + Sync> = Arc::new(prompt);
-    let session = driver::Session::new(
+    let session = Session::new(
         options.target.clone(),
         options.client_id.clone(),
         news.clone(),
         prompt.clone(),
     );
+    let deadline = options.effect_deadline;
     let start_up = start_up(options, news, prompt);
-    driver::run(engine, session, start_up, news_rx)
+    driver::run(engine, session, start_up, news_rx, shutdown, deadline)
 }
 
 /// A sync that cannot start because of `reason` (no settings, say): its snapshot says so, and
@@ -162,7 +170,10 @@ async fn start_up(
         tell(&news, Input::Setup(SetupNews::Caveat { text }));
     };
     let offline = |error: &SyncError, gap: std::time::Duration| {
-        tracing::warn!("offline ({error}); trying again in {} s", gap.as_secs());
+        tracing::warn!(
+            "offline ({error}); trying again in {:.1} s",
+            gap.as_secs_f64()
+        );
         for link in Link::ALL {
             let failure = error.kind();
             tell(&news, Input::LinkLost { link, failure });

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use presence_core::Backoff;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -46,7 +47,7 @@ pub enum StreamNews {
 
 /// How often Salesforce is polled while streaming is unavailable.
 pub const POLL_EVERY: Duration = Duration::from_secs(2);
-/// The longest gap between polls while the polls themselves fail.
+/// The longest gap between polls while the polls themselves fail ([`crate::retry::POLLS`]).
 pub const POLL_MAX: Duration = Duration::from_secs(30);
 /// Stream failures in a row before polling starts.
 pub const POLL_AFTER_FAILURES: u32 = 2;
@@ -97,6 +98,8 @@ pub struct Streaming {
     positions: Option<std::sync::Arc<crate::outbox::Outbox>>,
     /// SOQL to read instead while streaming is unavailable, with what each has seen.
     fallback: Vec<(FallbackQuery, PollCursor)>,
+    /// The jitter seed of this agent's backoffs.
+    seed: u64,
 }
 
 impl std::fmt::Debug for Streaming {
@@ -127,7 +130,6 @@ impl Streaming {
             crate::salesforce::API_VERSION
         );
         Ok(Self {
-            client,
             http,
             url,
             replay: channels
@@ -143,6 +145,8 @@ impl Streaming {
             next_id: 1,
             positions,
             fallback: Vec::new(),
+            seed: crate::retry::seed(&client.user_id),
+            client,
         })
     }
 
@@ -230,35 +234,36 @@ impl Streaming {
             return;
         }
         let until = tokio::time::Instant::now() + span;
-        let mut every = POLL_EVERY;
+        let mut failing = Backoff::new(crate::retry::POLLS, self.seed);
         loop {
-            match self.poll_once(news).await {
+            let every = match self.poll_once(news).await {
                 Ok(_) => {
-                    every = POLL_EVERY;
+                    failing.reset();
                     if !*polling_ok {
                         *polling_ok = true;
                         tracing::warn!(
                             "Salesforce streaming unavailable ({why}); polling every {} s",
-                            every.as_secs()
+                            POLL_EVERY.as_secs()
                         );
                         let _ = news
                             .send(StreamNews::Polling {
-                                every,
+                                every: POLL_EVERY,
                                 why: why.to_string(),
                             })
                             .await;
                     }
+                    POLL_EVERY
                 }
                 Err(error) => {
-                    every = (every * 2).min(POLL_MAX);
                     *polling_ok = false;
                     let _ = news
                         .send(StreamNews::Lost(format!(
                             "{why}; polling failed too: {error}"
                         )))
                         .await;
+                    failing.next_delay(&error.kind())
                 }
-            }
+            };
             let now = tokio::time::Instant::now();
             if now >= until {
                 return;
@@ -388,7 +393,7 @@ impl Streaming {
     /// Runs until the receiver goes away: handshake, connect, repeat; backs off after failures,
     /// polling by SOQL meanwhile once streaming has failed [`POLL_AFTER_FAILURES`] times in a row.
     pub async fn run(mut self, news: mpsc::Sender<StreamNews>) {
-        let mut failures: u32 = 0;
+        let mut failures = Backoff::new(crate::retry::STREAM, self.seed);
         // Whether the polls are what the owner relies on now (and have worked).
         let mut polling_ok = false;
         let mut polled = false;
@@ -411,7 +416,7 @@ impl Streaming {
                 let catch_up = self.replay.values().any(|&replay| replay < 0);
                 match self.handshake().await {
                     Ok(()) => {
-                        failures = 0;
+                        failures.reset();
                         if catch_up {
                             if let Err(error) = self.poll_once(&news).await {
                                 tracing::warn!(
@@ -475,16 +480,17 @@ impl Streaming {
     }
 
     /// After a failed handshake or connect: says so (unless the polls stand in) and waits the
-    /// backoff, polling meanwhile once failures have repeated. `false` when the owner is gone.
+    /// backoff ([`crate::retry::STREAM`]), polling meanwhile once failures have repeated.
+    /// `false` when the owner is gone.
     async fn stream_failed(
         &mut self,
-        failures: &mut u32,
+        failures: &mut Backoff,
         error: &SyncError,
         news: &mpsc::Sender<StreamNews>,
         polling_ok: &mut bool,
         polled: &mut bool,
     ) -> bool {
-        *failures += 1;
+        let wait = failures.next_delay(&error.kind());
         if !*polling_ok
             && news
                 .send(StreamNews::Lost(error.to_string()))
@@ -493,8 +499,7 @@ impl Streaming {
         {
             return false;
         }
-        let wait = backoff(*failures);
-        if *failures >= POLL_AFTER_FAILURES && !self.fallback.is_empty() {
+        if failures.failures() >= POLL_AFTER_FAILURES && !self.fallback.is_empty() {
             *polled = true;
             self.poll_for(wait, &error.to_string(), news, polling_ok)
                 .await;
@@ -503,8 +508,4 @@ impl Streaming {
         }
         !news.is_closed()
     }
-}
-
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis((250u64 << failures.min(7)).min(30_000))
 }

@@ -100,8 +100,11 @@ async fn main() {
     options.storage = Storage::DataDir(args.data_dir.clone());
     // Offline at start, it prints a snapshot that says so and tries again with growing gaps
     // (1 s doubling to 60 s) instead of exiting (N1); refusals still end it.
-    let (handle, sync) =
-        presence_sync::start(options, |asked| eprintln!("presence-agent: {asked}"));
+    let (handle, sync) = presence_sync::start(
+        options,
+        |asked| eprintln!("presence-agent: {asked}"),
+        interrupted(),
+    );
     let mut snapshots = handle.snapshots();
     let printer = tokio::spawn(async move {
         loop {
@@ -111,11 +114,6 @@ async fn main() {
                 return;
             }
         }
-    });
-    let quit = handle.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        quit.send(Input::Quit).await;
     });
     tokio::spawn(read_commands(handle.clone()));
     let ended = sync.await;
@@ -131,6 +129,22 @@ async fn main() {
     }
     // Not a return: the runtime would wait for the blocking read of standard input.
     std::process::exit(0);
+}
+
+/// Ctrl-C or SIGTERM: the sync logs the agent out (L7), then ends.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn print_line(line: &str) {

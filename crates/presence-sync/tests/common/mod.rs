@@ -20,6 +20,8 @@ pub struct Agent {
     pub task: tokio::task::JoinHandle<Result<(), StartError>>,
     /// The clients the driver runs on (their token sources are shared with it).
     pub connectors: presence_sync::Connectors,
+    /// Completes the sync's injected shutdown.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Agent {
@@ -37,6 +39,13 @@ impl Agent {
 
     pub fn snapshot(&self) -> Snapshot {
         self.handle.snapshots().borrow().clone()
+    }
+
+    /// Completes the sync's injected shutdown (as SIGTERM does for presence-agent).
+    pub fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -81,15 +90,25 @@ pub async fn start_agent_over(
     outbox: Arc<Outbox>,
     transport: &Transport,
 ) -> Agent {
-    let (handle, sync) = presence_sync::start(options(emu, user, outbox, transport), |asked| {
-        panic!("the emulator asks for no sign-in: {asked}")
-    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Shut down only when told: a dropped Agent is a crash (its task is aborted), not a quit.
+    let shutdown = async move {
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let (handle, sync) = presence_sync::start(
+        options(emu, user, outbox, transport),
+        |asked| panic!("the emulator asks for no sign-in: {asked}"),
+        shutdown,
+    );
     let task = tokio::spawn(sync);
     let connectors = handle.connectors().await.expect("signed in");
     Agent {
         handle,
         task,
         connectors,
+        stop: Some(stop),
     }
 }
 
