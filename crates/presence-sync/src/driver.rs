@@ -159,7 +159,10 @@ struct Channels {
 /// backoff, if it ever ends, since both are meant to run as long as the sync does.
 struct Lane {
     name: &'static str,
-    task: JoinHandle<()>,
+    /// The running task; `None` between its end and its restart.
+    task: Option<JoinHandle<()>>,
+    /// When an ended task is started again.
+    restart_at: Option<tokio::time::Instant>,
     restarts: Backoff,
 }
 
@@ -167,32 +170,64 @@ impl Lane {
     fn new(name: &'static str, task: JoinHandle<()>, seed: u64) -> Self {
         Self {
             name,
-            task,
+            task: Some(task),
+            restart_at: None,
             restarts: Backoff::new(crate::retry::STREAM, seed),
         }
     }
 
-    /// Waits until the task ends, says why, and waits the backoff before a restart.
-    async fn ended(&mut self) {
-        let why = match (&mut self.task).await {
-            Ok(()) => "it returned".to_string(),
-            Err(error) => error.to_string(),
-        };
-        let wait = self.restarts.next_delay(&Failure::Transient {
-            reason: why.clone(),
-        });
-        tracing::error!(
-            "the {} ended ({why}); restarting it in {} ms",
-            self.name,
-            wait.as_millis()
-        );
-        tokio::time::sleep(wait).await;
+    /// Completes when the task has ended (said, with why) and its backoff has passed; then
+    /// [`Lane::restarted`] takes the new task. Safe to drop and call again at any point (the
+    /// driver's `select!` does): an ended task is never awaited twice.
+    async fn due_for_restart(&mut self) {
+        if let Some(task) = self.task.as_mut() {
+            let why = match task.await {
+                Ok(()) => "it returned".to_string(),
+                Err(error) => error.to_string(),
+            };
+            self.task = None;
+            let wait = self.restarts.next_delay(&Failure::Transient {
+                reason: why.clone(),
+            });
+            tracing::error!(
+                "the {} ended ({why}); restarting it in {} ms",
+                self.name,
+                wait.as_millis()
+            );
+            self.restart_at = Some(tokio::time::Instant::now() + wait);
+        }
+        if let Some(at) = self.restart_at {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    /// Takes the restarted task; `None` (it could not be started) waits another backoff.
+    fn restarted(&mut self, task: Option<JoinHandle<()>>) {
+        match task {
+            Some(task) => {
+                self.task = Some(task);
+                self.restart_at = None;
+            }
+            None => {
+                let wait = self.restarts.next_delay(&Failure::Transient {
+                    reason: "it could not be started".into(),
+                });
+                tracing::error!(
+                    "the {} could not be started; trying again in {} ms",
+                    self.name,
+                    wait.as_millis()
+                );
+                self.restart_at = Some(tokio::time::Instant::now() + wait);
+            }
+        }
     }
 }
 
 impl Drop for Lane {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -278,7 +313,7 @@ async fn running(
         };
         let stream_ended = async {
             match stream.as_mut() {
-                Some(lane) => lane.ended().await,
+                Some(lane) => lane.due_for_restart().await,
                 None => std::future::pending().await,
             }
         };
@@ -311,12 +346,10 @@ async fn running(
             }
             () = stream_ended => {
                 if let Some(lane) = stream.as_mut() {
-                    if let Some(task) = spawn_stream(&connectors, stream_tx.clone()) {
-                        lane.task = task;
-                    }
+                    lane.restarted(spawn_stream(&connectors, stream_tx.clone()));
                 }
             }
-            () = outbox.ended() => outbox.task = spawn_outbox(&connectors),
+            () = outbox.due_for_restart() => outbox.restarted(Some(spawn_outbox(&connectors))),
             _ = sleep => engine.handle_timeout(now()),
             _ = drift_check.tick() => {
                 // Suspend stops the monotonic clock, not the wall clock: a gap between
@@ -418,5 +451,35 @@ fn stream_inputs(news: StreamNews) -> Vec<Input> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_whose_task_ends_is_due_for_restart_after_its_backoff_even_if_interrupted() {
+        let mut lane = Lane::new("test lane", tokio::spawn(async {}), 7);
+        let started = tokio::time::Instant::now();
+        // Interrupted half-way (as a select! does when another branch wins), then awaited again:
+        // the ended task is not awaited twice, and the backoff is not started over.
+        let interrupted =
+            tokio::time::timeout(Duration::from_millis(100), lane.due_for_restart()).await;
+        assert!(interrupted.is_err(), "still within the backoff");
+        lane.due_for_restart().await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(500) && waited <= Duration::from_secs(1),
+            "{waited:?}"
+        );
+        // A restart that fails waits again (no busy loop); one that works runs.
+        lane.restarted(None);
+        let again = tokio::time::Instant::now();
+        lane.due_for_restart().await;
+        assert!(again.elapsed() >= waited, "{:?}", again.elapsed());
+        lane.restarted(Some(tokio::spawn(std::future::pending())));
+        let running = tokio::time::timeout(Duration::from_secs(3600), lane.due_for_restart()).await;
+        assert!(running.is_err(), "a running task is not due for restart");
     }
 }

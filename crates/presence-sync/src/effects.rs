@@ -44,9 +44,18 @@ impl EffectTasks {
             return;
         };
         let connectors = connectors.clone();
+        self.track(id, async move { carry_out(effect, &connectors).await });
+    }
+
+    /// Runs the work of effect `id` as a tracked task under the deadline.
+    fn track(
+        &mut self,
+        id: EffectId,
+        work: impl std::future::Future<Output = Vec<Input>> + Send + 'static,
+    ) {
         let deadline = self.deadline;
         let task = self.tasks.spawn(async move {
-            match tokio::time::timeout(deadline, carry_out(effect, &connectors)).await {
+            match tokio::time::timeout(deadline, work).await {
                 Ok(replies) => replies,
                 Err(_) => {
                     tracing::error!(
@@ -185,5 +194,54 @@ async fn carry_out(effect: Effect, connectors: &Connectors) -> Vec<Input> {
         Effect::LogCall { .. } | Effect::Ui(_) | Effect::Diagnostic { .. } | Effect::Shutdown => {
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome_of(replies: &[Input]) -> Option<(EffectId, &Outcome)> {
+        replies.iter().find_map(|reply| match reply {
+            Input::EffectDone { id, outcome } => Some((*id, outcome)),
+            _ => None,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_panics_or_hangs_is_reported_as_failed_and_one_that_answers_passes() {
+        let mut tasks = EffectTasks::new(Duration::from_secs(60));
+        tasks.track(EffectId(1), async { panic!("a connector bug") });
+        let replies = tasks.next().await;
+        assert!(
+            matches!(
+                outcome_of(&replies),
+                Some((EffectId(1), Outcome::Failed(Failure::Transient { .. })))
+            ),
+            "{replies:?}"
+        );
+        tasks.track(EffectId(2), std::future::pending());
+        let started = tokio::time::Instant::now();
+        let replies = tasks.next().await;
+        assert!(
+            matches!(
+                outcome_of(&replies),
+                Some((EffectId(2), Outcome::Failed(_)))
+            ),
+            "{replies:?}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(60),
+            "given up at the deadline"
+        );
+        let done = Input::EffectDone {
+            id: EffectId(3),
+            outcome: Outcome::Done,
+        };
+        let answer = vec![done.clone()];
+        tasks.track(EffectId(3), async move { answer });
+        assert_eq!(tasks.next().await, vec![done]);
+        assert!(tasks.ids.is_empty(), "nothing left tracked");
     }
 }

@@ -24,7 +24,8 @@ use presence_sync::{SignInTarget, StartError, Storage, SyncOptions};
                   dial <number>        place an outbound call\n  \
                   quit                 log out (as the tray's Quit does) and exit\n\
                   A line that is not a command is refused on standard error; nothing else happens.\n\n\
-                  Exit codes: 0 after quit, 1 sign-in or outbox failure, 2 bad arguments or settings,\n\
+                  Ctrl-C and SIGTERM log out first, as quit does.\n\
+                  Exit codes: 0 after quit or a signal, 1 sign-in or outbox failure, 2 bad arguments or settings,\n\
                   3 another sync (presence-agent or the desktop app) already runs for this agent\n\
                   and data directory."
 )]
