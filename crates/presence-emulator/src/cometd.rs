@@ -304,11 +304,28 @@ fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) ->
             "retry",
         );
     }
-    let replay = message
-        .pointer("/ext/replay")
-        .and_then(|map| map.get(&subscription))
-        .and_then(Value::as_i64)
-        .unwrap_or(-1);
+    // The replay map is keyed by the channel without its filter (as Salesforce wants it, and
+    // EMP-Connector sends it); a map without that key is refused as the real server does.
+    let base = format!("/topic/{topic_name}");
+    let replay = match message.pointer("/ext/replay") {
+        Some(Value::Object(map)) => match map.get(&base).and_then(Value::as_i64) {
+            Some(replay) => replay,
+            None => {
+                let listed: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                return failure(
+                    "/meta/subscribe",
+                    id,
+                    client_id,
+                    &format!(
+                        "The replayId for channel {{{base}}} wasn't found using the provided replay ID map {{{{{}}}}}. Ensure that the channel name you provided in the replay map is valid and matches the channel name used for subscribing.",
+                        listed.join(", ")
+                    ),
+                    "retry",
+                );
+            }
+        },
+        _ => -1,
+    };
     let retained: Vec<_> = topic.events.iter().cloned().collect();
     let latest = topic.latest_replay as i64;
     let earliest = retained.first().map(|e| e.replay_id as i64);

@@ -855,8 +855,14 @@ impl Bayeux {
             .to_string();
     }
 
+    /// Subscribes with the replay map keyed as Salesforce wants it: the channel without its filter.
     async fn subscribe(&self, channel: &str, replay: i64) -> Value {
-        let replies = self.send(json!([{"channel": "/meta/subscribe", "clientId": self.client_id, "subscription": channel, "ext": {"replay": {channel: replay}}, "id": "2"}])).await;
+        let base = channel.split('?').next().unwrap_or(channel);
+        self.subscribe_keyed(channel, base, replay).await
+    }
+
+    async fn subscribe_keyed(&self, channel: &str, key: &str, replay: i64) -> Value {
+        let replies = self.send(json!([{"channel": "/meta/subscribe", "clientId": self.client_id, "subscription": channel, "ext": {"replay": {key: replay}}, "id": "2"}])).await;
         replies[0].clone()
     }
 
@@ -877,6 +883,13 @@ async fn streaming_delivers_filtered_events_and_replays_them_across_a_reconnect(
         .to_string();
     let channel = format!("/topic/AgentPresence?User__c={ada}");
     let mut bayeux = Bayeux::handshake(&emu, &token).await;
+    // A replay map keyed by the filtered name is refused with the real server's words.
+    let refused = bayeux.subscribe_keyed(&channel, &channel, -1).await;
+    assert_eq!(refused["successful"], false);
+    assert_eq!(
+        refused["error"],
+        format!("The replayId for channel {{/topic/AgentPresence}} wasn't found using the provided replay ID map {{{{{channel}=-1}}}}. Ensure that the channel name you provided in the replay map is valid and matches the channel name used for subscribing.")
+    );
     assert_eq!(bayeux.subscribe(&channel, -1).await["successful"], true);
     // An idle connect returns after the hold with advice.
     let idle = bayeux.connect().await;

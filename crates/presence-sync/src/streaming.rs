@@ -76,6 +76,13 @@ struct PollCursor {
 /// Most records read per poll and query; more wait for the next poll.
 const POLL_LIMIT: usize = 200;
 
+/// A channel without its filter (`/topic/AgentPresence?User__c=…` → `/topic/AgentPresence`):
+/// the key of its replay position, as Salesforce keys the replay map (EMP-Connector strips the
+/// query string the same way, both when subscribing and when recording an event's id).
+pub fn topic_of(channel: &str) -> &str {
+    channel.split_once('?').map_or(channel, |(topic, _)| topic)
+}
+
 fn soql_second(record_datetime: &str) -> Option<String> {
     chrono::DateTime::parse_from_str(record_datetime, "%Y-%m-%dT%H:%M:%S%.f%z")
         .ok()
@@ -90,7 +97,10 @@ pub struct Streaming {
     client: SalesforceClient,
     http: reqwest::Client,
     url: String,
-    /// Channel → the last replay id seen (-1 until one is seen).
+    /// The channels subscribed to, as named (with their filters: `/topic/AgentPresence?User__c=…`).
+    subscriptions: Vec<String>,
+    /// Topic → the last replay id seen (-1 until one is seen), keyed by the channel without its
+    /// filter, as Salesforce wants the replay map (one position per topic).
     pub replay: BTreeMap<String, i64>,
     client_id: Option<String>,
     next_id: u64,
@@ -132,13 +142,19 @@ impl Streaming {
         Ok(Self {
             http,
             url,
+            subscriptions: channels.to_vec(),
             replay: channels
                 .iter()
-                .map(|c| {
-                    let stored = positions
-                        .as_ref()
-                        .and_then(|p| p.replay_position(c).ok().flatten());
-                    (c.clone(), stored.unwrap_or(-1))
+                .map(|channel| {
+                    let topic = topic_of(channel);
+                    // Positions were once kept under the filtered name: read those too.
+                    let stored = positions.as_ref().and_then(|p| {
+                        p.replay_position(topic)
+                            .ok()
+                            .flatten()
+                            .or_else(|| p.replay_position(channel).ok().flatten())
+                    });
+                    (topic.to_string(), stored.unwrap_or(-1))
                 })
                 .collect(),
             client_id: None,
@@ -319,7 +335,7 @@ impl Streaming {
             .clone()
             .ok_or_else(|| SyncError::missing("a clientId in the handshake reply"))?;
         self.client_id = Some(client_id.clone());
-        for channel in self.replay.keys().cloned().collect::<Vec<_>>() {
+        for channel in self.subscriptions.clone() {
             let id = self.id();
             let subscribe = Subscribe {
                 channel: "/meta/subscribe",
@@ -341,7 +357,7 @@ impl Streaming {
                     .unwrap_or_else(|| BayeuxError::parse("no subscribe reply"));
                 if refusal.is_invalid_replay_id() {
                     // Outside the retention window: start from new events; a repair covers the gap.
-                    self.replay.insert(channel.clone(), -1);
+                    self.replay.insert(topic_of(&channel).to_string(), -1);
                 }
                 return Err(SyncError::Stream(refusal));
             }
@@ -377,7 +393,7 @@ impl Streaming {
                 continue;
             }
             if let Some((record, replay_id)) = message.event() {
-                if let Some(last) = self.replay.get_mut(&message.channel) {
+                if let Some(last) = self.replay.get_mut(topic_of(&message.channel)) {
                     *last = (*last).max(replay_id);
                 }
                 records.push(StreamedRecord {
@@ -459,7 +475,8 @@ impl Streaming {
                         }
                         // Saved once handed to the driver: a crash in between replays it.
                         if let Some(positions) = &self.positions {
-                            if let Err(error) = positions.save_replay_position(&channel, replay_id)
+                            if let Err(error) =
+                                positions.save_replay_position(topic_of(&channel), replay_id)
                             {
                                 tracing::warn!("streaming position not saved: {error}");
                             }
