@@ -71,6 +71,8 @@ pub fn place_call(world: &mut World, agent: usize, kind: &str, from: &str) -> Ca
     fields.insert("Name".into(), json!(call_id));
     fields.insert("Call_Id__c".into(), json!(call_id));
     fields.insert("User__c".into(), json!(agent_rec.salesforce_id));
+    // Owned by the agent, so that the record (and its stream events) are the agent's to see.
+    fields.insert("OwnerId".into(), json!(agent_rec.salesforce_id));
     fields.insert("Kind__c".into(), json!(kind));
     fields.insert("From_Number__c".into(), json!(from));
     fields.insert("To_Number__c".into(), json!(agent_rec.extension));

@@ -342,10 +342,16 @@ fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) ->
             return failure("/meta/subscribe", id, client_id, &format!("400::The replayId {{{n}}} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events."), "retry");
         }
     };
+    let user = world
+        .comet_clients
+        .get(client_id)
+        .and_then(|client| world.agents.get(client.agent))
+        .map(|agent| agent.salesforce_id.clone())
+        .unwrap_or_default();
     if let Some(client) = world.comet_clients.get_mut(client_id) {
         for event in backlog
             .iter()
-            .filter(|e| crate::world::matches_filter(&e.record, &filter))
+            .filter(|e| e.visible_to(&user) && crate::world::matches_filter(&e.record, &filter))
         {
             client.queue.push_back(event_message(&subscription, event));
         }

@@ -259,15 +259,15 @@ fn create(world: &mut World, object: &str, body: &[u8], agent: usize) -> Respons
     }
 }
 
-/// Inserts a validated record (a Task is owned by the calling agent unless it names an
-/// owner); `NOT_FOUND` for an object the org does not have.
+/// Inserts a validated record, owned by the calling agent unless it names an owner (as
+/// Salesforce makes the creator the owner); `NOT_FOUND` for an object the org does not have.
 fn insert(
     world: &mut World,
     object: &str,
     mut fields: Map<String, Value>,
     agent: usize,
 ) -> Result<String, Response> {
-    if object == "Task" && !fields.contains_key("OwnerId") {
+    if object_has_owner(object) && !fields.contains_key("OwnerId") {
         fields.insert("OwnerId".into(), json!(world.agents[agent].salesforce_id));
     }
     world.insert_record(object, fields).ok_or_else(|| {
@@ -278,6 +278,11 @@ fn insert(
             None,
         )
     })
+}
+
+/// The objects whose records have an owner here (the others are the org's set-up).
+fn object_has_owner(object: &str) -> bool {
+    crate::world::object_fields(object).is_some_and(|fields| fields.contains(&"OwnerId"))
 }
 
 fn update(world: &mut World, object: &str, id: &str, body: &[u8]) -> Response {

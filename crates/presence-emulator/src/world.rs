@@ -188,6 +188,19 @@ pub struct StreamEvent {
     pub created_ms: i64,
     pub record: Map<String, Value>,
     pub event_type: String,
+    /// The record's `OwnerId`: with private sharing, only its owner's clients receive it.
+    pub owner: Option<String>,
+}
+
+impl StreamEvent {
+    /// Whether the user `salesforce_id` may see this event's record (Salesforce streams a
+    /// PushTopic event only to subscribers who can see the record; our objects are private,
+    /// so that is the owner; a record without an owner is visible to all).
+    pub fn visible_to(&self, salesforce_id: &str) -> bool {
+        self.owner
+            .as_deref()
+            .is_none_or(|owner| owner == salesforce_id)
+    }
 }
 
 /// A PushTopic: its object, the fields its query selects, and its retained events.
@@ -319,6 +332,7 @@ pub fn object_fields(sobject: &str) -> Option<&'static [&'static str]> {
             "Teams_Activity__c",
             "Out_Of_Office__c",
             "Heartbeat_At__c",
+            "OwnerId",
         ],
         "Agent_Call__c" => &[
             "Name",
@@ -332,6 +346,7 @@ pub fn object_fields(sobject: &str) -> Option<&'static [&'static str]> {
             "Offered_At__c",
             "Answered_At__c",
             "Ended_At__c",
+            "OwnerId",
         ],
         "Task" => &[
             "Subject",
@@ -402,7 +417,8 @@ pub fn external_id_fields(sobject: &str) -> &'static [&'static str] {
 impl World {
     pub fn new(time_scale: f64) -> Self {
         let mut topics = BTreeMap::new();
-        // Each topic selects `Id` and every field of its object but `Name` and those left out.
+        // Each topic selects `Id` and every field of its object but `Name`, `OwnerId` (sharing
+        // decides who receives an event, not a field) and those left out.
         let topic = |name: &str, sobject: &str, left_out: &[&str]| PushTopic {
             name: name.into(),
             sobject: sobject.into(),
@@ -412,7 +428,9 @@ impl World {
                         .unwrap_or_default()
                         .iter()
                         .copied()
-                        .filter(|field| *field != "Name" && !left_out.contains(field)),
+                        .filter(|field| {
+                            !["Name", "OwnerId"].contains(field) && !left_out.contains(field)
+                        }),
                 )
                 .map(str::to_string)
                 .collect(),
@@ -560,10 +578,17 @@ impl World {
     }
 
     /// Creates a record and streams it. Fields must already be validated.
+    /// A record without an owner that names its user (`User__c`) is owned by that user, as the
+    /// package's records are.
     pub fn insert_record(&mut self, sobject: &str, fields: Map<String, Value>) -> Option<String> {
         let id = self.new_record_id(sobject)?;
         let now = self.now_ms();
         let mut fields = fields;
+        if !fields.contains_key("OwnerId") {
+            if let Some(user) = fields.get("User__c").cloned() {
+                fields.insert("OwnerId".into(), user);
+            }
+        }
         fields.insert("CreatedDate".into(), json!(salesforce_datetime(now)));
         fields.insert("LastModifiedDate".into(), json!(salesforce_datetime(now)));
         self.put_record(sobject, &id, fields);
@@ -631,6 +656,10 @@ impl World {
                 created_ms: now,
                 record: selected,
                 event_type: event_type.to_string(),
+                owner: record
+                    .get("OwnerId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             };
             topic.events.push_back(event.clone());
             while topic
@@ -647,9 +676,15 @@ impl World {
         }
     }
 
-    /// Queues an event for every client whose subscription (and filter) matches.
+    /// Queues an event for every client whose subscription (and filter) matches and whose
+    /// user may see the record.
     pub fn deliver(&mut self, topic: &str, event: &StreamEvent) {
+        let agents = &self.agents;
         for client in self.comet_clients.values_mut() {
+            let user = agents.get(client.agent).map(|a| a.salesforce_id.as_str());
+            if !user.is_some_and(|user| event.visible_to(user)) {
+                continue;
+            }
             for (channel, (subscribed_topic, filter)) in &client.subscriptions {
                 if subscribed_topic == topic && matches_filter(&event.record, filter) {
                     client.queue.push_back(event_message(channel, event));

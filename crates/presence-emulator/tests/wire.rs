@@ -944,6 +944,75 @@ async fn streaming_delivers_filtered_events_and_replays_them_across_a_reconnect(
 }
 
 #[tokio::test]
+async fn streaming_delivers_a_record_only_to_the_user_who_may_see_it() {
+    let emu = Emulator::start().await.expect("start");
+    emu.with_world(|w| w.settings.long_poll_ms = 400);
+    let (ada_token, _) = salesforce_token(&emu, "ada").await;
+    let (grace_token, _) = salesforce_token(&emu, "grace").await;
+    let ada = Bayeux::handshake(&emu, &ada_token).await;
+    let grace = Bayeux::handshake(&emu, &grace_token).await;
+    // Both subscribe to the whole topics, without a filter: sharing alone decides.
+    for bayeux in [&ada, &grace] {
+        for channel in ["/topic/AgentPresence", "/topic/AgentCalls"] {
+            assert_eq!(bayeux.subscribe(channel, -1).await["successful"], true);
+        }
+    }
+    emu.salesforce_pick("ada", "Available").expect("pick");
+    // Ada's app beats (through REST, as ada), so that the controller offers her the call.
+    let heartbeat = http()
+        .patch(format!(
+            "{}/services/data/v62.0/sobjects/Agent_Presence__c/User__c/{}",
+            emu.base_url,
+            emu.state()["agents"][0]["salesforceId"]
+                .as_str()
+                .expect("id")
+        ))
+        .bearer_auth(&ada_token)
+        .json(&json!({ "Heartbeat_At__c": emu.with_world(|w| presence_emulator::clock::salesforce_datetime(w.now_ms())) }))
+        .send()
+        .await
+        .expect("heartbeat");
+    assert!(heartbeat.status().is_success(), "{}", heartbeat.status());
+    let call = emu
+        .place_call("ada", "Direct", "+14155550100")
+        .expect("call");
+    assert_eq!(call.status, "Offered", "{call:?}");
+    let seen = |replies: &[Value]| -> Vec<String> {
+        replies
+            .iter()
+            .filter(|m| m["data"]["sobject"].is_object())
+            .map(|m| m["channel"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let to_ada = ada.connect().await;
+    assert_eq!(
+        seen(&to_ada),
+        ["/topic/AgentPresence", "/topic/AgentCalls"],
+        "ada sees her presence and the call offered to her: {to_ada:?}"
+    );
+    assert!(to_ada
+        .iter()
+        .any(|m| m["data"]["sobject"]["Call_Id__c"] == call.call_id.as_str()));
+    let to_grace = grace.connect().await;
+    assert!(
+        seen(&to_grace).is_empty(),
+        "nothing of ada's reaches grace: {to_grace:?}"
+    );
+    // The owners are the agents: the controller offers the call as the agent's record.
+    let state = emu.state();
+    let ada_id = state["agents"][0]["salesforceId"].clone();
+    let owned = |records: &Value| {
+        records
+            .as_array()
+            .is_some_and(|all| all.iter().all(|r| r["OwnerId"] == ada_id))
+    };
+    assert!(owned(&state["agentCalls"]), "{}", state["agentCalls"]);
+    emu.salesforce_pick("grace", "Lunch").expect("pick");
+    let to_grace = grace.connect().await;
+    assert_eq!(seen(&to_grace), ["/topic/AgentPresence"]);
+}
+
+#[tokio::test]
 async fn streaming_fails_like_salesforce_on_revoked_tokens_and_injected_faults() {
     let emu = Emulator::start().await.expect("start");
     emu.with_world(|w| w.settings.long_poll_ms = 300);

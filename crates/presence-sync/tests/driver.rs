@@ -52,6 +52,10 @@ async fn n1_offline_at_start_the_sign_in_is_retried_with_growing_capped_gaps_in_
     let attempts = asked.lock().expect("asked").clone();
     // One sign-in attempt asks for the Entra host once; the gaps between attempts:
     let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!(
+        "{} sign-in attempts in 600 virtual seconds, gaps {gaps:?}",
+        attempts.len()
+    );
     assert!(
         (8..=20).contains(&attempts.len()),
         "a handful of attempts in ten minutes, not a busy loop: {} ({gaps:?})",
