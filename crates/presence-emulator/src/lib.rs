@@ -24,6 +24,7 @@ pub mod graph_api;
 pub mod http;
 pub mod ids;
 pub mod oauth;
+pub mod oidc;
 pub mod rest;
 pub mod scenario;
 pub mod soql;
@@ -79,6 +80,11 @@ pub fn router(state: AppState) -> Router {
             get(oauth::entra_authorize),
         )
         .route("/{tenant}/oauth2/v2.0/token", post(oauth::entra_token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(oidc::discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(oidc::keys))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
             post(oauth::entra_devicecode),

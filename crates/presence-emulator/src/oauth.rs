@@ -120,6 +120,7 @@ fn authorize(state: &AppState, api: Api, params: &Params) -> Response {
             redirect_uri: redirect_uri.clone(),
             challenge,
             scope: param(params, "scope").to_string(),
+            nonce: params.get("nonce").cloned(),
             expires_ms,
             used: false,
         },
@@ -234,6 +235,14 @@ pub async fn entra_token(
             "The request body must contain the following parameter: 'client_id'.",
         );
     }
+    // The nonce of the authorization request goes into the id token it brings.
+    let nonce = match param(&params, "grant_type") {
+        "authorization_code" => world
+            .auth_codes
+            .get(param(&params, "code"))
+            .and_then(|code| code.nonce.clone()),
+        _ => None,
+    };
     let granted = match param(&params, "grant_type") {
         "authorization_code" => match redeem_code(&mut world, Api::Entra, &params, &client_id) {
             Ok(grant) => grant,
@@ -316,7 +325,16 @@ pub async fn entra_token(
     }
     if scope.split_whitespace().any(|s| s == "openid") || wants_refresh {
         let tenant_id = world.tenant_id.clone();
-        body["id_token"] = json!(id_token(&world, agent, &client_id, &tenant_id, now, &base));
+        let token = crate::oidc::id_token(
+            &world,
+            agent,
+            &client_id,
+            &tenant_id,
+            now,
+            &base,
+            nonce.as_deref(),
+        );
+        body["id_token"] = json!(token);
     }
     let name = world.agents[agent].name.clone();
     world.note(format!("entra token issued for {name}"));
@@ -328,39 +346,6 @@ pub async fn entra_token(
         body.to_string(),
     )
         .into_response()
-}
-
-/// An id token with `oid` and `tid`. Its signature is not verifiable: clients that receive
-/// tokens straight from the token endpoint only decode it.
-fn id_token(
-    world: &World,
-    agent: usize,
-    client_id: &str,
-    tenant_id: &str,
-    now: i64,
-    base: &str,
-) -> String {
-    let agent = &world.agents[agent];
-    let header = json!({ "typ": "JWT", "alg": "RS256", "kid": "presence-emulator" });
-    let claims = json!({
-        "aud": client_id,
-        "iss": format!("{base}/{tenant_id}/v2.0"),
-        "iat": now / 1000,
-        "nbf": now / 1000,
-        "exp": now / 1000 + 3600,
-        "name": agent.display_name,
-        "oid": agent.graph_id,
-        "preferred_username": agent.upn,
-        "sub": ids::guid(),
-        "tid": tenant_id,
-        "ver": "2.0",
-    });
-    format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        URL_SAFE_NO_PAD.encode("presence-emulator-signature")
-    )
 }
 
 type Grant = (usize, String, bool);

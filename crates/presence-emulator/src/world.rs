@@ -89,6 +89,8 @@ pub struct AuthCode {
     pub redirect_uri: String,
     pub challenge: Option<(String, String)>,
     pub scope: String,
+    /// The authorization request's `nonce`, for the id token (OpenID Connect).
+    pub nonce: Option<String>,
     pub expires_ms: i64,
     pub used: bool,
 }

@@ -21,6 +21,97 @@ fn http() -> reqwest::Client {
         .expect("client")
 }
 
+/// Validates an id token as a standard OpenID client does: the tenant's discovery document
+/// names the issuer and the keys' address; the key the token's `kid` names verifies its RS256
+/// signature; a token changed by one character does not verify.
+async fn assert_id_token_validates(
+    emu: &Emulator,
+    client: &reqwest::Client,
+    id_token: &str,
+    claims: &Value,
+) {
+    let tenant = claims["tid"].as_str().expect("tid");
+    let get = |url: String| async move {
+        let response = client.get(url).send().await.expect("get");
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("json")
+    };
+    let discovery = get(format!(
+        "{}/{tenant}/v2.0/.well-known/openid-configuration",
+        emu.base_url
+    ))
+    .await;
+    assert_eq!(discovery["issuer"], claims["iss"], "{discovery}");
+    assert_eq!(
+        discovery["token_endpoint"],
+        format!("{}/{tenant}/oauth2/v2.0/token", emu.base_url)
+    );
+    assert!(discovery["id_token_signing_alg_values_supported"]
+        .as_array()
+        .is_some_and(|algs| algs.contains(&json!("RS256"))));
+    let multi = get(format!(
+        "{}/organizations/v2.0/.well-known/openid-configuration",
+        emu.base_url
+    ))
+    .await;
+    assert_eq!(
+        multi["issuer"],
+        format!("{}/{{tenantid}}/v2.0", emu.base_url),
+        "multi-tenant endpoints publish the issuer as a template, as Entra does"
+    );
+    let keys = get(discovery["jwks_uri"]
+        .as_str()
+        .expect("jwks_uri")
+        .to_string())
+    .await;
+    let mut parts = id_token.split('.');
+    let (header, body, signature) = (
+        parts.next().expect("header"),
+        parts.next().expect("claims"),
+        parts.next().expect("signature"),
+    );
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json");
+    assert_eq!(header["alg"], "RS256");
+    let key = keys["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == header["kid"]))
+        .unwrap_or_else(|| panic!("no key {} in {keys}", header["kid"]));
+    assert_eq!(
+        (key["kty"].as_str(), key["use"].as_str()),
+        (Some("RSA"), Some("sig"))
+    );
+    let component = |name: &str| {
+        URL_SAFE_NO_PAD
+            .decode(key[name].as_str().expect("component"))
+            .expect("b64")
+    };
+    let public = ring::signature::RsaPublicKeyComponents {
+        n: component("n"),
+        e: component("e"),
+    };
+    let signature = URL_SAFE_NO_PAD.decode(signature).expect("b64");
+    let signed = format!(
+        "{header_b64}.{body}",
+        header_b64 = id_token.split('.').next().unwrap_or("")
+    );
+    public
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            signed.as_bytes(),
+            &signature,
+        )
+        .expect("the id token's signature verifies with the published key");
+    let tampered = signed.replacen("ey", "eY", 1);
+    assert!(public
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            tampered.as_bytes(),
+            &signature,
+        )
+        .is_err());
+}
+
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../../fixtures/wire/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
@@ -82,6 +173,7 @@ async fn entra_code(
             ("redirect_uri", REDIRECT),
             ("scope", "openid profile offline_access Presence.ReadWrite"),
             ("state", "s-123"),
+            ("nonce", "n-456"),
             ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
             ("login_hint", agent),
@@ -165,6 +257,11 @@ async fn entra_authorization_code_with_pkce_issues_tokens_of_the_documented_shap
     let state = emu.state();
     assert_eq!(claims["oid"], state["agents"][0]["graphId"]);
     assert_eq!(claims["tid"], state["tenantId"]);
+    assert_eq!(
+        claims["nonce"], "n-456",
+        "the authorization request's nonce"
+    );
+    assert_id_token_validates(&emu, &client, id_token, &claims).await;
     // A code is good once.
     let (status, body) = entra_token(
         &emu,
