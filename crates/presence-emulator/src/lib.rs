@@ -28,6 +28,7 @@ pub mod oidc;
 pub mod rest;
 pub mod scenario;
 pub mod soql;
+pub mod tls;
 pub mod world;
 
 use std::future::Future;
@@ -208,14 +209,30 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when given a TLS identity (its URLs then start with `https://`).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<tls::TlsIdentity>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Ok(mut base) = state.base_url.lock() {
-        *base = format!("http://{address}");
+        *base = format!("{scheme}://{address}");
     }
     let ticker = tokio::spawn(tick_forever(state.clone()));
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match tls {
+        Some(identity) => tls::serve_tls(listener, state, identity, shutdown).await,
+        None => {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     ticker.abort();
     result
 }
@@ -255,6 +272,8 @@ pub struct Emulator {
     pub base_url: String,
     pub address: SocketAddr,
     pub state: AppState,
+    /// The certificate it serves HTTPS with, if it does.
+    tls_cert_pem: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -276,17 +295,41 @@ impl Emulator {
     /// Starts on a chosen address (port 0: a free one), e.g. where an app was told to look
     /// before the emulator was up.
     pub async fn start_on(address: SocketAddr, options: Options) -> std::io::Result<Self> {
+        Self::launch(address, options, None).await
+    }
+
+    /// Starts the demo scenario over HTTPS on 127.0.0.1:0 with a new self-signed certificate
+    /// ([`Emulator::tls_certificate`] is what a client must trust).
+    pub async fn start_tls() -> std::io::Result<Self> {
+        let identity = tls::TlsIdentity::generate().map_err(std::io::Error::other)?;
+        let address = "127.0.0.1:0".parse().map_err(std::io::Error::other)?;
+        Self::launch(address, Options::default(), Some(identity)).await
+    }
+
+    /// The certificate (PEM) of an emulator serving HTTPS.
+    pub fn tls_certificate(&self) -> Option<&str> {
+        self.tls_cert_pem.as_deref()
+    }
+
+    async fn launch(
+        address: SocketAddr,
+        options: Options,
+        tls: Option<tls::TlsIdentity>,
+    ) -> std::io::Result<Self> {
         let state = shared(&options).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let tls_cert_pem = tls.as_ref().map(|identity| identity.cert_pem.clone());
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, state.clone(), async {
+        let task = tokio::spawn(serve_with(listener, state.clone(), tls, async {
             let _ = rx.await;
         }));
         Ok(Self {
-            base_url: format!("http://{address}"),
+            base_url: format!("{scheme}://{address}"),
             address,
             state,
+            tls_cert_pem,
             shutdown: Some(tx),
             task: Some(task),
         })

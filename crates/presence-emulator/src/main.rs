@@ -21,6 +21,14 @@ struct Args {
     /// How fast emulated time runs (2 = twice as fast): session fades, token expiry, ring timeouts.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// Serve HTTPS with a new self-signed certificate for 127.0.0.1 and localhost, written as
+    /// PEM to --tls-cert (whose path is printed) for clients to trust.
+    #[arg(long)]
+    tls: bool,
+    /// Where --tls writes its certificate (default: presence-emulator-<port>.pem in the
+    /// temporary directory).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_cert: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -59,11 +67,39 @@ async fn main() {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
+    let (tls, scheme, certificate_line) = if args.tls {
+        let identity = match presence_emulator::tls::TlsIdentity::generate() {
+            Ok(identity) => identity,
+            Err(error) => {
+                eprintln!("presence-emulator: {error}");
+                std::process::exit(1);
+            }
+        };
+        let path = args
+            .tls_cert
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("presence-emulator-{port}.pem")));
+        if let Err(error) = std::fs::write(&path, &identity.cert_pem) {
+            eprintln!(
+                "presence-emulator: cannot write the certificate to {}: {error}",
+                path.display()
+            );
+            std::process::exit(1);
+        }
+        let line = format!(
+            "TLS certificate (trust it in clients): {}\n",
+            path.display()
+        );
+        (Some(identity), "https", line)
+    } else {
+        (None, "http", String::new())
+    };
     // One write, and no panic when nobody reads standard output any more (a closed pipe).
     {
         use std::io::Write as _;
         let banner = format!(
-            "presence-emulator listening on http://{address} (scenario {}, time scale {})\ncontrol page: http://{address}/_emulator/ui\n",
+            "presence-emulator listening on {scheme}://{address} (scenario {}, time scale {})\ncontrol page: {scheme}://{address}/_emulator/ui\n{certificate_line}",
             args.scenario, args.time_scale
         );
         let mut stdout = std::io::stdout().lock();
@@ -73,7 +109,7 @@ async fn main() {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Err(error) = presence_emulator::serve(listener, state, shutdown).await {
+    if let Err(error) = presence_emulator::serve_with(listener, state, tls, shutdown).await {
         eprintln!("presence-emulator: {error}");
         std::process::exit(1);
     }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::auth::TokenSource;
 use crate::error::{read_body, retry_after, status_error, SyncError};
 
-/// How the clients reach the clouds: timeouts, and (for tests of name resolution) a resolver.
+/// How the clients reach the clouds: timeouts, certificates trusted besides the system's, and
+/// (for tests of name resolution) a resolver.
 #[derive(Clone)]
 pub struct Transport {
     /// The whole request, answer included: a server that accepts and then stalls or drips
@@ -18,6 +19,9 @@ pub struct Transport {
     pub connect_timeout: Duration,
     /// Resolves host names instead of the system resolver.
     pub resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+    /// Certificates (PEM) trusted as roots besides the system's: a company's TLS-inspecting
+    /// proxy, or the emulator's self-signed one. Checks are never turned off.
+    pub trusted_certificates: Vec<String>,
     /// How long Salesforce is left alone after it refuses for a spent allowance
     /// (`REQUEST_LIMIT_EXCEEDED`, which carries no `Retry-After`). The engine clamps it to
     /// [1 s, 15 min] and cools the whole link: reads, writes and heartbeats.
@@ -30,6 +34,7 @@ impl Default for Transport {
             request_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             resolver: None,
+            trusted_certificates: Vec::new(),
             salesforce_limit_cool_down: Duration::from_secs(300),
         }
     }
@@ -41,6 +46,7 @@ impl std::fmt::Debug for Transport {
             .field("request_timeout", &self.request_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("resolver", &self.resolver.is_some())
+            .field("trusted_certificates", &self.trusted_certificates.len())
             .field(
                 "salesforce_limit_cool_down",
                 &self.salesforce_limit_cool_down,
@@ -53,7 +59,17 @@ impl Transport {
     /// An HTTP client with these settings (rustls, the platform's and Mozilla's roots;
     /// certificate checks always on).
     pub fn client(&self) -> Result<reqwest::Client, SyncError> {
-        self.builder()
+        self.builder()?
+            .build()
+            .map_err(|error| SyncError::Network(error.to_string()))
+    }
+
+    /// A client for long polls (the Streaming API): these settings, a cookie store (CometD's
+    /// `BAYEUX_BROWSER`), and `timeout` in place of the request timeout.
+    pub fn long_poll_client(&self, timeout: Duration) -> Result<reqwest::Client, SyncError> {
+        self.builder()?
+            .cookie_store(true)
+            .timeout(timeout)
             .build()
             .map_err(|error| SyncError::Network(error.to_string()))
     }
@@ -61,20 +77,25 @@ impl Transport {
     /// A client for sign-in and token requests: the same timeouts and resolver, and no
     /// redirect followed (against SSRF, and so that the authorization code can be read).
     pub fn oauth_client(&self) -> Result<reqwest::Client, SyncError> {
-        self.builder()
+        self.builder()?
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| SyncError::Network(error.to_string()))
     }
 
-    fn builder(&self) -> reqwest::ClientBuilder {
+    fn builder(&self) -> Result<reqwest::ClientBuilder, SyncError> {
         let mut builder = reqwest::Client::builder()
             .timeout(self.request_timeout)
             .connect_timeout(self.connect_timeout);
         if let Some(resolver) = &self.resolver {
             builder = builder.dns_resolver(Arc::new(SharedResolver(resolver.clone())));
         }
-        builder
+        for pem in &self.trusted_certificates {
+            let certificate = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|error| SyncError::Settings(format!("a trusted certificate: {error}")))?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        Ok(builder)
     }
 }
 

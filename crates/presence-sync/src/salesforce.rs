@@ -32,6 +32,8 @@ pub struct SalesforceClient {
     usage: Arc<ApiUsage>,
     /// How long Salesforce is left alone after a limit refusal without `Retry-After`.
     limit_cool_down: std::time::Duration,
+    /// How it reaches Salesforce (the stream's own client is made from it too).
+    transport: Transport,
 }
 
 /// A time as a Salesforce REST dateTime.
@@ -70,6 +72,7 @@ impl SalesforceClient {
             clock: Arc::new(ServerClock::default()),
             usage: Arc::new(ApiUsage::default()),
             limit_cool_down: transport.salesforce_limit_cool_down,
+            transport: transport.clone(),
         };
         let body = client
             .send(reqwest::Method::GET, "/services/oauth2/userinfo", NO_BODY)
@@ -100,6 +103,11 @@ impl SalesforceClient {
 
     pub fn tokens(&self) -> &Arc<TokenSource> {
         &self.tokens
+    }
+
+    /// Timeouts, trusted certificates and resolver of its requests.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     async fn send(

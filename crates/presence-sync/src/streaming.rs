@@ -129,11 +129,10 @@ impl Streaming {
         channels: &[String],
         positions: Option<std::sync::Arc<crate::outbox::Outbox>>,
     ) -> Result<Self, SyncError> {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .timeout(Duration::from_secs(130))
-            .build()
-            .map_err(|error| SyncError::Network(error.to_string()))?;
+        // Longer than the server's 110 s hold of a long poll.
+        let http = client
+            .transport()
+            .long_poll_client(Duration::from_secs(130))?;
         let url = format!(
             "{}/cometd/{}",
             client.instance_url(),
