@@ -130,14 +130,7 @@ async fn an_effect_that_hangs_is_given_up_at_the_deadline_and_its_write_retried(
         },
     );
     options.effect_deadline = Duration::from_secs(1);
-    let (handle, sync) = presence_sync::start(options, |_| {}, std::future::pending());
-    let task = tokio::spawn(sync);
-    let agent = Agent {
-        connectors: handle.connectors().await.expect("signed in"),
-        handle,
-        task,
-        stop: None,
-    };
+    let agent = start_agent_from(options).await;
     settle(&emu, &agent, "ada").await;
     fault(
         &emu,

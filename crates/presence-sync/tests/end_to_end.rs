@@ -257,15 +257,8 @@ async fn the_call_center_configuration_is_read_from_salesforce_and_checked() {
     );
     // An agent started now says so, and runs on the shipped states.
     let outbox = std::sync::Arc::new(presence_sync::outbox::Outbox::in_memory().expect("outbox"));
-    let options = common::options(&emu, "ada", outbox, &Default::default());
-    let (handle, sync) = presence_sync::start(options, |_| {}, std::future::pending());
-    let task = tokio::spawn(sync);
-    let agent = common::Agent {
-        connectors: handle.connectors().await.expect("signed in"),
-        handle,
-        task,
-        stop: None,
-    };
+    let agent =
+        common::start_agent_from(common::options(&emu, "ada", outbox, &Default::default())).await;
     until_snapshot(&agent, "the shipped Call Center in use, and why", |s| {
         s.problems.iter().any(|p| {
             p.starts_with("Using the shipped Call Center configuration") && p.contains("Napping")

@@ -35,15 +35,7 @@ async fn over_https_with_the_emulators_certificate_trusted_the_sync_works_end_to
         trusted_certificates: vec![emu.tls_certificate().expect("certificate").to_string()],
         ..Transport::default()
     };
-    let (handle, sync) =
-        presence_sync::start(options(&emu, transport), |_| {}, std::future::pending());
-    let task = tokio::spawn(sync);
-    let agent = Agent {
-        connectors: handle.connectors().await.expect("signed in over https"),
-        handle,
-        task,
-        stop: None,
-    };
+    let agent = start_agent_from(options(&emu, transport)).await;
     // Sign-in, REST, Graph and the Streaming API, all over TLS.
     settle(&emu, &agent, "ada").await;
     agent.pick("Do Not Disturb").await;

@@ -90,15 +90,20 @@ pub async fn start_agent_over(
     outbox: Arc<Outbox>,
     transport: &Transport,
 ) -> Agent {
+    start_agent_from(options(emu, user, outbox, transport)).await
+}
+
+/// An agent started with these options, once it is signed in; its shutdown is
+/// [`Agent::shut_down`] (a dropped Agent is a crash: its task is aborted, not quit).
+pub async fn start_agent_from(options: SyncOptions) -> Agent {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    // Shut down only when told: a dropped Agent is a crash (its task is aborted), not a quit.
     let shutdown = async move {
         if stopped.await.is_err() {
             std::future::pending::<()>().await;
         }
     };
     let (handle, sync) = presence_sync::start(
-        options(emu, user, outbox, transport),
+        options,
         |asked| panic!("the emulator asks for no sign-in: {asked}"),
         shutdown,
     );
