@@ -65,6 +65,8 @@ pub(crate) fn run(
         session: Some(session.clone()),
     };
     let future = async move {
+        // However the sync ends (returned, or its task aborted), waiters learn that it has.
+        let _ended = PhaseEndsOnDrop(session.clone());
         let mut shutdown = std::pin::pin!(shutdown);
         let mut held = Vec::new();
         let mut start_up = std::pin::pin!(start_up);
@@ -72,10 +74,7 @@ pub(crate) fn run(
             while let Some(effect) = engine.poll_effect() {
                 match effect {
                     // Nothing is signed in, so there is nothing to log out of.
-                    Effect::Shutdown => {
-                        session.phase.send_replace(Phase::Ended);
-                        return Ok(());
-                    }
+                    Effect::Shutdown => return Ok(()),
                     Effect::Ui(ui) => {
                         let _ = ui_tx.send(ui);
                     }
@@ -91,40 +90,27 @@ pub(crate) fn run(
                 Some(input) = news.recv() => {
                     // All the news there is at once: one snapshot for "both links offline".
                     engine.handle_input(now(), input);
-                    while let Ok(input) = news.try_recv() {
-                        engine.handle_input(now(), input);
-                    }
+                    take_news(&mut engine, &mut news);
                 }
                 result = &mut start_up => match result {
                     Ok(started) => break started,
                     Err(error) => {
-                        while let Ok(input) = news.try_recv() {
-                            engine.handle_input(now(), input);
-                        }
+                        take_news(&mut engine, &mut news);
                         let reason = error.to_string();
                         engine.handle_input(now(), Input::Setup(SetupNews::CannotRun { reason }));
                         publish(&snapshot_tx, &engine);
-                        session.phase.send_replace(Phase::Ended);
                         return Err(error);
                     }
                 },
                 input = input_rx.recv() => match input {
                     // Quitting before any sign-in: nothing to log out of (L7 needs a link).
-                    Some(Input::Quit) | None => {
-                        session.phase.send_replace(Phase::Ended);
-                        return Ok(());
-                    }
+                    Some(Input::Quit) | None => return Ok(()),
                     Some(input) => engine.handle_input(now(), input),
                 },
-                () = &mut shutdown => {
-                    session.phase.send_replace(Phase::Ended);
-                    return Ok(());
-                }
+                () = &mut shutdown => return Ok(()),
             }
         };
-        while let Ok(input) = news.try_recv() {
-            engine.handle_input(now(), input);
-        }
+        take_news(&mut engine, &mut news);
         let Started { connectors, data } = started;
         session
             .phase
@@ -140,11 +126,27 @@ pub(crate) fn run(
             news,
         };
         running(engine, connectors, channels, effects, shutdown).await;
-        session.phase.send_replace(Phase::Ended);
         drop(data);
         Ok(())
     };
     (handle, future)
+}
+
+/// Feeds the engine every piece of news waiting now.
+fn take_news(engine: &mut Engine, news: &mut mpsc::UnboundedReceiver<Input>) {
+    while let Ok(input) = news.try_recv() {
+        engine.handle_input(now(), input);
+    }
+}
+
+/// Marks the sync ended when dropped: on every return of the driver, and when its task is
+/// aborted (a waiter on [`SyncHandle::connectors`] would otherwise wait for ever).
+struct PhaseEndsOnDrop(Arc<Session>);
+
+impl Drop for PhaseEndsOnDrop {
+    fn drop(&mut self) {
+        self.0.phase.send_replace(Phase::Ended);
+    }
 }
 
 /// The driver's ends of the handle's channels, and the news from signing in again.

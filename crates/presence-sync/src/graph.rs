@@ -57,13 +57,15 @@ impl GraphClient {
     }
 
     pub async fn me(&self) -> Result<GraphUser, SyncError> {
-        let body = self.send(reqwest::Method::GET, "/v1.0/me", NO_BODY).await?;
+        let body = self
+            .send(reqwest::Method::GET, "/v1.0/me", wire::NO_BODY)
+            .await?;
         wire::parse("a Graph user", &body)
     }
 
     pub async fn my_presence(&self) -> Result<TeamsPresence, SyncError> {
         let body = self
-            .send(reqwest::Method::GET, "/v1.0/me/presence", NO_BODY)
+            .send(reqwest::Method::GET, "/v1.0/me/presence", wire::NO_BODY)
             .await?;
         let wire: GraphPresence = wire::parse("a Graph presence", &body)?;
         Ok(wire.into_presence())
@@ -121,6 +123,3 @@ impl GraphClient {
         }
     }
 }
-
-/// A request without a body.
-const NO_BODY: Option<&NoParameters> = None;

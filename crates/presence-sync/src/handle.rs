@@ -52,6 +52,22 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// Asks the agent to sign in: through the prompt given to [`crate::start`], and in the
+    /// snapshot until the link is signed in.
+    pub(crate) fn ask(&self, asked: SignInPrompt) {
+        (self.prompt)(&asked);
+        let (link, text) = (asked.link(), asked.to_string());
+        // The receiver lives as long as the driver; after it ended nobody is left to tell.
+        let _ = self
+            .news
+            .send(Input::Setup(SetupNews::SignInAsked { link, text }));
+    }
+
+    /// Tells the engine something from outside the driver (the start-up's news).
+    pub(crate) fn tell(&self, input: Input) {
+        let _ = self.news.send(input);
+    }
+
     pub(crate) fn new(
         target: SignInTarget,
         client_id: String,
@@ -165,13 +181,7 @@ impl SyncHandle {
             }
             busy.push(link);
         }
-        let prompt = |asked: SignInPrompt| {
-            (session.prompt)(&asked);
-            let text = asked.to_string();
-            let _ = session
-                .news
-                .send(Input::Setup(SetupNews::SignInAsked { link, text }));
-        };
+        let prompt = |asked: SignInPrompt| session.ask(asked);
         let signed_in = sign_in_again(
             &session.target,
             link,

@@ -75,7 +75,11 @@ impl SalesforceClient {
             transport: transport.clone(),
         };
         let body = client
-            .send(reqwest::Method::GET, "/services/oauth2/userinfo", NO_BODY)
+            .send(
+                reqwest::Method::GET,
+                "/services/oauth2/userinfo",
+                wire::NO_BODY,
+            )
             .await?;
         let info: UserInfo = wire::parse("Salesforce userinfo", &body)?;
         client.user_id = info.user_id;
@@ -205,7 +209,7 @@ impl SalesforceClient {
             .send(
                 reqwest::Method::GET,
                 &Self::data(&format!("query?q={q}")),
-                NO_BODY,
+                wire::NO_BODY,
             )
             .await?;
         wire::parse("a SOQL query page", &body)
@@ -285,7 +289,7 @@ impl SalesforceClient {
             .send(
                 reqwest::Method::GET,
                 &Self::data(&format!("search?q={q}")),
-                NO_BODY,
+                wire::NO_BODY,
             )
             .await?;
         let answer: SearchAnswer = wire::parse("a SOSL search answer", &body)?;
@@ -381,9 +385,6 @@ impl SalesforceClient {
         Ok(config.validate()?)
     }
 }
-
-/// A request without a body.
-const NO_BODY: Option<&wire::graph::NoParameters> = None;
 
 /// The agent's PushTopic channels: its presence, and the calls offered to it.
 const PRESENCE_TOPIC: &str = "/topic/AgentPresence";

@@ -87,11 +87,6 @@ pub(crate) struct Started {
 /// News for the engine from the start-up and from signing in again.
 pub(crate) type News = mpsc::UnboundedSender<Input>;
 
-fn tell(news: &News, input: Input) {
-    // The receiver lives as long as the driver; a send after it ended has nobody to tell.
-    let _ = news.send(input);
-}
-
 /// Starts one agent's sync. The caller spawns the returned future: it opens the agent's data,
 /// signs in, then runs the driver until the agent quits (`Ok`), `shutdown` completes (which
 /// quits the same way, logging the agent out first, L7) or the start fails (the error, which
@@ -112,11 +107,11 @@ pub fn start(
     let session = Session::new(
         options.target.clone(),
         options.client_id.clone(),
-        news.clone(),
-        prompt.clone(),
+        news,
+        prompt,
     );
     let deadline = options.effect_deadline;
-    let start_up = start_up(options, news, prompt);
+    let start_up = start_up(options, session.clone());
     driver::run(engine, session, start_up, news_rx, shutdown, deadline)
 }
 
@@ -132,11 +127,7 @@ pub fn cannot_start(reason: String) -> SyncHandle {
 }
 
 /// The start-up sequence: the agent's data, the sign-in, the Call Center.
-async fn start_up(
-    options: SyncOptions,
-    news: News,
-    prompt: Arc<dyn Fn(&SignInPrompt) + Send + Sync>,
-) -> Result<Started, StartError> {
+async fn start_up(options: SyncOptions, session: Arc<Session>) -> Result<Started, StartError> {
     let (outbox, data) = match &options.storage {
         Storage::Outbox(outbox) => (outbox.clone(), None),
         Storage::DataDir(dir) => {
@@ -151,23 +142,19 @@ async fn start_up(
                     aside.display()
                 );
                 tracing::warn!("{text}");
-                tell(&news, Input::Setup(SetupNews::Caveat { text }));
+                session.tell(Input::Setup(SetupNews::Caveat { text }));
             }
             (data.outbox.clone(), Some(data))
         }
     };
     let asked = {
-        let news = news.clone();
-        move |asked: SignInPrompt| {
-            prompt(&asked);
-            let (link, text) = (asked.link(), asked.to_string());
-            tell(&news, Input::Setup(SetupNews::SignInAsked { link, text }));
-        }
+        let session = session.clone();
+        move |asked: SignInPrompt| session.ask(asked)
     };
     let warn = |warning: String| {
         tracing::warn!("{warning}");
         let text = format!("{warning}.");
-        tell(&news, Input::Setup(SetupNews::Caveat { text }));
+        session.tell(Input::Setup(SetupNews::Caveat { text }));
     };
     let offline = |error: &SyncError, gap: std::time::Duration| {
         tracing::warn!(
@@ -176,21 +163,18 @@ async fn start_up(
         );
         for link in Link::ALL {
             let failure = error.kind();
-            tell(&news, Input::LinkLost { link, failure });
+            session.tell(Input::LinkLost { link, failure });
         }
     };
     let connectors = connect_when_online(&options, outbox, asked, warn, offline)
         .await
         .map_err(StartError::SignIn)?;
     match connectors.salesforce.load_call_center().await {
-        Ok(call_center) => tell(
-            &news,
-            Input::Setup(SetupNews::CallCenter(Box::new(call_center))),
-        ),
+        Ok(call_center) => session.tell(Input::Setup(SetupNews::CallCenter(Box::new(call_center)))),
         Err(error) => {
             let text = format!("Using the shipped Call Center configuration: {error}");
             tracing::warn!("{text}");
-            tell(&news, Input::Setup(SetupNews::Caveat { text }));
+            session.tell(Input::Setup(SetupNews::Caveat { text }));
         }
     }
     Ok(Started { connectors, data })

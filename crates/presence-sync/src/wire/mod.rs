@@ -19,6 +19,9 @@ pub use salesforce::{
     PRESENCE_FIELDS,
 };
 
+/// The body of a request without one (a GET), typed for the clients' `send`.
+pub(crate) const NO_BODY: Option<&graph::NoParameters> = None;
+
 /// Reads a typed answer, or says what was expected and why it did not parse.
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     what: &'static str,
