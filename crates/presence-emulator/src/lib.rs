@@ -27,6 +27,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod rest;
 pub mod scenario;
+pub mod schema;
 pub mod soql;
 pub mod tls;
 pub mod world;
