@@ -1,7 +1,8 @@
 # Presence Bridge. `make run` starts the desktop app; `make test` is everything CI runs.
 CARGO ?= cargo
 
-.PHONY: bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
+# salesforce-check: the Salesforce package without an org (salesforce/scripts/check.sh).
+.PHONY: salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -65,5 +66,11 @@ icons:
 	@command -v rsvg-convert >/dev/null || (apt-get install -y -qq --no-install-recommends librsvg2-bin || sudo apt-get install -y -qq --no-install-recommends librsvg2-bin)
 	for svg in ui/icons/presence/*.svg; do rsvg-convert -w 64 -h 64 "$$svg" -o icons/presence/$$(basename "$$svg" .svg).png; done
 
-test: deps fmt-check core-purity clippy unit-tests keyring-tests ui-tests
+# The Salesforce package without an org: XML, schemas, conversion with the Salesforce CLI, the
+# package's own rules, Apex syntax, formatting, ESLint and Jest; then the same checks on seeded
+# faults, each of which must fail (about 90 s). What needs an org: README, "Install in your org".
+salesforce-check: deps
+	salesforce/scripts/check.sh --self-test
+
+test: deps fmt-check core-purity clippy salesforce-check unit-tests keyring-tests ui-tests
 	@echo "make test: all checks passed"

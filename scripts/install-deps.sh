@@ -13,7 +13,14 @@ packages=(
   gnome-keyring libsecret-tools
   # fault tests: a TLS server with a self-signed certificate (N5), a skewed clock (C1, C2)
   openssl faketime
+  # the Salesforce package's checks: XML well-formedness (the Node tools come from npm below)
+  libxml2-utils
 )
+# Node and npm bootstrap the package's tools (which bring their own Node 22): Debian's, unless
+# the machine has an npm already (NodeSource's nodejs bundles one and conflicts with Debian's).
+if ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
@@ -23,14 +30,24 @@ for package in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#packages[@]} Debian packages present"
-  exit 0
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  echo "deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "deps: installed ${#missing[@]} packages"
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  sudo="sudo"
+# The Salesforce package's tools, exactly as the committed lockfile pins them; again only when
+# the lockfile changed since the last install (npm records what it installed).
+salesforce="$(dirname "$0")/../salesforce"
+if [ ! -f "$salesforce/node_modules/.package-lock.json" ] ||
+   [ "$salesforce/package-lock.json" -nt "$salesforce/node_modules/.package-lock.json" ]; then
+  echo "deps: installing the Salesforce package's tools (npm ci)"
+  (cd "$salesforce" && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "deps: the Salesforce package's tools are installed"
 fi
-echo "deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: installed ${#missing[@]} packages"

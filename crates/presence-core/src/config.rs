@@ -12,8 +12,11 @@ use thiserror::Error;
 use crate::class::PresenceClass;
 use crate::teams::{Activity, Availability, TeamsPair, TeamsPresence};
 
-/// The shipped default configuration (`defaults/call-center.json`), embedded in the binary.
-pub const SHIPPED_DEFAULT_JSON: &str = include_str!("../defaults/call-center.json");
+/// The shipped default configuration, embedded in the binary. One file for app and package:
+/// the Salesforce package ships it as a static resource its setup loads into the org.
+pub const SHIPPED_DEFAULT_JSON: &str = include_str!(
+    "../../../salesforce/force-app/main/default/staticresources/PresenceBridgeDefaultCallCenter.json"
+);
 
 /// Longest state label accepted (Salesforce `Name` fields hold 80 characters).
 pub const MAX_LABEL_CHARS: usize = 80;

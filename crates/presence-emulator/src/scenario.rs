@@ -6,7 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::world::World;
 
-const DEFAULT_STATES: &str = include_str!("../../presence-core/defaults/call-center.json");
+const DEFAULT_STATES: &str = include_str!(
+    "../../../salesforce/force-app/main/default/staticresources/PresenceBridgeDefaultCallCenter.json"
+);
 
 /// Loads a scenario by name; `empty` has no agents at all.
 pub fn load(world: &mut World, name: &str) -> Result<(), String> {
