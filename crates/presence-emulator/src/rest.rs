@@ -11,8 +11,9 @@ use std::collections::HashMap;
 
 use crate::http::{gate, salesforce_error, AppState};
 use crate::oauth::authenticate;
+use crate::schema::Schema;
 use crate::soql;
-use crate::world::{external_id_fields, object_fields, Api, World};
+use crate::world::{Api, World};
 
 pub const API_VERSIONS: &[&str] = &["60.0", "61.0", "62.0", "63.0", "64.0"];
 
@@ -157,13 +158,14 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Response> {
     }
 }
 
-/// Checks fields and picklists; returns the cleaned fields.
+/// Checks a write's fields against the package's schema as Salesforce does (unknown fields,
+/// types, lengths, restricted picklists, ids; required fields on create); returns the fields.
 fn validate(
     object: &str,
     mut fields: Map<String, Value>,
     for_create: bool,
 ) -> Result<Map<String, Value>, Response> {
-    let Some(allowed) = object_fields(object) else {
+    let Some(schema) = Schema::package().object(object) else {
         return Err(salesforce_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -174,38 +176,40 @@ fn validate(
         ));
     };
     fields.remove("attributes");
-    for key in fields.keys() {
-        if key == "Id" || !allowed.contains(&key.as_str()) {
+    for (key, value) in &fields {
+        let Some(field) = schema.field(key) else {
             return Err(salesforce_error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_FIELD",
                 &format!("No such column '{key}' on sobject of type {object}"),
                 Some(vec![key.clone()]),
             ));
+        };
+        if let Err(fault) = field.check(value) {
+            return Err(salesforce_error(
+                StatusCode::BAD_REQUEST,
+                fault.error_code,
+                &fault.message,
+                Some(vec![key.clone()]),
+            ));
         }
     }
-    if object == "Task" {
-        if let Some(call_type) = fields.get("CallType").and_then(Value::as_str) {
-            if !["Inbound", "Outbound", "Internal"].contains(&call_type) {
-                return Err(salesforce_error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                    &format!("Call Type: bad value for restricted picklist field: {call_type}"),
-                    Some(vec!["CallType".into()]),
-                ));
-            }
-        }
-        if for_create && !fields.contains_key("Status") {
-            fields.insert("Status".into(), json!("Not Started"));
-        }
+    if object == "Task" && for_create && !fields.contains_key("Status") {
+        fields.insert("Status".into(), json!("Not Started"));
     }
-    if object == "Agent_Presence__c" && for_create && !fields.contains_key("User__c") {
-        return Err(salesforce_error(
-            StatusCode::BAD_REQUEST,
-            "REQUIRED_FIELD_MISSING",
-            "Required fields are missing: [User__c]",
-            Some(vec!["User__c".into()]),
-        ));
+    if for_create {
+        let missing: Vec<String> = schema
+            .missing_required(&fields)
+            .map(str::to_string)
+            .collect();
+        if !missing.is_empty() {
+            return Err(salesforce_error(
+                StatusCode::BAD_REQUEST,
+                "REQUIRED_FIELD_MISSING",
+                &format!("Required fields are missing: [{}]", missing.join(", ")),
+                Some(missing),
+            ));
+        }
     }
     Ok(fields)
 }
@@ -282,7 +286,9 @@ fn insert(
 
 /// The objects whose records have an owner here (the others are the org's set-up).
 fn object_has_owner(object: &str) -> bool {
-    crate::world::object_fields(object).is_some_and(|fields| fields.contains(&"OwnerId"))
+    Schema::package()
+        .object(object)
+        .is_some_and(|schema| schema.has_owner())
 }
 
 fn update(world: &mut World, object: &str, id: &str, body: &[u8]) -> Response {
@@ -310,7 +316,10 @@ fn upsert(
     body: &[u8],
     agent: usize,
 ) -> Response {
-    if !external_id_fields(object).contains(&field) {
+    if !Schema::package()
+        .object(object)
+        .is_some_and(|schema| schema.is_external_id(field))
+    {
         return salesforce_error(
             StatusCode::BAD_REQUEST,
             "NOT_FOUND",
@@ -373,7 +382,7 @@ fn query(world: &mut World, number: &str, text: &str, headers: &HeaderMap) -> Re
             return salesforce_error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", &message, None)
         }
     };
-    let Some(allowed) = object_fields(&parsed.object) else {
+    let Some(schema) = Schema::package().object(&parsed.object) else {
         return salesforce_error(
             StatusCode::BAD_REQUEST,
             "INVALID_TYPE",
@@ -386,11 +395,7 @@ fn query(world: &mut World, number: &str, text: &str, headers: &HeaderMap) -> Re
         .iter()
         .chain(parsed.conditions.iter().map(|c| &c.field))
     {
-        if field != "Id"
-            && field != "CreatedDate"
-            && field != "LastModifiedDate"
-            && !allowed.contains(&field.as_str())
-        {
+        if !schema.has_field(field) {
             return salesforce_error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_FIELD",

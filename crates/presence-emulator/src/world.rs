@@ -319,42 +319,24 @@ impl std::fmt::Debug for World {
     }
 }
 
-pub use crate::schema::{external_id_fields, object_fields};
-
 impl World {
     pub fn new(time_scale: f64) -> Self {
-        let mut topics = BTreeMap::new();
-        // Each topic selects `Id` and every field of its object but `Name`, `OwnerId` (sharing
-        // decides who receives an event, not a field) and those left out.
-        let topic = |name: &str, sobject: &str, left_out: &[&str]| PushTopic {
-            name: name.into(),
-            sobject: sobject.into(),
-            fields: std::iter::once("Id")
-                .chain(
-                    object_fields(sobject)
-                        .unwrap_or_default()
-                        .iter()
-                        .copied()
-                        .filter(|field| {
-                            !["Name", "OwnerId"].contains(field) && !left_out.contains(field)
-                        }),
-                )
-                .map(str::to_string)
-                .collect(),
-            events: VecDeque::new(),
-            next_replay: 1,
-            latest_replay: 0,
-        };
-        // Heartbeat_At__c is not selected: heartbeats alone notify nobody.
-        topics.insert(
-            "AgentPresence".to_string(),
-            topic("AgentPresence", "Agent_Presence__c", &["Heartbeat_At__c"]),
-        );
-        // Every field of the object, as the controller's offers need them all.
-        topics.insert(
-            "AgentCalls".to_string(),
-            topic("AgentCalls", "Agent_Call__c", &[]),
-        );
+        // The package's PushTopics, as its setup creates them (PresenceBridgePushTopics.json).
+        let topics = crate::schema::Schema::package()
+            .topics()
+            .iter()
+            .map(|topic| {
+                let pushed = PushTopic {
+                    name: topic.name.clone(),
+                    sobject: topic.object.clone(),
+                    fields: topic.fields.clone(),
+                    events: VecDeque::new(),
+                    next_replay: 1,
+                    latest_replay: 0,
+                };
+                (topic.name.clone(), pushed)
+            })
+            .collect();
         Self {
             clock: Clock::new(time_scale),
             tenant_id: ids::guid(),
@@ -498,11 +480,29 @@ impl World {
         }
         fields.insert("CreatedDate".into(), json!(salesforce_datetime(now)));
         fields.insert("LastModifiedDate".into(), json!(salesforce_datetime(now)));
+        if let Some(name) = self.auto_name(sobject) {
+            fields.insert("Name".into(), json!(name));
+        }
         self.put_record(sobject, &id, fields);
         self.note(format!("{sobject} {id} created"));
         self.stream_change(sobject, &id, "created", None);
         self.on_record_changed(sobject, &id);
         Some(id)
+    }
+
+    /// The next `Name` of an object whose name field is an Auto Number (`AP-{000000}` →
+    /// `AP-000001`), counted per object as Salesforce does.
+    fn auto_name(&mut self, sobject: &str) -> Option<String> {
+        let schema = crate::schema::Schema::package().object(sobject)?;
+        let crate::schema::FieldKind::AutoNumber { display_format } = &schema.field("Name")?.kind
+        else {
+            return None;
+        };
+        let next = self.records.get(sobject).map_or(0, |records| records.len()) + 1;
+        Some(crate::schema::format_auto_number(
+            display_format,
+            next as u64,
+        ))
     }
 
     /// Updates a record and streams the change (if a selected field changed).
