@@ -134,6 +134,41 @@ fn s4_our_own_salesforce_write_coming_back_through_the_stream_is_not_a_change() 
 }
 
 #[test]
+fn s4_our_next_write_numbers_above_a_sequence_another_writer_set() {
+    // The console's pick bumped Sequence__c on the server to 40; the agent then picks in the
+    // tray: our write must not take the row's number back (readers order by it).
+    let mut w = World::new().started();
+    w.input(Input::SalesforceState(
+        presence_core::SalesforceObservation {
+            state: "Lunch".into(),
+            origin_client: Some("salesforce-console".into()),
+            sequence: Some(40),
+        },
+    ));
+    w.advance(secs(2));
+    w.pick("Busy");
+    w.advance(secs(2));
+    let last = w
+        .record
+        .salesforce_records
+        .last()
+        .expect("the pick was written");
+    assert_eq!(last.state, "Busy");
+    assert_eq!(last.sequence, 41);
+    // Its echo, streamed back with our origin and that number, is still ours (S4).
+    let writes = w.record.salesforce_writes.len();
+    w.input(Input::SalesforceState(
+        presence_core::SalesforceObservation {
+            state: "Busy".into(),
+            origin_client: Some(last.origin_client.clone()),
+            sequence: Some(41),
+        },
+    ));
+    w.advance(secs(2));
+    assert_eq!(w.record.salesforce_writes.len(), writes);
+}
+
+#[test]
 fn s5_a_teams_state_that_keeps_being_reported_wins_after_the_echo_window() {
     let mut w = World::with(|_| {}, |t| t.echo_window_ms = 60_000).started();
     w.teams_lag = secs(24 * 3600); // our write never shows: Teams insists on Available

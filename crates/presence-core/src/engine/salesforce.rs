@@ -25,7 +25,7 @@ pub(super) struct SalesforceMirror {
     known: Option<String>,
     /// Its out-of-office flag, when we wrote it (`None`: not known).
     known_ooo: Option<bool>,
-    /// `Sequence__c` of our latest write.
+    /// `Sequence__c` of our latest write, or the highest seen from another writer.
     sequence: u64,
     pub(super) lane: Lane,
     pub(super) read_in_flight: bool,
@@ -56,6 +56,11 @@ impl Engine {
         {
             // Our own write coming back through the stream (S4).
             return;
+        }
+        // Sequence__c counts every writer's changes (the console bumps it on the server), so
+        // our next write carries a number above any seen and the row's number never goes back.
+        if let Some(seen) = observation.sequence {
+            self.salesforce.sequence = self.salesforce.sequence.max(seen);
         }
         let Some(state) = self.cc.state(&observation.state) else {
             self.diagnostic(format!(
@@ -119,7 +124,7 @@ impl Engine {
             return;
         };
         self.timers.stop(Timer::SalesforceWriteRetry);
-        self.salesforce.sequence += 1;
+        self.salesforce.sequence = self.salesforce.sequence.saturating_add(1);
         let source = self
             .current
             .as_ref()

@@ -6,7 +6,7 @@ import getStates from '@salesforce/apex/PresenceController.getStates';
 import getMyPresence from '@salesforce/apex/PresenceController.getMyPresence';
 import getBlockedCallsToday from '@salesforce/apex/PresenceController.getBlockedCallsToday';
 import setMyState from '@salesforce/apex/PresenceController.setMyState';
-import { applyStreamed, desktopRunning, errorText, lookOf, pickOptions, sourceText, statesByLabel, timeOfDay } from './presenceView';
+import { applyStreamed, desktopRunning, errorText, lookOf, mergeFetched, pickOptions, sourceText, statesByLabel, timeOfDay } from './presenceView';
 
 /** Origin_Client__c of a pick made here (PresenceController.CONSOLE_ORIGIN). */
 export const CONSOLE_ORIGIN = 'salesforce-console';
@@ -64,7 +64,7 @@ export default class PresenceUtility extends LightningElement {
     async refresh() {
         try {
             const [presence, blocked] = await Promise.all([getMyPresence(), getBlockedCallsToday()]);
-            this.showPresence(presence);
+            this.showPresence(mergeFetched(this.presence, presence));
             this.blockedCalls = blocked ?? [];
         } catch (error) {
             this.errorMessage = errorText(error);

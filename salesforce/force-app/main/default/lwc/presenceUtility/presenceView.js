@@ -80,6 +80,29 @@ export function applyStreamed(presence, sobject) {
     };
 }
 
+/**
+ * What a re-read of the presence shows: the server's answer, except that a state older than
+ * the one shown (a streamed change arrived while the read was under way) keeps the shown one;
+ * the heartbeat and the server's clock are always taken. Sequence__c grows with every
+ * writer's change (the server bumps it for picks here, the desktop app numbers above it).
+ */
+export function mergeFetched(current, fetched) {
+    if (!fetched || !current || current.sequence === undefined || current.sequence === null) {
+        return fetched ?? current;
+    }
+    if (fetched.sequence !== undefined && fetched.sequence !== null && fetched.sequence < current.sequence) {
+        return {
+            ...fetched,
+            state: current.state,
+            source: current.source,
+            changedAt: current.changedAt,
+            sequence: current.sequence,
+            originClient: current.originClient
+        };
+    }
+    return fetched;
+}
+
 /** A short time of day for a call row. */
 export function timeOfDay(isoDateTime) {
     const date = new Date(isoDateTime);

@@ -155,6 +155,19 @@ describe('c-presence-utility', () => {
         expect(updateUtility).toHaveBeenLastCalledWith('utility-1', expect.objectContaining({ iconVariant: 'warning', highlighted: true }));
     });
 
+    it('a re-read that answers after a newer streamed change keeps the change, and takes the heartbeat', async () => {
+        const element = await mount({ mine: presence({ state: 'Available', sequence: 4 }) });
+        streamed(0)({ data: { event: { replayId: 8 }, sobject: { State__c: 'Lunch', Source__c: 'Teams', Sequence__c: 5 } } });
+        await settle();
+
+        getMyPresence.mockResolvedValue(presence({ state: 'Available', sequence: 4, serverNow: '2026-12-01T10:03:00.000Z' }));
+        jest.advanceTimersByTime(30000);
+        await settle();
+
+        expect(byId(element, 'state-label').textContent).toBe('Lunch');
+        expect(byId(element, 'desktop').textContent).toBe('Desktop app not running: calls go to Teams');
+    });
+
     it('the heartbeat is read again on a timer, so an app that stops is noticed', async () => {
         const element = await mount();
         expect(byId(element, 'desktop').textContent).toBe('Desktop app running');
