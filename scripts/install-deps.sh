@@ -47,7 +47,7 @@ salesforce="$(dirname "$0")/../salesforce"
 if [ ! -f "$salesforce/node_modules/.package-lock.json" ] ||
    [ "$salesforce/package-lock.json" -nt "$salesforce/node_modules/.package-lock.json" ]; then
   echo "deps: installing the Salesforce package's tools (npm ci)"
-  (cd "$salesforce" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$salesforce" && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error)
 else
   echo "deps: the Salesforce package's tools are installed"
 fi
