@@ -26,6 +26,7 @@ pub mod ids;
 pub mod oauth;
 pub mod oidc;
 pub mod rest;
+pub mod salesforce_oauth;
 pub mod scenario;
 pub mod schema;
 pub mod soql;
@@ -114,11 +115,20 @@ pub fn router(state: AppState) -> Router {
         // Salesforce
         .route(
             "/services/oauth2/authorize",
-            get(oauth::salesforce_authorize),
+            get(salesforce_oauth::salesforce_authorize),
         )
-        .route("/services/oauth2/token", post(oauth::salesforce_token))
-        .route("/services/oauth2/revoke", post(oauth::salesforce_revoke))
-        .route("/services/oauth2/userinfo", get(oauth::salesforce_userinfo))
+        .route(
+            "/services/oauth2/token",
+            post(salesforce_oauth::salesforce_token),
+        )
+        .route(
+            "/services/oauth2/revoke",
+            post(salesforce_oauth::salesforce_revoke),
+        )
+        .route(
+            "/services/oauth2/userinfo",
+            get(salesforce_oauth::salesforce_userinfo),
+        )
         .route("/services/data", get(rest::versions))
         .route("/services/data/", get(rest::versions))
         .route(
