@@ -68,7 +68,7 @@ run_checks() {
     step "the package's own rules (references, limits, PushTopics, shipped Call Center)"
     node scripts/lint-package.mjs .
 
-    step "Apex syntax (apex-parser)"
+    step "Apex syntax (apex-parser) and reserved words as names"
     local apex
     apex=$(node scripts/check-apex.mjs . 2>&1) || { echo "$apex" | grep '^check-apex' >&2; return 1; }
     echo "$apex" | grep '^check-apex'
@@ -128,6 +128,8 @@ if [ "${1:-}" = "--self-test" ]; then
     "sed -i 's#SELECT Id, User__c, State__c#SELECT Id, Owner.Name, State__c#' force-app/main/default/staticresources/PresenceBridgePushTopics.json"
   expect_caught "an Apex syntax error" \
     "sed -i '0,/return presence;/s//return presence/' $classes/PresenceController.cls"
+  expect_caught "an Apex method named with a reserved word" \
+    "sed -i 's#private static Decimal numberAt(#private static Decimal number(#' $classes/PresenceBridgeSetup.cls"
   expect_caught "a component script ESLint refuses" \
     "sed -i 's#// eslint-disable-next-line @lwc/lwc/no-async-operation .*#// (the timer, unexplained)#' force-app/main/default/lwc/presenceUtility/presenceUtility.js"
   expect_caught "a component that breaks its Jest test" \
