@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use crate::http::{gate, AppState};
 use crate::ids;
 use crate::oauth::authenticate;
-use crate::world::{event_message, Api, CometClient, World};
+use crate::push_topics::{event_message, matches_filter};
+use crate::world::{Api, CometClient, World};
 
 const COOKIE: &str = "BAYEUX_BROWSER";
 
@@ -351,7 +352,7 @@ fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) ->
     if let Some(client) = world.comet_clients.get_mut(client_id) {
         for event in backlog
             .iter()
-            .filter(|e| e.visible_to(&user) && crate::world::matches_filter(&e.record, &filter))
+            .filter(|e| e.visible_to(&user) && matches_filter(&e.record, &filter))
         {
             client.queue.push_back(event_message(&subscription, event));
         }

@@ -25,6 +25,7 @@ pub mod http;
 pub mod ids;
 pub mod oauth;
 pub mod oidc;
+pub mod push_topics;
 pub mod rest;
 pub mod salesforce_oauth;
 pub mod scenario;
