@@ -164,12 +164,33 @@ fn tokens_from(response: &Response, previous_refresh: Option<String>) -> Tokens 
     }
 }
 
+/// The OAuth error codes that mean the grant itself is dead and only a sign-in by the agent
+/// helps (RFC 6749 §5.2's `invalid_grant`, and the OpenID Connect answers that ask for the user:
+/// Entra sends `interaction_required` for MFA and Conditional Access). Every other error
+/// (`temporarily_unavailable`, `server_error`, `invalid_client`, …) is the server's or ours and
+/// passes: the refresh token is kept and the request retried.
+const SIGN_IN_NEEDED: &[&str] = &[
+    "invalid_grant",
+    "interaction_required",
+    "login_required",
+    "consent_required",
+];
+
 fn oauth_error<E: std::error::Error, T: oauth2::ErrorResponseType + std::fmt::Display + 'static>(
     error: oauth2::RequestTokenError<E, oauth2::StandardErrorResponse<T>>,
 ) -> SyncError {
     match error {
         oauth2::RequestTokenError::ServerResponse(response) => {
-            SyncError::Unauthorized(response.error().to_string())
+            let code = response.error().to_string();
+            let text = match response.error_description() {
+                Some(description) => format!("{code}: {description}"),
+                None => code.clone(),
+            };
+            if SIGN_IN_NEEDED.contains(&code.as_str()) {
+                SyncError::Unauthorized(text)
+            } else {
+                SyncError::Server(format!("the sign-in server refused for now: {text}"))
+            }
         }
         oauth2::RequestTokenError::Request(inner) => SyncError::Network(inner.to_string()),
         oauth2::RequestTokenError::Parse(inner, _) => SyncError::Malformed {

@@ -276,3 +276,49 @@ async fn rotated_refresh_tokens_are_kept_and_resume_a_later_session() {
     assert!(gone.is_none());
     assert_eq!(store.load("teams:test").expect("load"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_identity_provider_error_keeps_the_refresh_token() {
+    // Entra answers 503 temporarily_unavailable: that is no reason to sign the agent out.
+    use presence_sync::secrets::{MemoryStore, SecretStore};
+    let emu = Emulator::start().await.expect("emulator");
+    let endpoints = OAuthEndpoints::entra(
+        &emu.base_url,
+        "organizations",
+        "app-1",
+        "http://127.0.0.1:1/callback",
+    );
+    let store: std::sync::Arc<dyn SecretStore> = std::sync::Arc::new(MemoryStore::default());
+    let source = TokenSource::sign_in_auto_approved(endpoints.clone(), "alan")
+        .await
+        .expect("sign in");
+    source
+        .keep_in(store.clone(), "teams:test")
+        .await
+        .expect("kept");
+    let kept = store.load("teams:test").expect("load").expect("a token");
+    let fault = serde_json::json!({"api": "entra", "kind": "status", "status": 503, "count": 1, "path_contains": "token"});
+    let injected = reqwest::Client::new()
+        .post(format!("{}/_emulator/faults", emu.base_url))
+        .json(&fault)
+        .send()
+        .await
+        .expect("fault");
+    assert!(injected.status().is_success());
+
+    let passing = TokenSource::resume(endpoints.clone(), store.clone(), "teams:test").await;
+    match passing {
+        Err(SyncError::Server(text)) => assert!(text.contains("temporarily_unavailable"), "{text}"),
+        other => panic!("a passing error is retried, not a sign-in: {other:?}"),
+    }
+    assert_eq!(
+        store.load("teams:test").expect("load"),
+        Some(kept),
+        "the refresh token is kept"
+    );
+    // The next try (the fault is spent) resumes with no sign-in.
+    let resumed = TokenSource::resume(endpoints, store.clone(), "teams:test")
+        .await
+        .expect("resume");
+    assert!(resumed.is_some(), "signed in again from the kept token");
+}
