@@ -27,7 +27,8 @@ use crate::wire::{
 };
 
 /// Token fields beyond the standard ones: Salesforce's `instance_url` and identity URL.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// (`Debug` by hand, as for every type here that holds a secret: the id token is left out.)
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct CloudExtras {
     #[serde(default)]
     pub instance_url: Option<String>,
@@ -38,6 +39,24 @@ pub struct CloudExtras {
 }
 
 impl ExtraTokenFields for CloudExtras {}
+
+/// What `Debug` shows of a secret: whether there is one, never its text.
+pub(crate) fn redacted(secret: Option<&str>) -> &'static str {
+    match secret {
+        Some(_) => "[redacted]",
+        None => "None",
+    }
+}
+
+impl std::fmt::Debug for CloudExtras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudExtras")
+            .field("instance_url", &self.instance_url)
+            .field("id", &self.id)
+            .field("id_token", &redacted(self.id_token.as_deref()))
+            .finish()
+    }
+}
 
 type Response = StandardTokenResponse<CloudExtras, BasicTokenType>;
 type OAuthClient = oauth2::Client<
@@ -135,8 +154,8 @@ pub struct DeviceCodePrompt {
     pub expires_in: Duration,
 }
 
-/// The tokens of one cloud.
-#[derive(Debug, Clone)]
+/// The tokens of one cloud (`Debug` shows neither token).
+#[derive(Clone)]
 pub struct Tokens {
     pub access_token: String,
     pub refresh_token: Option<String>,
@@ -145,6 +164,18 @@ pub struct Tokens {
     pub refresh_at: Option<Instant>,
     pub instance_url: Option<String>,
     pub identity_url: Option<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &redacted(Some(&self.access_token)))
+            .field("refresh_token", &redacted(self.refresh_token.as_deref()))
+            .field("refresh_at", &self.refresh_at)
+            .field("instance_url", &self.instance_url)
+            .field("identity_url", &self.identity_url)
+            .finish()
+    }
 }
 
 fn tokens_from(response: &Response, previous_refresh: Option<String>) -> Tokens {
@@ -590,5 +621,56 @@ impl TokenSource {
         }
         *tokens = fresh;
         Ok(tokens.access_token.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{MemoryStore, SecretStore};
+
+    #[tokio::test]
+    async fn debug_output_never_shows_a_secret() {
+        let tokens = Tokens {
+            access_token: "ACCESS-SECRET".into(),
+            refresh_token: Some("REFRESH-SECRET".into()),
+            refresh_at: None,
+            instance_url: Some("https://org.example".into()),
+            identity_url: None,
+        };
+        let endpoints = OAuthEndpoints::entra(
+            "http://127.0.0.1:9",
+            "organizations",
+            "app",
+            "http://127.0.0.1:1/callback",
+        );
+        let source = TokenSource::new(endpoints, tokens.clone()).expect("a source");
+        let store: std::sync::Arc<dyn SecretStore> = std::sync::Arc::new(MemoryStore::default());
+        store.save("teams:ada", "STORED-SECRET").expect("save");
+        source
+            .keep_in(store.clone(), "teams:ada")
+            .await
+            .expect("kept");
+        let extras = CloudExtras {
+            id_token: Some("ID-TOKEN-SECRET".into()),
+            ..CloudExtras::default()
+        };
+        let callback = crate::loopback::Callback::Code("CODE-SECRET".into());
+        let shown = format!("{tokens:?} {source:?} {store:?} {extras:?} {callback:?}");
+        for secret in [
+            "ACCESS-SECRET",
+            "REFRESH-SECRET",
+            "STORED-SECRET",
+            "ID-TOKEN-SECRET",
+            "CODE-SECRET",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(
+            shown.contains("[redacted]")
+                && shown.contains("https://org.example")
+                && shown.contains("teams:ada"),
+            "{shown}"
+        );
     }
 }

@@ -21,14 +21,27 @@ pub struct LoopbackListener {
     pub redirect_url: String,
 }
 
-/// What a callback brought.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a callback brought (`Debug` leaves the code out).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Callback {
     Code(String),
     Refused {
         error: String,
         description: Option<String>,
     },
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Callback::Code(_) => f.write_str("Code([redacted])"),
+            Callback::Refused { error, description } => f
+                .debug_struct("Refused")
+                .field("error", error)
+                .field("description", description)
+                .finish(),
+        }
+    }
 }
 
 impl LoopbackListener {

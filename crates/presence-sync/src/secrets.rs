@@ -26,10 +26,23 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     fn durable(&self) -> bool;
 }
 
-/// Secrets in memory only: gone when the process ends.
-#[derive(Debug, Default)]
+/// Secrets in memory only: gone when the process ends. `Debug` names the accounts only.
+#[derive(Default)]
 pub struct MemoryStore {
     secrets: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let accounts: Vec<String> = self
+            .secrets
+            .lock()
+            .map(|secrets| secrets.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("MemoryStore")
+            .field("accounts", &accounts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SecretStore for MemoryStore {
