@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::Read as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -87,7 +87,6 @@ async fn no_token_the_clouds_issued_reaches_a_log_line_or_a_file() {
     emu.with_world(|w| {
         presence_emulator::control::salesforce_pick(w, "ada", "Lunch").expect("pick")
     });
-    use std::io::Write as _;
     writeln!(stdin, "pick Busy").expect("stdin");
     let call = emu
         .place_call("ada", "Direct", "+1 415 555 0100")
