@@ -30,6 +30,25 @@ pub enum OutboxError {
     Encoding(#[from] serde_json::Error),
     #[error("the outbox file could not be set aside: {0}")]
     Io(#[from] std::io::Error),
+    /// The file is a database that fails its integrity check.
+    #[error("the outbox failed its integrity check: {0}")]
+    Corrupt(String),
+}
+
+impl OutboxError {
+    /// Whether the file itself is damaged (not a database, or failing its integrity check),
+    /// as opposed to unreachable for now (locked, no permission, disk full, a directory in
+    /// its place): only a damaged file is set aside.
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            OutboxError::Corrupt(_) => true,
+            OutboxError::Database(rusqlite::Error::SqliteFailure(error, _)) => matches!(
+                error.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// A row that Salesforce refused for good.
@@ -60,6 +79,63 @@ pub struct Outbox {
     pub queued: Notify,
     /// Set when the file failed its integrity check and was set aside at open.
     pub quarantined: Option<PathBuf>,
+    /// Rows carried over from the file set aside (call logs not yet delivered, the staged
+    /// presence write, stream positions).
+    pub salvaged: usize,
+}
+
+/// Copies what can still be read from a damaged outbox into a fresh one, row by row (a row
+/// that cannot be read is skipped, the rest still come): call logs not yet delivered, the
+/// staged presence write and the stream positions. Returns how many rows came over.
+fn salvage(damaged: &Path, fresh: &Connection) -> usize {
+    let Ok(old) = Connection::open_with_flags(damaged, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    let copies = [
+        (
+            "SELECT kind, key, payload, state, attempts, last_error, created_ms FROM outbox WHERE state != 'delivered'",
+            "INSERT OR IGNORE INTO outbox (kind, key, payload, state, attempts, last_error, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            7,
+        ),
+        (
+            "SELECT id, sequence, payload, staged_ms FROM presence_write",
+            "INSERT OR IGNORE INTO presence_write (id, sequence, payload, staged_ms) VALUES (?1, ?2, ?3, ?4)",
+            4,
+        ),
+        (
+            "SELECT channel, replay_id FROM stream_position",
+            "INSERT OR IGNORE INTO stream_position (channel, replay_id) VALUES (?1, ?2)",
+            2,
+        ),
+    ];
+    let mut carried = 0;
+    for (read, write, columns) in copies {
+        let Ok(mut statement) = old.prepare(read) else {
+            continue;
+        };
+        let Ok(rows) = statement.query_map([], |row| {
+            (0..columns)
+                .map(|i| row.get::<_, rusqlite::types::Value>(i))
+                .collect::<Result<Vec<_>, _>>()
+        }) else {
+            continue;
+        };
+        for row in rows {
+            match row {
+                Ok(values) => {
+                    if fresh
+                        .execute(write, rusqlite::params_from_iter(values))
+                        .is_ok_and(|n| n == 1)
+                    {
+                        carried += 1;
+                    }
+                }
+                Err(error) => tracing::warn!("an outbox row could not be read back: {error}"),
+            }
+        }
+    }
+    carried
 }
 
 fn now_ms() -> i64 {
@@ -67,23 +143,33 @@ fn now_ms() -> i64 {
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox at `path`. A file that fails `PRAGMA integrity_check` is
-    /// renamed aside (`…corrupt-<ms>`) and a fresh one started; the caller tells the agent.
+    /// Opens (or creates) the outbox at `path`. A damaged file (not a database, or failing
+    /// `PRAGMA integrity_check`) is renamed aside (`…corrupt-<ms>`), a fresh one started, and
+    /// every row that can still be read carried over; the caller tells the agent. Any other
+    /// failure (locked, no permission, disk full) leaves the file alone and is returned.
     pub fn open(path: &Path) -> Result<Self, OutboxError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let mut quarantined = None;
+        let mut salvaged = 0;
         let connection = match Self::open_checked(path) {
             Ok(connection) => connection,
-            Err(_) if path.exists() => {
+            Err(error) if error.is_corruption() && path.is_file() => {
+                tracing::warn!("the outbox is damaged ({error}); setting it aside");
                 let aside = path.with_extension(format!("corrupt-{}", now_ms()));
-                std::fs::rename(path, &aside)?;
+                // The write-ahead log goes with the file: it may hold the newest rows.
                 for suffix in ["-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                    let from = format!("{}{suffix}", path.display());
+                    if Path::new(&from).exists() {
+                        std::fs::rename(&from, format!("{}{suffix}", aside.display()))?;
+                    }
                 }
+                std::fs::rename(path, &aside)?;
+                let connection = Self::open_checked(path)?;
+                salvaged = salvage(&aside, &connection);
                 quarantined = Some(aside);
-                Self::open_checked(path)?
+                connection
             }
             Err(error) => return Err(error),
         };
@@ -91,6 +177,7 @@ impl Outbox {
             connection: Mutex::new(connection),
             queued: Notify::new(),
             quarantined,
+            salvaged,
         })
     }
 
@@ -102,6 +189,7 @@ impl Outbox {
             connection: Mutex::new(connection),
             queued: Notify::new(),
             quarantined: None,
+            salvaged: 0,
         })
     }
 
@@ -110,7 +198,7 @@ impl Outbox {
         let verdict: String =
             connection.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
         if verdict != "ok" {
-            return Err(OutboxError::Database(rusqlite::Error::InvalidQuery));
+            return Err(OutboxError::Corrupt(verdict));
         }
         Self::prepare(&connection)?;
         Ok(connection)

@@ -138,8 +138,9 @@ async fn start_up(options: SyncOptions, session: Arc<Session>) -> Result<Started
             let data = AgentData::open(&dir, options.target.agent())?;
             if let Some(aside) = &data.outbox.quarantined {
                 let text = format!(
-                    "The outbox was damaged and set aside as {}; a new one was started",
-                    aside.display()
+                    "The outbox was damaged and set aside as {}; a new one was started with the {} entries that could still be read",
+                    aside.display(),
+                    data.outbox.salvaged
                 );
                 tracing::warn!("{text}");
                 session.tell(Input::Setup(SetupNews::Caveat { text }));

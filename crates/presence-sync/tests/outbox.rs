@@ -109,7 +109,90 @@ fn a_corrupt_outbox_file_is_set_aside_and_a_new_one_started() {
     let outbox = Outbox::open(&path).expect("opens anyway");
     let aside = outbox.quarantined.clone().expect("set aside");
     assert!(aside.exists());
+    assert_eq!(outbox.salvaged, 0, "nothing could be read from a poem");
     assert!(outbox.enqueue(&log("c")).expect("usable"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_damaged_outbox_is_set_aside_with_every_readable_row_carried_over() {
+    let dir = scratch("damaged-index");
+    let path = dir.join("outbox.sqlite");
+    {
+        let outbox = Outbox::open(&path).expect("open");
+        for key in ["a", "b", "c", "d"] {
+            outbox.enqueue(&log(key)).expect("enqueue");
+        }
+        let (first, _) = outbox.next_pending().expect("read").expect("a log");
+        outbox.mark_delivered(first).expect("delivered");
+        outbox
+            .save_replay_position("/topic/AgentCalls", 42)
+            .expect("position");
+    }
+    // Damage the index of the keys (a whole page of zeros): the integrity check fails, while
+    // the table's own pages still read.
+    let (page_size, index_page): (i64, i64) = {
+        let raw = rusqlite::Connection::open(&path).expect("raw");
+        raw.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .expect("checkpoint");
+        raw.pragma_update(None, "journal_mode", "DELETE")
+            .expect("no wal");
+        let size = raw
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size");
+        let page = raw
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the key index");
+        (size, page)
+    };
+    let mut bytes = std::fs::read(&path).expect("read");
+    let start = ((index_page - 1) * page_size) as usize;
+    bytes[start..start + page_size as usize].fill(0);
+    std::fs::write(&path, bytes).expect("write");
+
+    let outbox = Outbox::open(&path).expect("opens with a fresh file");
+    let aside = outbox.quarantined.clone().expect("set aside");
+    assert!(aside.exists(), "the damaged file is kept for inspection");
+    assert_eq!(
+        outbox.salvaged, 4,
+        "three pending logs and the stream position"
+    );
+    assert_eq!(
+        outbox.pending().expect("pending"),
+        3,
+        "no pending log abandoned"
+    );
+    assert_eq!(
+        outbox.replay_position("/topic/AgentCalls").expect("read"),
+        Some(42)
+    );
+    assert!(
+        !outbox.enqueue(&log("b")).expect("enqueue"),
+        "b is still there, once"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_outbox_that_cannot_be_opened_for_now_is_left_alone() {
+    // A directory where the file should be (as good as a locked or unreadable file): an error
+    // to report, not a damaged file to throw away.
+    let dir = scratch("unopenable");
+    let path = dir.join("outbox.sqlite");
+    std::fs::create_dir_all(path.join("inside")).expect("a directory in its place");
+    let error = Outbox::open(&path).expect_err("cannot open a directory");
+    assert!(!error.is_corruption(), "{error}");
+    assert!(path.join("inside").exists(), "nothing was moved");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "nothing set aside: {leftovers:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
