@@ -272,6 +272,11 @@ pub struct TokenSource {
     tokens: Mutex<Tokens>,
     /// Set when the tokens must be refreshed before their next use whatever their expiry says.
     stale: std::sync::atomic::AtomicBool,
+    /// Why the server refused the grant for good (revoked, password changed), once it has.
+    /// Every later use fails at once with that reason instead of asking the token endpoint
+    /// again (the stream, the polls and the outbox would otherwise each ask, at their own
+    /// pace), until a new sign-in is adopted.
+    refused: std::sync::Mutex<Option<String>>,
     /// Where the refresh token is kept (and under which account), if anywhere.
     vault: std::sync::Mutex<Option<(std::sync::Arc<dyn SecretStore>, String)>>,
 }
@@ -283,6 +288,7 @@ impl TokenSource {
             http,
             tokens: Mutex::new(tokens),
             stale: std::sync::atomic::AtomicBool::new(false),
+            refused: std::sync::Mutex::new(None),
             vault: std::sync::Mutex::new(None),
         }
     }
@@ -555,6 +561,17 @@ impl TokenSource {
         }
         *tokens = fresh;
         self.stale.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut refused) = self.refused.lock() {
+            *refused = None;
+        }
+    }
+
+    /// The refusal that ended this sign-in, as the error every use now gets.
+    fn refusal(&self) -> Option<SyncError> {
+        let refused = self.refused.lock().ok()?.clone()?;
+        Some(SyncError::Unauthorized(format!(
+            "{refused} (sign in again to resume)"
+        )))
     }
 
     /// Makes the next use refresh the tokens first. After the machine slept, their lifetimes
@@ -567,6 +584,9 @@ impl TokenSource {
     /// The current access token, refreshed first if it is about to expire (or was marked with
     /// [`TokenSource::refresh_before_next_use`]).
     pub async fn access_token(&self) -> Result<String, SyncError> {
+        if let Some(refusal) = self.refusal() {
+            return Err(refusal);
+        }
         // Decided and refreshed under the lock: nobody is handed the old token meanwhile.
         let mut tokens = self.tokens.lock().await;
         let marked = self.stale.swap(false, std::sync::atomic::Ordering::SeqCst);
@@ -588,6 +608,9 @@ impl TokenSource {
     /// Refreshes because `failed` was refused. Single flight: whoever holds the lock refreshes;
     /// everyone else finds a newer token and uses it.
     pub async fn refresh_after(&self, failed: &str) -> Result<String, SyncError> {
+        if let Some(refusal) = self.refusal() {
+            return Err(refusal);
+        }
         let mut tokens = self.tokens.lock().await;
         if tokens.access_token != failed {
             return Ok(tokens.access_token.clone());
@@ -597,16 +620,31 @@ impl TokenSource {
 
     /// Redeems the refresh token; the caller holds the lock.
     async fn refresh_locked(&self, tokens: &mut Tokens) -> Result<String, SyncError> {
+        // Checked again under the lock: a caller that waited for it while the grant was
+        // refused must not ask once more.
+        if let Some(refusal) = self.refusal() {
+            return Err(refusal);
+        }
         let refresh = tokens
             .refresh_token
             .clone()
             .ok_or_else(|| SyncError::Unauthorized("no refresh token: sign in again".into()))?;
         let client = self.endpoints.client()?;
-        let response = client
+        let response = match client
             .exchange_refresh_token(&RefreshToken::new(refresh.clone()))
             .request_async(&self.http)
             .await
-            .map_err(oauth_error)?;
+            .map_err(oauth_error)
+        {
+            Ok(response) => response,
+            Err(SyncError::Unauthorized(reason)) => {
+                if let Ok(mut refused) = self.refused.lock() {
+                    *refused = Some(reason.clone());
+                }
+                return Err(SyncError::Unauthorized(reason));
+            }
+            Err(other) => return Err(other),
+        };
         // The rotated refresh token is in place before anyone uses the new access token.
         let mut fresh = tokens_from(&response, Some(refresh));
         if fresh.instance_url.is_none() {

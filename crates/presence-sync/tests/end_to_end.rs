@@ -448,3 +448,82 @@ async fn a_revoked_sign_in_is_offered_again_and_the_sync_resumes_after_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_salesforce_sign_in_stops_every_call_to_the_token_endpoint_until_signed_in_again()
+{
+    let emu = Emulator::start().await.expect("emulator");
+    let agent = ready_agent(&emu, "ada").await;
+    let token_requests = |emu: &Emulator| {
+        requests(emu)
+            .iter()
+            .filter(|(_, path, _)| path.contains("/services/oauth2/token"))
+            .count()
+    };
+    emu.with_world(|w| {
+        presence_emulator::control::end_tokens(
+            w,
+            presence_emulator::Api::Salesforce,
+            Some("ada"),
+            true,
+        )
+    })
+    .expect("revoke");
+    // Work that needs Salesforce: the stream's next poll, a pick, a Teams change.
+    agent.pick("Busy").await;
+    until_snapshot(&agent, "Salesforce: sign-in needed", |s| {
+        s.links.iter().any(|l| {
+            l.link == presence_core::Link::Salesforce
+                && matches!(
+                    l.state,
+                    presence_core::LinkState::Disconnected {
+                        sign_in_needed: true,
+                        ..
+                    }
+                )
+        })
+    })
+    .await;
+    // Requests already on their way when the refusal came are answered (and listed) first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let at_sign_in_needed = token_requests(&emu);
+    let salesforce_requests = |emu: &Emulator| {
+        requests(emu)
+            .iter()
+            // (The stream's long poll held from before is listed when answered: not counted.)
+            .filter(|(_, path, _)| path.starts_with("/services/data"))
+            .count()
+    };
+    let salesforce_before = salesforce_requests(&emu);
+    let seen_before = requests(&emu).len();
+    emu.teams_set_status("ada", "Away", "Away").expect("away");
+    agent.pick("Lunch").await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let after = token_requests(&emu);
+    assert_eq!(
+        after, at_sign_in_needed,
+        "no token request once sign-in is needed ({at_sign_in_needed} until then)"
+    );
+    let since: Vec<_> = requests(&emu).into_iter().skip(seen_before).collect();
+    assert_eq!(
+        salesforce_requests(&emu),
+        salesforce_before,
+        "no REST request is sent with a refused sign-in: {since:?}"
+    );
+    // Teams goes on meanwhile: the Teams change is in the app.
+    assert_eq!(agent.snapshot().source, Some(presence_core::Source::Tray));
+    agent
+        .handle
+        .sign_in_again(presence_core::Link::Salesforce)
+        .await
+        .expect("signed in again");
+    until_snapshot(&agent, "both links connected again", |s| {
+        s.links.iter().all(|l| l.state.is_connected())
+    })
+    .await;
+    agent.pick("Available").await;
+    until(&emu, "Available in Salesforce", |s| {
+        salesforce_state(s) == Some("Available")
+    })
+    .await;
+}
