@@ -20,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 use tokio::sync::Notify;
 
+use crate::error::SyncError;
 use crate::salesforce::SalesforceClient;
 
 #[derive(Debug, Error)]
@@ -524,15 +525,19 @@ pub async fn deliver_forever(
                 tokio::time::sleep(spacing).await;
             }
             Err(error) => {
-                let failure = error.kind();
-                if matches!(failure, Failure::Rejected { .. }) {
+                if let Some(reason) = set_aside_reason(&error) {
                     tracing::error!(
-                        "outbox: Salesforce refused call log {}: {error}; set aside",
+                        "outbox: Salesforce refused call log {}: {reason}; set aside",
                         log.key
                     );
-                    let _ = outbox.mark_dead(seq, &error.to_string());
+                    let _ = outbox.mark_dead(seq, &reason);
                     continue;
                 }
+                let failure = match error.kind() {
+                    // A refusal that passes (below) is retried as a transient fault.
+                    Failure::Rejected { reason } => Failure::Transient { reason },
+                    other => other,
+                };
                 let attempts = outbox.record_failure(seq, &error.to_string()).unwrap_or(1);
                 tokio::time::sleep(policy.delay(attempts, &failure, &mut jitter)).await;
             }
@@ -540,9 +545,68 @@ pub async fn deliver_forever(
     }
 }
 
+/// Why Salesforce's answer sets a call log aside for good, or `None` to try it again later.
+/// Only an answer about the record itself is final: a validation or field error (400, 404 and
+/// the like, with Salesforce's code and message), or 300 when the key matches several Tasks
+/// (an integrity fault for a person to look at; nothing was written). Answers that pass are
+/// retried with the outbox's backoff: 401 (sign-in), 403 (a limit, or a permission being
+/// fixed), 408, 409 (a record locked by someone else), 429 and 5xx.
+fn set_aside_reason(error: &SyncError) -> Option<String> {
+    match error {
+        SyncError::Refused { status: 300, .. } => Some(
+            "integrity: more than one Task has this call's key (HTTP 300), so none was updated"
+                .into(),
+        ),
+        SyncError::Refused {
+            status: 403 | 408 | 409,
+            ..
+        } => None,
+        SyncError::Refused { status, body } => {
+            let first = serde_json::from_str::<Vec<crate::wire::salesforce::ApiError>>(body)
+                .ok()
+                .and_then(|errors| errors.into_iter().next());
+            Some(match first {
+                Some(error) => format!("HTTP {status} {}: {}", error.error_code, error.message),
+                None => format!("HTTP {status}: {body}"),
+            })
+        }
+        SyncError::Settings(reason) => Some(reason.clone()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_answers_about_the_record_set_a_log_aside() {
+        let refused = |status: u16, body: &str| SyncError::Refused {
+            status,
+            body: body.into(),
+        };
+        let invalid = r#"[{"message":"Call Type: bad value for restricted picklist field: Pigeon","errorCode":"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST","fields":["CallType"]}]"#;
+        assert_eq!(
+            set_aside_reason(&refused(400, invalid)).as_deref(),
+            Some("HTTP 400 INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Call Type: bad value for restricted picklist field: Pigeon")
+        );
+        assert!(set_aside_reason(&refused(300, "[]")).is_some_and(|r| r.starts_with("integrity")));
+        assert_eq!(
+            set_aside_reason(&refused(404, "gone")).as_deref(),
+            Some("HTTP 404: gone")
+        );
+        for status in [403, 408, 409] {
+            assert_eq!(set_aside_reason(&refused(status, "")), None, "{status}");
+        }
+        for passing in [
+            SyncError::Unauthorized("expired".into()),
+            SyncError::RateLimited { retry_after: None },
+            SyncError::Server("HTTP 503".into()),
+            SyncError::Network("down".into()),
+        ] {
+            assert_eq!(set_aside_reason(&passing), None, "{passing}");
+        }
+    }
 
     #[test]
     fn the_backlog_slows_then_waits_as_the_api_allowance_runs_out() {
