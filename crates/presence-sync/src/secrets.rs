@@ -4,7 +4,9 @@
 //! silently replaced by a file.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -76,6 +78,22 @@ impl SecretStore for MemoryStore {
     }
 }
 
+/// Checks that a store answers (a round trip on a probe entry), so that the app can say
+/// "secure storage unavailable" at start instead of failing at the first sign-in.
+pub fn probe(store: &dyn SecretStore) -> Result<(), SecretError> {
+    let account = "presence-bridge-probe";
+    store.save(account, "probe")?;
+    let back = store.load(account)?;
+    store.delete(account)?;
+    if back.as_deref() == Some("probe") {
+        Ok(())
+    } else {
+        Err(SecretError::Unavailable(
+            "the keyring did not keep a secret".into(),
+        ))
+    }
+}
+
 /// The OS keyring, under one service name (`presence-bridge`).
 #[derive(Debug, Clone)]
 pub struct KeyringStore {
@@ -98,20 +116,9 @@ impl KeyringStore {
         }
     }
 
-    /// Checks that the keyring answers (a round trip on a probe entry), so that the app can
-    /// say "secure storage unavailable" at start instead of failing at the first sign-in.
+    /// Checks that the keyring answers; see [`probe`].
     pub fn probe(&self) -> Result<(), SecretError> {
-        let account = "presence-bridge-probe";
-        self.save(account, "probe")?;
-        let back = self.load(account)?;
-        self.delete(account)?;
-        if back.as_deref() == Some("probe") {
-            Ok(())
-        } else {
-            Err(SecretError::Unavailable(
-                "the keyring did not keep a secret".into(),
-            ))
-        }
+        probe(self)
     }
 
     fn entry(&self, account: &str) -> Result<keyring::Entry, SecretError> {
@@ -154,10 +161,87 @@ impl SecretStore for KeyringStore {
     }
 }
 
-/// The keyring if it works, otherwise memory and the reason to tell the agent.
+/// How long a keyring call may take: a locked Secret Service shows an unlock prompt, which may
+/// wait for ever while a cloud's token lock is held.
+pub const KEYRING_WAIT: Duration = Duration::from_secs(10);
+
+/// A store whose calls give up after a bounded wait: each runs on a thread of its own, and one
+/// that does not answer in time is `Unavailable` (as a keyring that is not there). While such
+/// a call is still stuck, later calls fail at once instead of queueing behind it; once it
+/// returns, the store is used again. (The keyring crate's calls are blocking and cannot be
+/// cancelled, so the stuck thread is left to finish.)
+#[derive(Debug)]
+pub struct BoundedStore<S> {
+    inner: Arc<S>,
+    wait: Duration,
+    stuck: Arc<AtomicBool>,
+}
+
+impl<S: SecretStore + 'static> BoundedStore<S> {
+    pub fn new(inner: S, wait: Duration) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            wait,
+            stuck: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        action: impl FnOnce(&S) -> Result<T, SecretError> + Send + 'static,
+    ) -> Result<T, SecretError> {
+        if self.stuck.load(Ordering::SeqCst) {
+            return Err(SecretError::Unavailable(format!(
+                "the keyring has not answered an earlier request (locked?); {what} skipped"
+            )));
+        }
+        let (answer, answered) = std::sync::mpsc::channel();
+        let inner = self.inner.clone();
+        let stuck = self.stuck.clone();
+        stuck.store(true, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            let result = action(&inner);
+            stuck.store(false, Ordering::SeqCst);
+            let _ = answer.send(result);
+        });
+        answered.recv_timeout(self.wait).unwrap_or_else(|_| {
+            Err(SecretError::Unavailable(format!(
+                "the keyring did not answer within {} s (locked?); {what} skipped",
+                self.wait.as_secs_f32()
+            )))
+        })
+    }
+}
+
+impl<S: SecretStore + 'static> SecretStore for BoundedStore<S> {
+    fn load(&self, account: &str) -> Result<Option<String>, SecretError> {
+        let account = account.to_string();
+        self.call("reading a sign-in", move |store| store.load(&account))
+    }
+
+    fn save(&self, account: &str, secret: &str) -> Result<(), SecretError> {
+        let (account, secret) = (account.to_string(), secret.to_string());
+        self.call("saving a sign-in", move |store| {
+            store.save(&account, &secret)
+        })
+    }
+
+    fn delete(&self, account: &str) -> Result<(), SecretError> {
+        let account = account.to_string();
+        self.call("removing a sign-in", move |store| store.delete(&account))
+    }
+
+    fn durable(&self) -> bool {
+        self.inner.durable()
+    }
+}
+
+/// The keyring if it works (every call bounded by [`KEYRING_WAIT`]), otherwise memory and the
+/// reason to tell the agent.
 pub fn keyring_or_memory(service: &str) -> (std::sync::Arc<dyn SecretStore>, Option<SecretError>) {
-    let keyring = KeyringStore::new(service);
-    match keyring.probe() {
+    let keyring = BoundedStore::new(KeyringStore::new(service), KEYRING_WAIT);
+    match probe(&keyring) {
         Ok(()) => (std::sync::Arc::new(keyring), None),
         Err(error) => (std::sync::Arc::new(MemoryStore::default()), Some(error)),
     }
@@ -166,6 +250,75 @@ pub fn keyring_or_memory(service: &str) -> (std::sync::Arc<dyn SecretStore>, Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store that takes `delay_ms` to answer, as a keyring behind an unlock prompt.
+    #[derive(Debug)]
+    struct SlowStore {
+        delay_ms: Arc<std::sync::atomic::AtomicU64>,
+        memory: MemoryStore,
+    }
+
+    impl SlowStore {
+        fn pause(&self) {
+            std::thread::sleep(Duration::from_millis(self.delay_ms.load(Ordering::SeqCst)));
+        }
+    }
+
+    impl SecretStore for SlowStore {
+        fn load(&self, account: &str) -> Result<Option<String>, SecretError> {
+            self.pause();
+            self.memory.load(account)
+        }
+        fn save(&self, account: &str, secret: &str) -> Result<(), SecretError> {
+            self.pause();
+            self.memory.save(account, secret)
+        }
+        fn delete(&self, account: &str) -> Result<(), SecretError> {
+            self.pause();
+            self.memory.delete(account)
+        }
+        fn durable(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_keyring_that_does_not_answer_is_given_up_on_in_time_and_used_again_once_it_does() {
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(1500));
+        let slow = SlowStore {
+            delay_ms: delay_ms.clone(),
+            memory: MemoryStore::default(),
+        };
+        let store = BoundedStore::new(slow, Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let first = store.save("teams:ada", "secret");
+        assert!(
+            matches!(first, Err(SecretError::Unavailable(_))),
+            "{first:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "bounded: {:?}",
+            started.elapsed()
+        );
+        // Still stuck: the next call fails at once instead of waiting behind it.
+        let again = std::time::Instant::now();
+        assert!(matches!(
+            store.load("teams:ada"),
+            Err(SecretError::Unavailable(_))
+        ));
+        assert!(
+            again.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            again.elapsed()
+        );
+        // The prompt is answered: the stuck call ends (its save happened, late), and the store
+        // is used again.
+        delay_ms.store(0, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(store.load("teams:ada"), Ok(Some("secret".into())));
+        assert!(store.durable());
+    }
 
     #[test]
     fn the_memory_store_keeps_overwrites_and_forgets() {
