@@ -1,7 +1,7 @@
 //! Where the desktop signs in, and how a sign-in prompt reaches the agent.
 //!
 //! `PRESENCE_BRIDGE_EMULATOR` (what `make run` sets) chooses the built-in emulator, as
-//! `PRESENCE_BRIDGE_USER` (default `ada`). Otherwise the settings file does
+//! `PRESENCE_BRIDGE_USER` (default `ada`); only a loopback `http://` address is taken. Otherwise the settings file does
 //! (`PRESENCE_BRIDGE_CONFIG`, default `$XDG_CONFIG_HOME/presence-bridge/settings.toml`), the
 //! same file `presence-agent --config` reads: it names the tenant, the client ids and the
 //! Salesforce login host, or an `[emulator]`. A browser sign-in opens the system browser; the
@@ -14,7 +14,10 @@ use presence_sync::{SignInPrompt, SignInTarget};
 
 /// The sign-in target this desktop is set up for, or what to do to set it up.
 pub fn target() -> Result<SignInTarget, String> {
-    if let Ok(url) = std::env::var("PRESENCE_BRIDGE_EMULATOR") {
+    if let Ok(text) = std::env::var("PRESENCE_BRIDGE_EMULATOR") {
+        // Only a loopback http:// address: the environment must not be able to send the
+        // agent's sign-in elsewhere. A refused one stops the start with the reason.
+        let url = settings::loopback_emulator_url(&text)?;
         let user = std::env::var("PRESENCE_BRIDGE_USER").unwrap_or_else(|_| "ada".into());
         return Ok(SignInTarget::Emulator { url, user });
     }

@@ -24,6 +24,40 @@ pub fn default_path() -> Option<PathBuf> {
     config_home().map(|dir| dir.join("presence-bridge/settings.toml"))
 }
 
+/// An emulator address taken from the environment (`PRESENCE_BRIDGE_EMULATOR`): only a
+/// loopback `http://` one (127.0.0.1, ::1 or localhost) is honoured, as the demo's emulator
+/// never runs elsewhere. Anything else would let whoever sets the environment point the app's
+/// sign-in and data at a server of their choosing, so it is refused with the reason.
+pub fn loopback_emulator_url(text: &str) -> Result<String, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "PRESENCE_BRIDGE_EMULATOR is refused: {why} (it must be a loopback http:// address such as http://127.0.0.1:8787)"
+        ))
+    };
+    let Ok(url) = url::Url::parse(text.trim()) else {
+        return refuse(&format!("{:?} is not an address", text.trim()));
+    };
+    if url.scheme() != "http" {
+        return refuse(&format!("{} is not http://", url.scheme()));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if !loopback {
+        return refuse(&format!(
+            "{} is not this machine",
+            url.host_str().unwrap_or("no host")
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse("it carries credentials");
+    }
+    Ok(text.trim().trim_end_matches('/').to_string())
+}
+
 /// Largest settings file read.
 pub const MAX_SETTINGS_BYTES: u64 = 64 * 1024;
 
@@ -234,6 +268,37 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_loopback_http_emulator_is_taken_from_the_environment() {
+        for good in [
+            "http://127.0.0.1:8787",
+            "http://127.0.0.1:8787/",
+            "http://[::1]:9000",
+            "http://localhost:8787",
+        ] {
+            assert!(loopback_emulator_url(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            loopback_emulator_url(" http://127.0.0.1:1/ ").as_deref(),
+            Ok("http://127.0.0.1:1")
+        );
+        for (bad, why) in [
+            ("https://127.0.0.1:8787", "not http://"),
+            ("http://login.example.com", "not this machine"),
+            ("http://10.0.0.5:8787", "not this machine"),
+            ("http://127.0.0.1.evil.example", "not this machine"),
+            ("http://user:pw@127.0.0.1:8787", "credentials"),
+            ("127.0.0.1:8787", "not an address"),
+            ("not a url", "not an address"),
+        ] {
+            let refused = loopback_emulator_url(bad).expect_err(bad);
+            assert!(
+                refused.contains(why) && refused.contains("PRESENCE_BRIDGE_EMULATOR"),
+                "{bad}: {refused}"
+            );
+        }
+    }
 
     const GOOD: &str = r#"
         [teams]
