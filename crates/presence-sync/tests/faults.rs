@@ -557,16 +557,11 @@ async fn a4_a_crash_before_the_rotated_token_was_saved_ends_in_one_refusal_and_a
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
-    let emu = Emulator::start().await.expect("emulator");
-    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
-    for key in ["poison-400", "poison-300", "fine-1", "fine-2"] {
-        outbox.enqueue(&call_log(key)).expect("queued");
-    }
-    for (status, key) in [(400, "poison-400"), (300, "poison-300")] {
+/// Salesforce answers the next write of each key with its status, once.
+fn refuse_once(emu: &Emulator, refusals: &[(u16, &str)]) {
+    for &(status, key) in refusals {
         fault(
-            &emu,
+            emu,
             Api::Salesforce,
             FaultKind::Status {
                 status,
@@ -576,6 +571,16 @@ async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
             Some(key),
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
+    let emu = Emulator::start().await.expect("emulator");
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    for key in ["poison-400", "poison-300", "fine-1", "fine-2"] {
+        outbox.enqueue(&call_log(key)).expect("queued");
+    }
+    refuse_once(&emu, &[(400, "poison-400"), (300, "poison-300")]);
     let connectors = signed_in(&emu, &outbox).await;
     let worker = tokio::spawn(deliver_forever(
         outbox.clone(),
@@ -610,18 +615,7 @@ async fn t6_refusals_that_pass_are_retried_and_the_logs_saved() {
     for key in keys {
         outbox.enqueue(&call_log(key)).expect("queued");
     }
-    for (status, key) in [(408, "busy-408"), (409, "busy-409")] {
-        fault(
-            &emu,
-            Api::Salesforce,
-            FaultKind::Status {
-                status,
-                retry_after: None,
-            },
-            Some(1),
-            Some(key),
-        );
-    }
+    refuse_once(&emu, &[(408, "busy-408"), (409, "busy-409")]);
     let connectors = signed_in(&emu, &outbox).await;
     let worker = tokio::spawn(deliver_forever(
         outbox.clone(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use presence_emulator::Emulator;
 use presence_sync::auth::{OAuthEndpoints, TokenSource};
+use presence_sync::secrets::{MemoryStore, SecretStore};
 use presence_sync::SyncError;
 
 fn param(url: &str, name: &str) -> Option<String> {
@@ -223,9 +224,14 @@ async fn device_code_sign_in_works_for_both_clouds_once_the_agent_approves() {
         .is_some_and(|url| url == base));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotated_refresh_tokens_are_kept_and_resume_a_later_session() {
-    use presence_sync::secrets::{MemoryStore, SecretStore};
+/// Agent alan signed in to the emulated Entra, the refresh token kept in memory under
+/// `teams:test`.
+async fn alan_signed_in_and_kept() -> (
+    Emulator,
+    OAuthEndpoints,
+    std::sync::Arc<dyn SecretStore>,
+    TokenSource,
+) {
     let emu = Emulator::start().await.expect("emulator");
     let endpoints = OAuthEndpoints::entra(
         &emu.base_url,
@@ -241,6 +247,12 @@ async fn rotated_refresh_tokens_are_kept_and_resume_a_later_session() {
         .keep_in(store.clone(), "teams:test")
         .await
         .expect("kept");
+    (emu, endpoints, store, source)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_refresh_tokens_are_kept_and_resume_a_later_session() {
+    let (emu, endpoints, store, source) = alan_signed_in_and_kept().await;
     let first = store.load("teams:test").expect("load").expect("a token");
     let access = source.snapshot().await.access_token;
     source.refresh_after(&access).await.expect("refresh");
@@ -280,22 +292,7 @@ async fn rotated_refresh_tokens_are_kept_and_resume_a_later_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passing_identity_provider_error_keeps_the_refresh_token() {
     // Entra answers 503 temporarily_unavailable: that is no reason to sign the agent out.
-    use presence_sync::secrets::{MemoryStore, SecretStore};
-    let emu = Emulator::start().await.expect("emulator");
-    let endpoints = OAuthEndpoints::entra(
-        &emu.base_url,
-        "organizations",
-        "app-1",
-        "http://127.0.0.1:1/callback",
-    );
-    let store: std::sync::Arc<dyn SecretStore> = std::sync::Arc::new(MemoryStore::default());
-    let source = TokenSource::sign_in_auto_approved(endpoints.clone(), "alan")
-        .await
-        .expect("sign in");
-    source
-        .keep_in(store.clone(), "teams:test")
-        .await
-        .expect("kept");
+    let (emu, endpoints, store, _source) = alan_signed_in_and_kept().await;
     let kept = store.load("teams:test").expect("load").expect("a token");
     let fault = serde_json::json!({"api": "entra", "kind": "status", "status": 503, "count": 1, "path_contains": "token"});
     let injected = reqwest::Client::new()
