@@ -27,6 +27,8 @@ impl Call {
             ring_deadline_ms: None,
             answer_deadline_ms: None,
             outbound_answer_ms: None,
+            handled_by: "emulator".into(),
+            teams: None,
         }
     }
 }

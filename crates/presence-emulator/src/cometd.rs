@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 
 use crate::http::{gate, AppState};
 use crate::ids;
-use crate::oauth::authenticate;
+use crate::oauth::authenticate_subject;
 use crate::push_topics::{event_message, matches_filter};
-use crate::world::{Api, CometClient, World};
+use crate::world::{Api, CometClient, Subject, World};
 
 const COOKIE: &str = "BAYEUX_BROWSER";
 
@@ -108,14 +108,16 @@ pub async fn bayeux(
     let mut connect: Option<(String, Value)> = None;
     {
         let mut world = state.world();
-        let auth = authenticate(&world, Api::Salesforce, &headers);
+        let auth = authenticate_subject(&world, Api::Salesforce, &headers)
+            .ok()
+            .and_then(|(subject, _)| Some((subject, world.salesforce_user_of(subject)?)));
         for message in &messages {
             let channel = field(message, "channel").to_string();
             let id = message.get("id").cloned().unwrap_or(Value::Null);
             let client_id = field(message, "clientId").to_string();
             match channel.as_str() {
                 "/meta/handshake" => {
-                    let Ok((agent, _)) = auth else {
+                    let Some((subject, user_id)) = auth.clone() else {
                         replies.push(json!({
                             "ext": { "sfdc": { "failureReason": "401::Authentication invalid" }, "replay": true, "payload.format": true },
                             "advice": { "reconnect": "none" },
@@ -131,7 +133,9 @@ pub async fn bayeux(
                         new_id.clone(),
                         CometClient {
                             client_id: new_id.clone(),
-                            agent,
+                            agent: subject.agent(),
+                            user_id,
+                            sees_all: subject == Subject::App,
                             cookie: cookie_value.clone(),
                             subscriptions: Default::default(),
                             queue: Default::default(),
@@ -166,7 +170,7 @@ pub async fn bayeux(
                     if cookie(&headers).as_deref() != Some(expected_cookie.as_str()) {
                         return (StatusCode::BAD_REQUEST, format!("Client {client_id} has established a session, but no {COOKIE} cookie present")).into_response();
                     }
-                    if auth.is_err() {
+                    if auth.is_none() {
                         replies.push(failure(
                             &channel,
                             &id,
@@ -343,16 +347,15 @@ fn subscribe(world: &mut World, message: &Value, client_id: &str, id: &Value) ->
             return failure("/meta/subscribe", id, client_id, &format!("400::The replayId {{{n}}} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events."), "retry");
         }
     };
-    let user = world
+    let (user, sees_all) = world
         .comet_clients
         .get(client_id)
-        .and_then(|client| world.agents.get(client.agent))
-        .map(|agent| agent.salesforce_id.clone())
+        .map(|client| (client.user_id.clone(), client.sees_all))
         .unwrap_or_default();
     if let Some(client) = world.comet_clients.get_mut(client_id) {
         for event in backlog
             .iter()
-            .filter(|e| e.visible_to(&user) && matches_filter(&e.record, &filter))
+            .filter(|e| (sees_all || e.visible_to(&user)) && matches_filter(&e.record, &filter))
         {
             client.queue.push_back(event_message(&subscription, event));
         }

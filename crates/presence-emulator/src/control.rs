@@ -19,7 +19,7 @@ use crate::graph::{
     PRESENTING_SESSION,
 };
 use crate::http::AppState;
-use crate::world::{Api, Call, Fault, World};
+use crate::world::{Api, Call, Fault, Subject, World};
 
 /// Why a control action was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,10 +226,21 @@ pub fn place_call(
     if from.trim().is_empty() {
         return Err(ControlError("a call needs a from number".into()));
     }
+    if let Some(call) = crate::calling_control::place_bot_call(world, index, kind, from) {
+        return Ok(call);
+    }
     Ok(calls::place_call(world, index, kind, from))
 }
 
 pub fn hang_up(world: &mut World, call_id: &str) -> Result<Call, ControlError> {
+    if crate::calling_control::hang_up_bot_call(world, call_id) {
+        return world
+            .calls
+            .iter()
+            .find(|c| c.call_id == call_id)
+            .cloned()
+            .ok_or_else(|| ControlError(format!("no call {call_id:?}")));
+    }
     calls::hang_up(world, call_id).ok_or_else(|| ControlError(format!("no call {call_id:?}")))
 }
 
@@ -244,7 +255,7 @@ pub fn end_tokens(
     let now = world.now_ms();
     let mut touched = 0;
     for token in world.access_tokens.values_mut() {
-        if token.api == api && only.is_none_or(|a| a == token.agent) {
+        if token.api == api && only.is_none_or(|a| token.subject == Subject::Agent(a)) {
             if revoke {
                 token.revoked = true;
             } else {
@@ -331,7 +342,7 @@ pub fn state_json(world: &mut World) -> Value {
         "salesforceApiUsage": world.api_usage,
         "streaming": {
             "clients": world.comet_clients.values().map(|c| json!({
-                "clientId": c.client_id, "agent": world.agents.get(c.agent).map(|a| a.name.clone()),
+                "clientId": c.client_id, "agent": c.agent.and_then(|a| world.agents.get(a)).map(|a| a.name.clone()).or_else(|| Some(c.user_id.clone())),
                 "subscriptions": c.subscriptions.keys().collect::<Vec<_>>(), "queued": c.queue.len(),
             })).collect::<Vec<_>>(),
             "topics": world.topics.values().map(|t| json!({
@@ -354,8 +365,9 @@ pub fn state_json(world: &mut World) -> Value {
 
 // ---- HTTP
 
-fn done(state: &AppState, result: Result<Value, ControlError>) -> Response {
+pub(crate) fn done(state: &AppState, result: Result<Value, ControlError>) -> Response {
     state.events.notify_waiters();
+    state.notifications.notify_one();
     match result {
         Ok(value) => Json(value).into_response(),
         Err(error) => error.into_response(),
@@ -530,7 +542,7 @@ pub async fn post_cometd_fault(
             let only = body.agent.as_deref().and_then(|n| world.agent_index(n));
             let mut affected = 0;
             for client in world.comet_clients.values_mut() {
-                if only.is_none_or(|a| a == client.agent) {
+                if only.is_none_or(|a| Some(a) == client.agent) {
                     client.next_fault = Some(body.kind.clone());
                     affected += 1;
                 }

@@ -194,6 +194,50 @@ pub async fn me_profile(State(state): State<AppState>, headers: HeaderMap) -> Re
     .into_response()
 }
 
+/// `GET /v1.0/users/{id | userPrincipalName}`: with an agent's token (User.Read) or an app's
+/// (User.Read.All, as the calling bot looks up the agents it rings).
+pub async fn user_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(fault) = gate(&state, Api::Graph, "GET users", "/users").await {
+        return fault;
+    }
+    let world = state.world();
+    if let Err(message) = crate::oauth::authenticate_subject(&world, Api::Entra, &headers) {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+            world.now_ms(),
+        );
+    }
+    let Some(agent) = world
+        .agent_index(&id)
+        .filter(|&index| {
+            let agent = &world.agents[index];
+            agent.graph_id.eq_ignore_ascii_case(&id) || agent.upn.eq_ignore_ascii_case(&id)
+        })
+        .map(|index| &world.agents[index])
+    else {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+            world.now_ms(),
+        );
+    };
+    graph_json(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+        "id": agent.graph_id,
+        "displayName": agent.display_name,
+        "userPrincipalName": agent.upn,
+        "mail": agent.upn,
+    }))
+    .into_response()
+}
+
 fn ok_empty() -> Response {
     StatusCode::OK.into_response()
 }

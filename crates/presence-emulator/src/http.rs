@@ -20,6 +20,8 @@ pub struct Shared {
     pub world: Mutex<World>,
     /// Woken whenever streaming events may have been queued.
     pub events: Notify,
+    /// Woken whenever notifications for the calling bot may have been queued.
+    pub notifications: Notify,
     pub base_url: Mutex<String>,
 }
 

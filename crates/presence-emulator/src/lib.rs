@@ -15,6 +15,9 @@
 // Handlers return a ready HTTP response as their error; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod calling;
+pub mod calling_api;
+pub mod calling_control;
 pub mod calls;
 pub mod clock;
 pub mod cometd;
@@ -71,6 +74,7 @@ pub fn shared(options: &Options) -> Result<AppState, String> {
     Ok(Arc::new(Shared {
         world: Mutex::new(world),
         events: tokio::sync::Notify::new(),
+        notifications: tokio::sync::Notify::new(),
         base_url: Mutex::new(String::new()),
     }))
 }
@@ -113,6 +117,25 @@ pub fn router(state: AppState) -> Router {
             "/v1.0/users/{who}/presence/{action}",
             post(users_presence_action),
         )
+        .route("/v1.0/users/{id}", get(graph_api::user_profile))
+        // Graph: calling bots
+        .route(
+            "/v1.0/communications/calls/{id}",
+            get(calling_api::get_call).delete(calling_api::delete_call),
+        )
+        .route(
+            "/v1.0/communications/calls/{id}/{action}",
+            post(calling_api::call_action),
+        )
+        .route(
+            "/v1.0/communications/calls/{id}/participants/{action}",
+            post(calling_api::participants_action),
+        )
+        .route(
+            "/v1/.well-known/OpenIdConfiguration",
+            get(calling_api::calling_discovery),
+        )
+        .route("/v1/keys", get(calling_api::calling_keys))
         // Salesforce
         .route(
             "/services/oauth2/authorize",
@@ -159,6 +182,18 @@ pub fn router(state: AppState) -> Router {
         .route("/_emulator/calls", post(control::post_call))
         .route("/_emulator/calls/{id}", get(control::get_call))
         .route("/_emulator/calls/{id}/hangup", post(control::post_hangup))
+        .route(
+            "/_emulator/calling",
+            get(calling_control::get_calling).post(calling_control::post_calling),
+        )
+        .route(
+            "/_emulator/teams/{agent}/answer",
+            post(calling_control::post_teams_answer),
+        )
+        .route(
+            "/_emulator/teams/{agent}/decline",
+            post(calling_control::post_teams_decline),
+        )
         .route(
             "/_emulator/faults",
             post(control::post_fault).delete(control::delete_faults),
@@ -237,6 +272,7 @@ pub async fn serve_with(
         *base = format!("{scheme}://{address}");
     }
     let ticker = tokio::spawn(tick_forever(state.clone()));
+    let notifier = tokio::spawn(calling_api::deliver_forever(state.clone()));
     let result = match tls {
         Some(identity) => tls::serve_tls(listener, state, identity, shutdown).await,
         None => {
@@ -246,6 +282,7 @@ pub async fn serve_with(
         }
     };
     ticker.abort();
+    notifier.abort();
     result
 }
 
@@ -256,6 +293,7 @@ async fn tick_forever(state: AppState) {
         {
             let mut world = state.world();
             calls::tick(&mut world);
+            world.tick_calling();
             let now = world.now_ms();
             let mut changed = Vec::new();
             for (id, user) in world.graph.iter_mut() {
@@ -275,6 +313,7 @@ async fn tick_forever(state: AppState) {
                 .retain(|_, client| now - client.last_seen_ms < forget_after);
         }
         state.events.notify_waiters();
+        state.notifications.notify_one();
     }
 }
 
@@ -352,6 +391,7 @@ impl Emulator {
     pub fn with_world<T>(&self, action: impl FnOnce(&mut World) -> T) -> T {
         let result = action(&mut self.state.world());
         self.state.events.notify_waiters();
+        self.state.notifications.notify_one();
         result
     }
 

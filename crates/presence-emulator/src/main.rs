@@ -29,6 +29,11 @@ struct Args {
     /// temporary directory).
     #[arg(long, value_name = "FILE", requires = "tls")]
     tls_cert: Option<std::path::PathBuf>,
+    /// The calling bot's webhook (what `POST /_emulator/calling` sets): calls to the bot's
+    /// numbers are then offered to it (our `presence-controller`) instead of the built-in
+    /// controller.
+    #[arg(long, value_name = "URL")]
+    calling_webhook: Option<String>,
 }
 
 #[tokio::main]
@@ -53,6 +58,9 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(webhook) = &args.calling_webhook {
+        state.world().calling.bot.webhook = Some(webhook.clone());
+    }
     let listener = match TcpListener::bind((args.host, args.port)).await {
         Ok(listener) => listener,
         Err(error) => {

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::{bearer, entra_error, gate, AppState};
 use crate::ids;
-use crate::world::{AccessToken, Api, AuthCode, DeviceCode, RefreshToken, World};
+use crate::world::{AccessToken, Api, AuthCode, DeviceCode, RefreshToken, Subject, World};
 
 pub(crate) type Params = HashMap<String, String>;
 
@@ -211,6 +211,7 @@ pub async fn entra_devicecode(
 pub async fn entra_token(
     State(state): State<AppState>,
     Path(_tenant): Path<String>,
+    headers: HeaderMap,
     Form(params): Form<Params>,
 ) -> Response {
     if let Some(fault) = gate(&state, Api::Entra, "token", "/token").await {
@@ -234,6 +235,9 @@ pub async fn entra_token(
             900144,
             "The request body must contain the following parameter: 'client_id'.",
         );
+    }
+    if param(&params, "grant_type") == "client_credentials" {
+        return app_token(&mut world, &params, &headers, &client_id);
     }
     // The nonce of the authorization request goes into the id token it brings.
     let nonce = match param(&params, "grant_type") {
@@ -296,7 +300,7 @@ pub async fn entra_token(
         access.clone(),
         AccessToken {
             api: Api::Entra,
-            agent,
+            subject: Subject::Agent(agent),
             client_id: client_id.clone(),
             expires_ms: Some(now + lifetime as i64 * 1000),
             revoked: false,
@@ -452,12 +456,100 @@ pub(crate) fn poll_device(
     }
 }
 
-/// Looks up a bearer token of the given cloud: the agent's index, or why not.
+/// The client secret of a token request: in the form (`client_secret_post`) or in a Basic
+/// authorization header (`client_secret_basic`), as Entra and Salesforce both accept.
+pub(crate) fn client_secret(params: &Params, headers: &HeaderMap) -> Option<String> {
+    let posted = param(params, "client_secret");
+    if !posted.is_empty() {
+        return Some(posted.to_string());
+    }
+    let basic = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (_, secret) = decoded.split_once(':')?;
+    Some(secret.to_string())
+}
+
+/// `grant_type=client_credentials`: the calling bot's app-only Graph token.
+fn app_token(world: &mut World, params: &Params, headers: &HeaderMap, client_id: &str) -> Response {
+    let now = world.now_ms();
+    let bot = &world.calling.bot;
+    if client_id != bot.app_id {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'.",
+                world.tenant_id
+            ),
+            now,
+        );
+    }
+    if client_secret(params, headers).as_deref() != Some(bot.client_secret.as_str()) {
+        return entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            now,
+        );
+    }
+    let scope = param(params, "scope");
+    if !scope.ends_with("/.default") {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+            now,
+        );
+    }
+    let lifetime = world.settings.token_lifetime_s;
+    let access = ids::token("eyJ0eXAiOiJKV1Qi.app.");
+    world.access_tokens.insert(
+        access.clone(),
+        AccessToken {
+            api: Api::Entra,
+            subject: Subject::App,
+            client_id: client_id.to_string(),
+            expires_ms: Some(now + lifetime as i64 * 1000),
+            revoked: false,
+        },
+    );
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        json!({ "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access }).to_string(),
+    )
+        .into_response()
+}
+
+/// Looks up a bearer token of the given cloud that an agent signed in for: the agent's index,
+/// or why not (an app's own token is refused: it has no `/me`).
 pub fn authenticate(
     world: &World,
     api: Api,
     headers: &HeaderMap,
 ) -> Result<(usize, String), &'static str> {
+    match authenticate_subject(world, api, headers)? {
+        (Subject::Agent(agent), client_id) => Ok((agent, client_id)),
+        (Subject::App, _) => Err("/me request is only valid with delegated authentication flow."),
+    }
+}
+
+/// Looks up a bearer token of the given cloud, an agent's or an app's: whom it speaks for and
+/// the client it was issued to, or why not.
+pub fn authenticate_subject(
+    world: &World,
+    api: Api,
+    headers: &HeaderMap,
+) -> Result<(Subject, String), &'static str> {
     let token = bearer(headers).ok_or("Access token is empty.")?;
     let entry = world
         .access_tokens
@@ -472,5 +564,5 @@ pub fn authenticate(
     if entry.expires_ms.is_some_and(|at| at <= world.now_ms()) {
         return Err("Access token has expired or is not yet valid.");
     }
-    Ok((entry.agent, entry.client_id.clone()))
+    Ok((entry.subject, entry.client_id.clone()))
 }

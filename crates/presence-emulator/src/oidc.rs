@@ -82,24 +82,10 @@ pub async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>
 /// `GET /{tenant}/discovery/v2.0/keys`: the public half of the signing key as a JWK.
 pub async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
     let base = state.base_url();
-    let keys: Vec<_> = key()
-        .map(|key| {
-            json!({
-                "kty": "RSA",
-                "use": "sig",
-                "alg": "RS256",
-                "kid": key.kid,
-                "n": URL_SAFE_NO_PAD.encode(&key.public.n),
-                "e": URL_SAFE_NO_PAD.encode(&key.public.e),
-                "issuer": issuer(&base, &tenant),
-            })
-        })
-        .into_iter()
-        .collect();
-    json_response(json!({ "keys": keys }).to_string())
+    json_response(key_set(&issuer(&base, &tenant)).to_string())
 }
 
-fn json_response(body: String) -> Response {
+pub(crate) fn json_response(body: String) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
         body,
@@ -119,8 +105,6 @@ pub fn id_token(
     nonce: Option<&str>,
 ) -> String {
     let agent = &world.agents[agent];
-    let kid = key().map_or("unavailable", |key| key.kid.as_str());
-    let header = json!({ "typ": "JWT", "alg": "RS256", "kid": kid });
     let mut claims = json!({
         "aud": client_id,
         "iss": issuer(base, tenant_id),
@@ -137,6 +121,13 @@ pub fn id_token(
     if let Some(nonce) = nonce {
         claims["nonce"] = json!(nonce);
     }
+    sign_jwt(&claims)
+}
+
+/// A JWT of `claims`, signed RS256 with the published key (whose `kid` its header names).
+pub fn sign_jwt(claims: &serde_json::Value) -> String {
+    let kid = key().map_or("unavailable", |key| key.kid.as_str());
+    let header = json!({ "typ": "JWT", "alg": "RS256", "kid": kid });
     let signed = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -158,6 +149,25 @@ pub fn id_token(
     // every validating client refuses: better than a token that looks signed.
     let signature = signature.unwrap_or_else(|| b"no signing key".to_vec());
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// The published key set (JWKS) with `issuer` on each key.
+pub fn key_set(issuer: &str) -> serde_json::Value {
+    let keys: Vec<_> = key()
+        .map(|key| {
+            json!({
+                "kty": "RSA",
+                "use": "sig",
+                "alg": "RS256",
+                "kid": key.kid,
+                "n": URL_SAFE_NO_PAD.encode(&key.public.n),
+                "e": URL_SAFE_NO_PAD.encode(&key.public.e),
+                "issuer": issuer,
+            })
+        })
+        .into_iter()
+        .collect();
+    json!({ "keys": keys })
 }
 
 #[cfg(test)]

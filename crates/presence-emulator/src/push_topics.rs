@@ -67,10 +67,8 @@ impl World {
     /// Queues an event for every client whose subscription (and filter) matches and whose
     /// user may see the record.
     pub fn deliver(&mut self, topic: &str, event: &StreamEvent) {
-        let agents = &self.agents;
         for client in self.comet_clients.values_mut() {
-            let user = agents.get(client.agent).map(|a| a.salesforce_id.as_str());
-            if !user.is_some_and(|user| event.visible_to(user)) {
+            if !(client.sees_all || event.visible_to(&client.user_id)) {
                 continue;
             }
             for (channel, (subscribed_topic, filter)) in &client.subscriptions {

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 use crate::http::{gate, salesforce_error, AppState};
-use crate::oauth::authenticate;
+use crate::oauth::authenticate_subject;
 use crate::schema::Schema;
 use crate::soql;
 use crate::world::{Api, World};
@@ -97,9 +97,12 @@ fn handle(
             None,
         );
     };
-    let agent = match authenticate(world, Api::Salesforce, headers) {
-        Ok((agent, _)) => agent,
-        Err(_) => {
+    let user = match authenticate_subject(world, Api::Salesforce, headers)
+        .ok()
+        .and_then(|(subject, _)| world.salesforce_user_of(subject))
+    {
+        Some(user) => user,
+        None => {
             return salesforce_error(
                 StatusCode::UNAUTHORIZED,
                 "INVALID_SESSION_ID",
@@ -128,10 +131,10 @@ fn handle(
         ("GET", ["sobjects", object, id]) => {
             get_record(world, number, object, id, params.get("fields"))
         }
-        ("POST", ["sobjects", object]) => create(world, object, body, agent),
+        ("POST", ["sobjects", object]) => create(world, object, body, &user),
         ("PATCH", ["sobjects", object, id]) => update(world, object, id, body),
         ("PATCH", ["sobjects", object, field, value]) => {
-            upsert(world, object, field, value, body, agent)
+            upsert(world, object, field, value, body, &user)
         }
         _ => salesforce_error(
             StatusCode::NOT_FOUND,
@@ -249,12 +252,12 @@ fn get_record(
     json_response(StatusCode::OK, Value::Object(out))
 }
 
-fn create(world: &mut World, object: &str, body: &[u8], agent: usize) -> Response {
+fn create(world: &mut World, object: &str, body: &[u8], user: &str) -> Response {
     let fields = match parse_body(body).and_then(|f| validate(object, f, true)) {
         Ok(fields) => fields,
         Err(response) => return response,
     };
-    match insert(world, object, fields, agent) {
+    match insert(world, object, fields, user) {
         Ok(id) => json_response(
             StatusCode::CREATED,
             json!({ "id": id, "success": true, "errors": [] }),
@@ -263,16 +266,16 @@ fn create(world: &mut World, object: &str, body: &[u8], agent: usize) -> Respons
     }
 }
 
-/// Inserts a validated record, owned by the calling agent unless it names an owner (as
+/// Inserts a validated record, owned by the calling user unless it names an owner (as
 /// Salesforce makes the creator the owner); `NOT_FOUND` for an object the org does not have.
 fn insert(
     world: &mut World,
     object: &str,
     mut fields: Map<String, Value>,
-    agent: usize,
+    user: &str,
 ) -> Result<String, Response> {
     if object_has_owner(object) && !fields.contains_key("OwnerId") {
-        fields.insert("OwnerId".into(), json!(world.agents[agent].salesforce_id));
+        fields.insert("OwnerId".into(), json!(user));
     }
     world.insert_record(object, fields).ok_or_else(|| {
         salesforce_error(
@@ -314,7 +317,7 @@ fn upsert(
     field: &str,
     value: &str,
     body: &[u8],
-    agent: usize,
+    user: &str,
 ) -> Response {
     if !Schema::package()
         .object(object)
@@ -339,7 +342,7 @@ fn upsert(
                 Ok(fields) => fields,
                 Err(response) => return response,
             };
-            match insert(world, object, fields, agent) {
+            match insert(world, object, fields, user) {
                 Ok(id) => json_response(
                     StatusCode::CREATED,
                     json!({ "id": id, "success": true, "errors": [], "created": true }),

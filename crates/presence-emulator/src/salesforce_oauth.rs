@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::http::{gate, AppState};
 use crate::ids;
-use crate::oauth::{authenticate, authorize, param, poll_device, redeem_code, Params};
-use crate::world::{AccessToken, Api, DeviceCode, RefreshToken};
+use crate::oauth::{authorize, param, poll_device, redeem_code, Params};
+use crate::world::{AccessToken, Api, DeviceCode, RefreshToken, Subject, World};
 
 fn salesforce_oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (
@@ -45,6 +45,7 @@ pub async fn salesforce_authorize(
 
 pub async fn salesforce_token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(params): Form<Params>,
 ) -> Response {
     if let Some(fault) = gate(
@@ -96,6 +97,9 @@ pub async fn salesforce_token(
             "invalid_client_id",
             "client identifier invalid",
         );
+    }
+    if param(&params, "grant_type") == "client_credentials" {
+        return integration_token(&mut world, &params, &headers, &client_id, &base);
     }
     let grant = match param(&params, "grant_type") {
         "authorization_code" => match redeem_code(&mut world, Api::Salesforce, &params, &client_id)
@@ -168,7 +172,7 @@ pub async fn salesforce_token(
         access.clone(),
         AccessToken {
             api: Api::Salesforce,
-            agent,
+            subject: Subject::Agent(agent),
             client_id: client_id.clone(),
             expires_ms: Some(now + session as i64 * 1000),
             revoked: false,
@@ -235,7 +239,9 @@ pub async fn salesforce_revoke(
         refresh.alive = false;
         let (agent, client) = (refresh.agent, refresh.client_id.clone());
         for access in world.access_tokens.values_mut() {
-            if access.api == Api::Salesforce && access.agent == agent && access.client_id == client
+            if access.api == Api::Salesforce
+                && access.subject == Subject::Agent(agent)
+                && access.client_id == client
             {
                 access.revoked = true;
             }
@@ -265,16 +271,32 @@ pub async fn salesforce_userinfo(State(state): State<AppState>, headers: HeaderM
         return fault;
     }
     let world = state.world();
-    match authenticate(&world, Api::Salesforce, &headers) {
-        Ok((agent, _)) => {
-            let agent = &world.agents[agent];
+    let who = match crate::oauth::authenticate_subject(&world, Api::Salesforce, &headers) {
+        Ok((Subject::Agent(agent), _)) => world.agents.get(agent).map(|agent| {
+            (
+                agent.salesforce_id.clone(),
+                agent.upn.clone(),
+                agent.display_name.clone(),
+            )
+        }),
+        Ok((Subject::App, _)) => world.integration.as_ref().map(|user| {
+            (
+                user.salesforce_id.clone(),
+                user.username.clone(),
+                "Presence Bridge Controller".to_string(),
+            )
+        }),
+        Err(_) => None,
+    };
+    match who {
+        Some((user_id, username, name)) => {
             let body: Value = json!({
-                "sub": format!("{}/id/{}/{}", state.base_url(), world.org_id, agent.salesforce_id),
-                "user_id": agent.salesforce_id,
+                "sub": format!("{}/id/{}/{}", state.base_url(), world.org_id, user_id),
+                "user_id": user_id,
                 "organization_id": world.org_id,
-                "preferred_username": agent.upn,
-                "name": agent.display_name,
-                "email": agent.upn,
+                "preferred_username": username,
+                "name": name,
+                "email": username,
             });
             (
                 [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
@@ -282,6 +304,69 @@ pub async fn salesforce_userinfo(State(state): State<AppState>, headers: HeaderM
             )
                 .into_response()
         }
-        Err(_) => (StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response(),
+        None => (StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response(),
     }
+}
+
+/// `grant_type=client_credentials`: a server signs in as the org's integration user (the
+/// flow's "run as" user). No refresh token: it asks again when the session ends.
+fn integration_token(
+    world: &mut World,
+    params: &Params,
+    headers: &HeaderMap,
+    client_id: &str,
+    base: &str,
+) -> Response {
+    let now = world.now_ms();
+    let Some(user) = world.integration.clone() else {
+        return salesforce_oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "no client credentials user enabled",
+        );
+    };
+    if client_id != user.client_id {
+        return salesforce_oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_id",
+            "client identifier invalid",
+        );
+    }
+    if crate::oauth::client_secret(params, headers).as_deref() != Some(user.client_secret.as_str())
+    {
+        return salesforce_oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "invalid client credentials",
+        );
+    }
+    let access = format!("{}!{}", world.org_id, ids::token("AQ"));
+    let session = world.settings.salesforce_session_s;
+    world.access_tokens.insert(
+        access.clone(),
+        AccessToken {
+            api: Api::Salesforce,
+            subject: Subject::App,
+            client_id: client_id.to_string(),
+            expires_ms: Some(now + session as i64 * 1000),
+            revoked: false,
+        },
+    );
+    let issued_at = now.to_string();
+    let id_url = format!("{base}/id/{}/{}", world.org_id, user.salesforce_id);
+    let signature =
+        URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{id_url}{issued_at}").as_bytes()));
+    world.note(format!(
+        "salesforce token issued for the integration user {}",
+        user.username
+    ));
+    (
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        json!({
+            "access_token": access, "signature": signature, "scope": "api",
+            "instance_url": base, "id": id_url, "token_type": "Bearer", "issued_at": issued_at,
+        })
+        .to_string(),
+    )
+        .into_response()
 }

@@ -4,7 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::world::World;
+use crate::calling::ResourceAccount;
+use crate::world::{IntegrationUser, World};
 
 const DEFAULT_STATES: &str = include_str!(
     "../../../salesforce/force-app/main/default/staticresources/PresenceBridgeDefaultCallCenter.json"
@@ -29,10 +30,58 @@ fn map(value: Value) -> Map<String, Value> {
     }
 }
 
+/// The demo's calling bot app, its numbers and the org's integration user, with fixed ids so
+/// that a committed controller configuration (`crates/presence-controller/demo.toml`) fits.
+pub const DEMO_BOT_APP_ID: &str = "3f6c2d1e-8b4a-4c7e-9f2a-5d8e1b0c7a64";
+pub const DEMO_BOT_SECRET: &str = "demo-bot-secret";
+pub const DEMO_INTEGRATION_CLIENT_ID: &str = "presence-controller";
+pub const DEMO_INTEGRATION_SECRET: &str = "demo-integration-secret";
+/// The queue's number (a resource account of the bot, like each agent's direct number).
+pub const DEMO_QUEUE_NUMBER: &str = "+14155550110";
+
+fn calling(world: &mut World) {
+    world.calling.bot.app_id = DEMO_BOT_APP_ID.into();
+    world.calling.bot.client_secret = DEMO_BOT_SECRET.into();
+    let mut lines: Vec<(String, String)> = world
+        .agents
+        .iter()
+        .map(|agent| {
+            (
+                format!("{} (direct)", agent.display_name),
+                agent.extension.clone(),
+            )
+        })
+        .collect();
+    lines.push(("Support line".into(), DEMO_QUEUE_NUMBER.into()));
+    for (index, (display_name, number)) in lines.into_iter().enumerate() {
+        world.calling.accounts.push(ResourceAccount {
+            id: format!("a1000000-0000-4000-8000-{:012}", index + 1),
+            display_name,
+            number,
+        });
+    }
+    let user_id = crate::ids::salesforce_id("005", 100);
+    let mut user = Map::new();
+    user.insert("Name".into(), json!("Presence Bridge Controller"));
+    user.insert(
+        "Username".into(),
+        json!("presence-controller@contoso.example"),
+    );
+    user.insert("IsActive".into(), json!(true));
+    world.insert_user(&user_id, user);
+    world.integration = Some(IntegrationUser {
+        salesforce_id: user_id,
+        username: "presence-controller@contoso.example".into(),
+        client_id: DEMO_INTEGRATION_CLIENT_ID.into(),
+        client_secret: DEMO_INTEGRATION_SECRET.into(),
+    });
+}
+
 fn demo(world: &mut World) {
     world.add_agent("ada", "Ada Lovelace", "+14155550101");
     world.add_agent("grace", "Grace Hopper", "+14155550102");
     world.add_agent("alan", "Alan Turing", "+14155550103");
+    calling(world);
     let account = world.insert_record(
         "Account",
         map(json!({ "Name": "Initech", "Phone": "+1 (415) 555-0199" })),

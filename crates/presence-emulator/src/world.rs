@@ -64,10 +64,29 @@ pub struct Agent {
     pub extension: String,
 }
 
+/// Whom an access token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// An agent who signed in (delegated: `/me` is theirs).
+    Agent(usize),
+    /// An app signed in with its own credentials (client credentials): the calling bot on
+    /// Graph (application permissions), the integration user on Salesforce.
+    App,
+}
+
+impl Subject {
+    pub fn agent(self) -> Option<usize> {
+        match self {
+            Subject::Agent(agent) => Some(agent),
+            Subject::App => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     pub api: Api,
-    pub agent: usize,
+    pub subject: Subject,
     pub client_id: String,
     pub expires_ms: Option<i64>,
     pub revoked: bool,
@@ -182,6 +201,12 @@ pub struct Call {
     pub answer_deadline_ms: Option<i64>,
     #[serde(skip)]
     pub outbound_answer_ms: Option<i64>,
+    /// Who handles the call: `emulator` (the built-in controller) or `bot` (Graph's calling
+    /// API and the registered calling webhook: our `presence-controller`).
+    pub handled_by: String,
+    /// What the agent's own Teams client did with it (bot calls): `ringing Ada Lovelace`,
+    /// `answered by Ada Lovelace in Teams`, `taken by Ada Lovelace's voicemail`, ….
+    pub teams: Option<String>,
 }
 
 /// A streaming event retained for replay.
@@ -221,7 +246,12 @@ pub struct PushTopic {
 #[derive(Debug, Clone)]
 pub struct CometClient {
     pub client_id: String,
-    pub agent: usize,
+    /// The agent who signed in, or `None` for the integration user.
+    pub agent: Option<usize>,
+    /// The Salesforce user whose sharing decides which events it receives.
+    pub user_id: String,
+    /// View All on our objects (the integration user): every event reaches it.
+    pub sees_all: bool,
     pub cookie: String,
     /// Subscribed channel (with filter) → its parsed topic and filter.
     pub subscriptions: BTreeMap<String, (String, Vec<(String, String)>)>,
@@ -259,6 +289,22 @@ pub struct Settings {
     pub device_interval_s: u64,
     /// Salesforce issues a new refresh token on every refresh (off by default, as in orgs).
     pub salesforce_rotate_refresh: bool,
+    /// Graph: seconds the bot has to answer, reject or redirect an incoming call.
+    pub answer_deadline_s: u64,
+    /// Graph: milliseconds the bot's webhook has to acknowledge a notification.
+    pub webhook_ack_ms: u64,
+    /// Graph: milliseconds until a prompt operation completes.
+    pub operation_ms: u64,
+    /// Graph: how long an agent's Teams rings for an invitation or a transfer.
+    pub teams_ring_s: u64,
+    /// The agent picks up their Teams this many ms after it rings for an invitation (into a
+    /// call they answered in the app); `null`: only when told (`POST /_emulator/teams/{agent}/answer`).
+    pub teams_accept_invite_ms: Option<u64>,
+    /// Graph: `in-order` (establishing, then established) or `swapped`, as Graph may send them.
+    pub establish_order: String,
+    /// Graph: the bearer token on webhook POSTs: `valid`, `missing`, `wrong-key`,
+    /// `wrong-audience` or `expired`.
+    pub webhook_token: String,
 }
 
 impl Default for Settings {
@@ -278,6 +324,13 @@ impl Default for Settings {
             api_daily_limit: 100_000,
             device_interval_s: 5,
             salesforce_rotate_refresh: false,
+            answer_deadline_s: 15,
+            webhook_ack_ms: 5000,
+            operation_ms: 200,
+            teams_ring_s: 30,
+            teams_accept_invite_ms: Some(1000),
+            establish_order: "in-order".into(),
+            webhook_token: "valid".into(),
         }
     }
 }
@@ -309,6 +362,21 @@ pub struct World {
     pub next_call: u64,
     /// Query locators: the records still to page, the total, the batch size.
     pub query_locators: BTreeMap<String, (Vec<Value>, usize, usize)>,
+    /// Graph's calling side: the bot, its numbers, its call legs, the agents' Teams rings.
+    pub calling: crate::calling::Calling,
+    /// The org's integration user (client credentials), who sees every record.
+    pub integration: Option<IntegrationUser>,
+}
+
+/// The Salesforce user a server signs in as with client credentials (an External Client App
+/// or connected app whose flow runs as this user, with View All and Modify All on our objects).
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationUser {
+    pub salesforce_id: String,
+    pub username: String,
+    pub client_id: String,
+    #[serde(skip)]
+    pub client_secret: String,
 }
 
 impl std::fmt::Debug for World {
@@ -363,6 +431,8 @@ impl World {
             settings: Settings::default(),
             next_call: 1,
             query_locators: BTreeMap::new(),
+            calling: crate::calling::Calling::default(),
+            integration: None,
         }
     }
 
@@ -433,6 +503,11 @@ impl World {
         self.agents.len() - 1
     }
 
+    /// Adds a Salesforce `User` that is no agent (the integration user).
+    pub fn insert_user(&mut self, id: &str, fields: Map<String, Value>) {
+        self.put_record("User", id, fields);
+    }
+
     // ---- records
 
     pub fn new_record_id(&mut self, sobject: &str) -> Option<String> {
@@ -452,6 +527,20 @@ impl World {
 
     pub fn record(&self, sobject: &str, id: &str) -> Option<&Map<String, Value>> {
         self.records.get(sobject)?.get(id)
+    }
+
+    /// The Salesforce user a token speaks for: the agent, or the integration user for an
+    /// app's client-credentials token.
+    pub fn salesforce_user_of(&self, subject: Subject) -> Option<String> {
+        match subject {
+            Subject::Agent(agent) => self.agents.get(agent).map(|a| a.salesforce_id.clone()),
+            Subject::App => self.integration.as_ref().map(|u| u.salesforce_id.clone()),
+        }
+    }
+
+    /// The first record whose `field` is `value`.
+    pub fn find_record(&self, sobject: &str, field: &str, value: &str) -> Option<String> {
+        self.find_by(sobject, field, value).into_iter().next()
     }
 
     pub fn find_by(&self, sobject: &str, field: &str, value: &str) -> Vec<String> {
@@ -531,7 +620,22 @@ impl World {
     /// Reacts to records the call controller watches.
     fn on_record_changed(&mut self, sobject: &str, id: &str) {
         if sobject == "Agent_Call__c" {
-            crate::calls::on_agent_call_changed(self, id);
+            let record = self.record(sobject, id).cloned().unwrap_or_default();
+            let call_id = record
+                .get("Call_Id__c")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let by_bot = self
+                .calls
+                .iter()
+                .any(|call| call.call_id == call_id && call.handled_by == "bot");
+            if by_bot {
+                self.mirror_bot_call(&call_id, &record, id);
+            } else {
+                // Calls of the built-in controller, and outbound calls the app places.
+                crate::calls::on_agent_call_changed(self, id);
+            }
         }
     }
 

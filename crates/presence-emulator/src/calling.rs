@@ -1,0 +1,820 @@
+//! Microsoft's side of a Teams call to our calling bot (Graph's cloud communications API), as
+//! `../shared/reference/teams-calling.md` §6 describes it: the bot app and the resource
+//! accounts (numbers) it owns, each call leg the bot owns with its state machine, the
+//! operations it starts (prompts, invitations), the `commsNotifications` it is sent, and the
+//! agents' own Teams clients that ring when the bot redirects, transfers or invites.
+//!
+//! Everything here is a pure change of the [`World`]; the routes are in `calling_api.rs`, and
+//! notifications leave through `calling_api::deliver_forever`. Where the public documentation
+//! does not pin a behaviour down, the choice is named in the emulator's README.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ids;
+use crate::world::{Call, World};
+
+/// The registered calling bot: its app (client id and secret for client credentials) and the
+/// calling webhook set on its Teams channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallingBot {
+    pub app_id: String,
+    #[serde(skip)]
+    pub client_secret: String,
+    pub display_name: String,
+    /// Where incoming-call notifications go; without one, calls are handled by the emulator's
+    /// built-in controller (`calls.rs`).
+    pub webhook: Option<String>,
+}
+
+/// A resource account (application instance) bound to the bot, with its phone number.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceAccount {
+    pub id: String,
+    pub display_name: String,
+    pub number: String,
+}
+
+/// The state of a call leg the bot owns (Graph's `callState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LegState {
+    Incoming,
+    /// Redirected: ringing the target; the bot is out once it resolves.
+    Redirecting,
+    Establishing,
+    Established,
+    Transferring,
+    Terminating,
+    Terminated,
+}
+
+impl LegState {
+    pub fn name(self) -> &'static str {
+        match self {
+            LegState::Incoming => "incoming",
+            LegState::Redirecting => "redirecting",
+            LegState::Establishing => "establishing",
+            LegState::Established => "established",
+            LegState::Transferring => "transferring",
+            LegState::Terminating => "terminating",
+            LegState::Terminated => "terminated",
+        }
+    }
+}
+
+/// Why an agent's Teams client rings for a bot's call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "camelCase")]
+pub enum RingReason {
+    /// A Teams user called the agent (no bot in the call).
+    Internal,
+    Redirect,
+    Transfer,
+    Invite {
+        operation: String,
+        client_context: Option<String>,
+    },
+}
+
+/// An agent's own Teams client ringing for a call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamsRing {
+    pub agent: usize,
+    pub call: String,
+    pub reason: RingReason,
+    #[serde(skip)]
+    pub rang_ms: i64,
+    #[serde(skip)]
+    pub deadline_ms: i64,
+}
+
+/// A long-running action still to complete (a prompt being played).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingOperation {
+    pub id: String,
+    pub kind: String,
+    pub client_context: Option<String>,
+    #[serde(skip)]
+    pub due_ms: i64,
+}
+
+/// One call leg the bot owns.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphCall {
+    pub id: String,
+    pub state: LegState,
+    pub source_number: String,
+    /// The resource account called.
+    pub account: usize,
+    pub callback_uri: Option<String>,
+    pub created_ms: i64,
+    /// Answer, reject or redirect by then (15 s), or the caller hears "could not be reached".
+    #[serde(skip)]
+    pub answer_deadline_ms: Option<i64>,
+    /// Agents in the call besides the caller and the bot (joined through an invitation).
+    pub joined: Vec<usize>,
+    pub operations: Vec<PendingOperation>,
+    /// What the bot did, in order (`answer`, `playPrompt`, `invite`, …): for checks.
+    pub actions: Vec<String>,
+    pub result: Option<(u32, u32, String)>,
+}
+
+/// A notification waiting to be POSTed to the bot.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub url: String,
+    pub call: String,
+    /// The incoming-call notification: if the bot does not acknowledge it, the call fails.
+    pub incoming: bool,
+    pub body: Value,
+}
+
+/// Microsoft's calling side of the tenant.
+#[derive(Debug, Clone)]
+pub struct Calling {
+    pub bot: CallingBot,
+    pub accounts: Vec<ResourceAccount>,
+    pub legs: BTreeMap<String, GraphCall>,
+    pub rings: Vec<TeamsRing>,
+    pub outgoing: VecDeque<Notification>,
+    /// Webhook deliveries as answered, the latest first dropped (status, or 0 for none).
+    pub deliveries: VecDeque<(String, u16)>,
+}
+
+impl Default for Calling {
+    fn default() -> Self {
+        Self {
+            bot: CallingBot {
+                app_id: ids::guid(),
+                client_secret: ids::token("bot~"),
+                display_name: "Presence Bridge".into(),
+                webhook: None,
+            },
+            accounts: Vec::new(),
+            legs: BTreeMap::new(),
+            rings: Vec::new(),
+            outgoing: VecDeque::new(),
+            deliveries: VecDeque::new(),
+        }
+    }
+}
+
+/// An action refused: its HTTP status and Graph error code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl CallError {
+    fn not_found() -> Self {
+        Self {
+            status: 404,
+            code: "8522".into(),
+            message: "Call not found.".into(),
+        }
+    }
+
+    fn wrong_state(action: &str, state: LegState) -> Self {
+        Self {
+            status: 400,
+            code: "InvalidCallState".into(),
+            message: format!(
+                "{action} is not allowed while the call is {}.",
+                state.name()
+            ),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            code: "BadRequest".into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn result_info(code: u32, subcode: u32, message: &str) -> Value {
+    json!({ "@odata.type": "#microsoft.graph.resultInfo", "code": code, "subcode": subcode, "message": message })
+}
+
+impl World {
+    /// The call leg's JSON as Graph shows it (GET, and `resourceData` of notifications).
+    pub fn leg_json(&self, leg: &GraphCall) -> Value {
+        let account = self.calling.accounts.get(leg.account);
+        let mut call = json!({
+            "@odata.type": "#microsoft.graph.call",
+            "id": leg.id,
+            "state": leg.state.name(),
+            "direction": "incoming",
+            "callbackUri": leg.callback_uri.clone().or_else(|| self.calling.bot.webhook.clone()),
+            "source": { "@odata.type": "#microsoft.graph.participantInfo",
+                "identity": { "phone": { "id": leg.source_number } }, "endpointType": "default", "region": "amer" },
+            "targets": [ { "@odata.type": "#microsoft.graph.invitationParticipantInfo",
+                "identity": { "applicationInstance": {
+                    "id": account.map(|a| a.id.clone()), "displayName": account.map(|a| a.display_name.clone()),
+                    "tenantId": self.tenant_id } },
+                "endpointType": "default" } ],
+            "requestedModalities": ["audio"],
+            "tenantId": self.tenant_id,
+            "myParticipantId": format!("{}-bot", leg.id),
+            "callChainId": leg.id,
+        });
+        if let Some((code, subcode, message)) = &leg.result {
+            call["resultInfo"] = result_info(*code, *subcode, message);
+        }
+        call
+    }
+
+    fn notify(&mut self, call: &str, change: &str, resource: String, data: Value, incoming: bool) {
+        let Some(leg) = self.calling.legs.get(call) else {
+            return;
+        };
+        let Some(url) = leg
+            .callback_uri
+            .clone()
+            .or_else(|| self.calling.bot.webhook.clone())
+        else {
+            return;
+        };
+        let body = json!({
+            "@odata.type": "#microsoft.graph.commsNotifications",
+            "value": [ {
+                "@odata.type": "#microsoft.graph.commsNotification",
+                "changeType": change,
+                "resource": resource.replacen("/communications/calls/", "/app/calls/", 1),
+                "resourceUrl": resource,
+                "resourceData": data,
+            } ],
+        });
+        self.calling.outgoing.push_back(Notification {
+            url,
+            call: call.to_string(),
+            incoming,
+            body,
+        });
+    }
+
+    fn notify_state(&mut self, call: &str) {
+        let Some(leg) = self.calling.legs.get(call) else {
+            return;
+        };
+        let (change, data) = if leg.state == LegState::Terminated {
+            ("deleted", self.leg_json(leg))
+        } else {
+            ("updated", self.leg_json(leg))
+        };
+        self.notify(
+            call,
+            change,
+            format!("/communications/calls/{call}"),
+            data,
+            false,
+        );
+    }
+
+    /// A call arrives for a resource account of the bot (from PSTN). `None` when no webhook
+    /// is registered (the built-in controller takes calls then).
+    pub fn ring_bot(&mut self, account: usize, from: &str, call_id: &str) -> Option<String> {
+        self.calling.bot.webhook.as_ref()?;
+        let now = self.now_ms();
+        let leg = GraphCall {
+            id: call_id.to_string(),
+            state: LegState::Incoming,
+            source_number: from.to_string(),
+            account,
+            callback_uri: None,
+            created_ms: now,
+            answer_deadline_ms: Some(now + self.settings.answer_deadline_s as i64 * 1000),
+            joined: Vec::new(),
+            operations: Vec::new(),
+            actions: Vec::new(),
+            result: None,
+        };
+        let data = self.leg_json(&leg);
+        self.calling.legs.insert(call_id.to_string(), leg);
+        self.notify(
+            call_id,
+            "created",
+            format!("/communications/calls/{call_id}"),
+            data,
+            true,
+        );
+        self.note(format!(
+            "call {call_id} from {from} offered to the calling bot"
+        ));
+        Some(call_id.to_string())
+    }
+
+    fn leg_in(
+        &mut self,
+        call: &str,
+        action: &str,
+        allowed: &[LegState],
+    ) -> Result<&mut GraphCall, CallError> {
+        let leg = self
+            .calling
+            .legs
+            .get_mut(call)
+            .filter(|leg| leg.state != LegState::Terminated)
+            .ok_or_else(CallError::not_found)?;
+        if !allowed.contains(&leg.state) {
+            return Err(CallError::wrong_state(action, leg.state));
+        }
+        leg.actions.push(action.to_string());
+        Ok(leg)
+    }
+
+    /// `POST …/answer`: the bot takes the call; `establishing` and `established` follow.
+    pub fn answer_leg(
+        &mut self,
+        call: &str,
+        callback_uri: Option<String>,
+    ) -> Result<(), CallError> {
+        let leg = self.leg_in(call, "answer", &[LegState::Incoming])?;
+        leg.answer_deadline_ms = None;
+        if callback_uri.is_some() {
+            leg.callback_uri = callback_uri;
+        }
+        let swapped = self.settings.establish_order == "swapped";
+        let order = if swapped {
+            [LegState::Established, LegState::Establishing]
+        } else {
+            [LegState::Establishing, LegState::Established]
+        };
+        for state in order {
+            if let Some(leg) = self.calling.legs.get_mut(call) {
+                leg.state = state;
+            }
+            self.notify_state(call);
+        }
+        if let Some(leg) = self.calling.legs.get_mut(call) {
+            leg.state = LegState::Established;
+        }
+        self.note(format!("call {call}: answered by the bot"));
+        Ok(())
+    }
+
+    /// `POST …/reject`.
+    pub fn reject_leg(
+        &mut self,
+        call: &str,
+        callback_uri: Option<String>,
+    ) -> Result<(), CallError> {
+        let leg = self.leg_in(call, "reject", &[LegState::Incoming])?;
+        if callback_uri.is_some() {
+            leg.callback_uri = callback_uri;
+        }
+        self.terminate_leg(call, 0, 0, "Rejected by the bot.");
+        self.bot_call_ended(call, None);
+        Ok(())
+    }
+
+    /// `POST …/redirect` to a user: their Teams rings (Teams' own rules decide what an
+    /// unanswered ring becomes); the bot's leg ends when the ring resolves.
+    pub fn redirect_leg(
+        &mut self,
+        call: &str,
+        user: &str,
+        timeout_s: Option<u64>,
+        callback_uri: Option<String>,
+    ) -> Result<(), CallError> {
+        let agent = self.agent_index(user).ok_or_else(|| {
+            CallError::bad_request(format!(
+                "redirect target {user:?} is not a user of the tenant"
+            ))
+        })?;
+        let timeout = timeout_s.unwrap_or(55);
+        if !(15..=90).contains(&timeout) {
+            return Err(CallError::bad_request(
+                "timeout must be between 15 and 90 seconds",
+            ));
+        }
+        let now = self.now_ms();
+        let leg = self.leg_in(call, "redirect", &[LegState::Incoming])?;
+        leg.answer_deadline_ms = None;
+        leg.state = LegState::Redirecting;
+        if callback_uri.is_some() {
+            leg.callback_uri = callback_uri;
+        }
+        self.ring_teams(
+            agent,
+            call,
+            RingReason::Redirect,
+            now + timeout as i64 * 1000,
+        );
+        Ok(())
+    }
+
+    /// `POST …/transfer` to a user: the leg goes `transferring`, their Teams rings, and the
+    /// transfer completes (7015) once Teams took the call, by the agent or by Teams' rules.
+    pub fn transfer_leg(&mut self, call: &str, user: &str) -> Result<(), CallError> {
+        let agent = self.agent_index(user).ok_or_else(|| {
+            CallError::bad_request(format!(
+                "transfer target {user:?} is not a user of the tenant"
+            ))
+        })?;
+        let now = self.now_ms();
+        let ring_for = self.settings.teams_ring_s as i64 * 1000;
+        let leg = self.leg_in(call, "transfer", &[LegState::Established])?;
+        leg.state = LegState::Transferring;
+        self.notify_state(call);
+        self.ring_teams(agent, call, RingReason::Transfer, now + ring_for);
+        Ok(())
+    }
+
+    /// `POST …/participants/invite` of a user: their Teams rings; the operation completes when
+    /// they join, fails when they decline or do not answer. Returns the operation id.
+    pub fn invite_to_leg(
+        &mut self,
+        call: &str,
+        user: &str,
+        client_context: Option<String>,
+    ) -> Result<String, CallError> {
+        let agent = self.agent_index(user).ok_or_else(|| {
+            CallError::bad_request(format!("participant {user:?} is not a user of the tenant"))
+        })?;
+        let now = self.now_ms();
+        let ring_for = self.settings.teams_ring_s as i64 * 1000;
+        self.leg_in(call, "invite", &[LegState::Established])?;
+        let operation = ids::guid();
+        self.ring_teams(
+            agent,
+            call,
+            RingReason::Invite {
+                operation: operation.clone(),
+                client_context,
+            },
+            now + ring_for,
+        );
+        Ok(operation)
+    }
+
+    /// `POST …/playPrompt`: completes after `operation_ms`. Returns the operation id.
+    pub fn play_prompt(
+        &mut self,
+        call: &str,
+        client_context: Option<String>,
+    ) -> Result<String, CallError> {
+        let due = self.now_ms() + self.settings.operation_ms as i64;
+        let leg = self.leg_in(call, "playPrompt", &[LegState::Established])?;
+        let operation = ids::guid();
+        leg.operations.push(PendingOperation {
+            id: operation.clone(),
+            kind: "playPrompt".into(),
+            client_context,
+            due_ms: due,
+        });
+        Ok(operation)
+    }
+
+    /// `DELETE /communications/calls/{id}`: the bot hangs up (an answered call).
+    pub fn delete_leg(&mut self, call: &str) -> Result<(), CallError> {
+        let leg = self.leg_in(
+            call,
+            "delete",
+            &[
+                LegState::Establishing,
+                LegState::Established,
+                LegState::Transferring,
+                LegState::Terminating,
+            ],
+        )?;
+        leg.state = LegState::Terminating;
+        self.notify_state(call);
+        self.terminate_leg(call, 200, 5001, "The conversation has ended.");
+        self.bot_call_ended(call, None);
+        Ok(())
+    }
+
+    /// `POST …/keepAlive`.
+    pub fn keep_leg_alive(&mut self, call: &str) -> Result<(), CallError> {
+        match self.calling.legs.get(call) {
+            Some(leg) if leg.state != LegState::Terminated => Ok(()),
+            _ => Err(CallError::not_found()),
+        }
+    }
+
+    fn ring_teams(&mut self, agent: usize, call: &str, reason: RingReason, deadline_ms: i64) {
+        let name = self.agents[agent].display_name.clone();
+        self.note(format!("call {call}: {name}'s Teams rings ({reason:?})"));
+        if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+            entry.teams = Some(format!("ringing {name}"));
+        }
+        let rang_ms = self.now_ms();
+        self.calling.rings.push(TeamsRing {
+            agent,
+            call: call.to_string(),
+            reason,
+            rang_ms,
+            deadline_ms,
+        });
+    }
+
+    fn terminate_leg(&mut self, call: &str, code: u32, subcode: u32, message: &str) {
+        let now = self.now_ms();
+        let Some(leg) = self.calling.legs.get_mut(call) else {
+            return;
+        };
+        if leg.state == LegState::Terminated {
+            return;
+        }
+        leg.state = LegState::Terminated;
+        leg.result = Some((code, subcode, message.to_string()));
+        leg.operations.clear();
+        self.calling.rings.retain(|ring| ring.call != call);
+        self.notify_state(call);
+        if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+            entry.ended_ms.get_or_insert(now);
+        }
+    }
+
+    /// The agent answers their ringing Teams client (control API), or declines it (Teams'
+    /// rules then take a redirected or transferred call: voicemail).
+    pub fn teams_pick_up(&mut self, agent: usize, accept: bool) -> Result<String, String> {
+        let index = self
+            .calling
+            .rings
+            .iter()
+            .position(|ring| ring.agent == agent)
+            .ok_or_else(|| format!("{}'s Teams is not ringing", self.agents[agent].name))?;
+        let ring = self.calling.rings.remove(index);
+        let outcome = if accept { "answered" } else { "declined" };
+        self.resolve_ring(ring, accept);
+        Ok(outcome.into())
+    }
+
+    fn resolve_ring(&mut self, ring: TeamsRing, answered: bool) {
+        let name = self.agents[ring.agent].display_name.clone();
+        let call = ring.call.clone();
+        let teams = match (&ring.reason, answered) {
+            (_, true) => format!("answered by {name} in Teams"),
+            (RingReason::Invite { .. }, false) => format!("{name} did not join"),
+            (_, false) => format!("taken by {name}'s voicemail"),
+        };
+        if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+            entry.teams = Some(teams.clone());
+        }
+        self.note(format!("call {call}: {teams}"));
+        match ring.reason {
+            RingReason::Internal => {
+                let now = self.now_ms();
+                if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+                    if answered {
+                        entry.answered_ms = Some(now);
+                        entry.status = "Answered".into();
+                    } else {
+                        entry.outcome = Some(format!("Internal: {teams}"));
+                        entry.ended_ms = Some(now);
+                    }
+                }
+            }
+            RingReason::Redirect => {
+                self.terminate_leg(&call, 200, 0, "Redirected.");
+                self.bot_call_ended(&call, Some(&teams));
+            }
+            RingReason::Transfer => {
+                if let Some(leg) = self.calling.legs.get_mut(&call) {
+                    leg.state = LegState::Established;
+                }
+                let data = json!({ "@odata.type": "#microsoft.graph.call", "id": call, "state": "transferAccepted" });
+                self.notify(
+                    &call,
+                    "updated",
+                    format!("/communications/calls/{call}"),
+                    data,
+                    false,
+                );
+                self.terminate_leg(&call, 0, 7015, "GracefulTransferCompleted");
+                self.bot_call_ended(&call, Some(&teams));
+            }
+            RingReason::Invite {
+                operation,
+                client_context,
+            } => {
+                if answered {
+                    if let Some(leg) = self.calling.legs.get_mut(&call) {
+                        leg.joined.push(ring.agent);
+                    }
+                    let roster = self.roster(&call);
+                    self.notify(
+                        &call,
+                        "updated",
+                        format!("/communications/calls/{call}/participants"),
+                        roster,
+                        false,
+                    );
+                }
+                let (status, info) = if answered {
+                    ("completed", result_info(200, 0, "Participant joined."))
+                } else {
+                    (
+                        "failed",
+                        result_info(487, 10064, "The invitation was not accepted."),
+                    )
+                };
+                let data = json!({ "@odata.type": "#microsoft.graph.inviteParticipantsOperation",
+                    "id": operation, "status": status, "clientContext": client_context, "resultInfo": info });
+                self.notify(
+                    &call,
+                    "deleted",
+                    format!("/communications/calls/{call}/operations/{operation}"),
+                    data,
+                    false,
+                );
+            }
+        }
+    }
+
+    fn roster(&self, call: &str) -> Value {
+        let Some(leg) = self.calling.legs.get(call) else {
+            return json!([]);
+        };
+        let mut people = vec![
+            json!({ "@odata.type": "#microsoft.graph.participant", "id": format!("{call}-caller"),
+            "info": { "identity": { "phone": { "id": leg.source_number } } }, "isMuted": false, "isInLobby": false }),
+        ];
+        for agent in &leg.joined {
+            let agent = &self.agents[*agent];
+            people.push(json!({ "@odata.type": "#microsoft.graph.participant", "id": format!("{call}-{}", agent.graph_id),
+                "info": { "identity": { "user": { "id": agent.graph_id, "displayName": agent.display_name, "tenantId": self.tenant_id } } },
+                "isMuted": false, "isInLobby": false }));
+        }
+        Value::Array(people)
+    }
+
+    /// The caller hangs up a call the bot owns.
+    pub fn caller_hangs_up_leg(&mut self, call: &str) {
+        self.terminate_leg(call, 200, 540000, "The PSTN user hung up.");
+        self.bot_call_ended(call, None);
+    }
+
+    /// A notification for the bot could not be delivered (`status` 0: no answer in time): an
+    /// unacknowledged incoming call cannot be reached.
+    pub fn webhook_failed(&mut self, notification: &Notification, status: u16) {
+        if notification.incoming {
+            self.terminate_leg(
+                &notification.call,
+                408,
+                8544,
+                "Callee could not be reached.",
+            );
+            if let Some(entry) = self
+                .calls
+                .iter_mut()
+                .find(|c| c.call_id == notification.call)
+            {
+                entry.outcome = Some(format!("NotReached: the bot's webhook answered {status}"));
+            }
+        }
+    }
+
+    /// Deadlines: unanswered incoming calls, Teams rings nobody picks up, prompts that finish.
+    pub fn tick_calling(&mut self) {
+        let now = self.now_ms();
+        let late: Vec<String> = self
+            .calling
+            .legs
+            .values()
+            .filter(|leg| {
+                leg.state == LegState::Incoming
+                    && leg.answer_deadline_ms.is_some_and(|at| at <= now)
+            })
+            .map(|leg| leg.id.clone())
+            .collect();
+        for call in late {
+            self.terminate_leg(&call, 408, 8544, "Callee could not be reached.");
+            if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+                entry.outcome = Some("NotReached: the bot did not answer within 15 s".into());
+            }
+        }
+        // The agent who answered in the app picks up the Teams call it brings, if told to.
+        let accept_after = self.settings.teams_accept_invite_ms.map(|ms| ms as i64);
+        let picks_up = |ring: &TeamsRing| {
+            matches!(ring.reason, RingReason::Invite { .. })
+                && accept_after.is_some_and(|after| ring.rang_ms + after <= now)
+        };
+        let (answered, kept): (Vec<TeamsRing>, Vec<TeamsRing>) =
+            std::mem::take(&mut self.calling.rings)
+                .into_iter()
+                .partition(picks_up);
+        let (due, kept): (Vec<TeamsRing>, Vec<TeamsRing>) =
+            kept.into_iter().partition(|ring| ring.deadline_ms <= now);
+        self.calling.rings = kept;
+        for ring in answered {
+            self.resolve_ring(ring, true);
+        }
+        for ring in due {
+            self.resolve_ring(ring, false);
+        }
+        let mut finished = Vec::new();
+        for leg in self.calling.legs.values_mut() {
+            let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut leg.operations)
+                .into_iter()
+                .partition(|op| op.due_ms <= now);
+            leg.operations = pending;
+            finished.extend(done.into_iter().map(|op| (leg.id.clone(), op)));
+        }
+        for (call, op) in finished {
+            let data = json!({ "@odata.type": "#microsoft.graph.playPromptOperation", "id": op.id,
+                "status": "completed", "clientContext": op.client_context, "resultInfo": result_info(200, 0, "Action completed.") });
+            self.notify(
+                &call,
+                "deleted",
+                format!("/communications/calls/{call}/operations/{}", op.id),
+                data,
+                false,
+            );
+        }
+        // Ended legs stay an hour for the state dump (Graph answers 8522 for them at once).
+        self.calling
+            .legs
+            .retain(|_, leg| leg.state != LegState::Terminated || now - leg.created_ms < 3_600_000);
+    }
+
+    /// The bot's leg of a control-API call is over: the call's outcome is what the controller
+    /// recorded on its `Agent_Call__c`, or, without one, what became of it in Teams.
+    fn bot_call_ended(&mut self, call: &str, teams: Option<&str>) {
+        let record = self.find_record("Agent_Call__c", "Call_Id__c", call);
+        let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) else {
+            return;
+        };
+        if entry.outcome.is_some() {
+            return;
+        }
+        if record.is_none() {
+            entry.outcome = Some(match teams {
+                Some(teams) => format!("NotOffered: {teams}"),
+                None if entry.answered_ms.is_none() => "CallerHungUp".into(),
+                None => "Ended".into(),
+            });
+        }
+    }
+
+    /// Mirrors what the controller wrote on a bot call's `Agent_Call__c` onto the control-API
+    /// call (status, reason, times, and the outcome once final).
+    pub fn mirror_bot_call(
+        &mut self,
+        call_id: &str,
+        record: &serde_json::Map<String, Value>,
+        record_id: &str,
+    ) {
+        let now = self.now_ms();
+        let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call_id) else {
+            return;
+        };
+        let text = |field: &str| {
+            record
+                .get(field)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let status = text("Status__c").unwrap_or_default();
+        entry.record_id = Some(record_id.to_string());
+        entry.reason = text("Reason__c");
+        match status.as_str() {
+            "Signalled" => {
+                entry.signalled_ms.get_or_insert(now);
+            }
+            "Answered" => {
+                entry.answered_ms.get_or_insert(now);
+            }
+            _ => {}
+        }
+        if entry.outcome.is_none() {
+            entry.outcome = match status.as_str() {
+                "NotSignalled" => Some(format!(
+                    "NotSignalled: {}",
+                    entry
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "not signalled".into())
+                )),
+                "Declined" | "Missed" | "CallerHungUp" | "Ended" => Some(status.clone()),
+                _ => None,
+            };
+            if entry.outcome.is_some() {
+                entry.ended_ms.get_or_insert(now);
+            }
+        }
+        entry.status = status;
+    }
+}
+
+impl Call {
+    /// A call placed into emulated Teams for the calling bot.
+    pub fn for_bot(call_id: &str, agent: &str, kind: &str, from: &str, to: &str, now: i64) -> Self {
+        let mut call = Call::new(call_id, agent, kind, from, to, now);
+        call.status = "Ringing".into();
+        call.handled_by = "bot".into();
+        call
+    }
+}
