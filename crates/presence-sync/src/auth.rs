@@ -58,7 +58,8 @@ impl std::fmt::Debug for CloudExtras {
     }
 }
 
-type Response = StandardTokenResponse<CloudExtras, BasicTokenType>;
+pub(crate) type TokenAnswer = StandardTokenResponse<CloudExtras, BasicTokenType>;
+type Response = TokenAnswer;
 type OAuthClient = oauth2::Client<
     BasicErrorResponse,
     Response,
@@ -178,7 +179,7 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-fn tokens_from(response: &Response, previous_refresh: Option<String>) -> Tokens {
+pub(crate) fn tokens_from(response: &Response, previous_refresh: Option<String>) -> Tokens {
     let refresh_at = response
         .expires_in()
         .map(|lifetime| Instant::now() + lifetime.saturating_sub(Duration::from_secs(60)));
@@ -207,7 +208,10 @@ const SIGN_IN_NEEDED: &[&str] = &[
     "consent_required",
 ];
 
-fn oauth_error<E: std::error::Error, T: oauth2::ErrorResponseType + std::fmt::Display + 'static>(
+pub(crate) fn oauth_error<
+    E: std::error::Error,
+    T: oauth2::ErrorResponseType + std::fmt::Display + 'static,
+>(
     error: oauth2::RequestTokenError<E, oauth2::StandardErrorResponse<T>>,
 ) -> SyncError {
     match error {
@@ -279,6 +283,9 @@ pub struct TokenSource {
     refused: std::sync::Mutex<Option<String>>,
     /// Where the refresh token is kept (and under which account), if anywhere.
     vault: std::sync::Mutex<Option<(std::sync::Arc<dyn SecretStore>, String)>>,
+    /// A server's own credentials (`app_auth`): new tokens come from the grant made again,
+    /// not from a refresh token.
+    pub(crate) app: Option<std::sync::Arc<crate::app_auth::AppCredentials>>,
 }
 
 impl TokenSource {
@@ -290,6 +297,7 @@ impl TokenSource {
             stale: std::sync::atomic::AtomicBool::new(false),
             refused: std::sync::Mutex::new(None),
             vault: std::sync::Mutex::new(None),
+            app: None,
         }
     }
 
@@ -625,6 +633,12 @@ impl TokenSource {
         if let Some(refusal) = self.refusal() {
             return Err(refusal);
         }
+        if let Some(app) = &self.app {
+            // A refused grant is the server's configuration (a secret changed): not kept as
+            // a refusal, so that the next attempt, after the retry policy's wait, asks again.
+            *tokens = app.grant().await?;
+            return Ok(tokens.access_token.clone());
+        }
         let refresh = tokens
             .refresh_token
             .clone()
@@ -662,53 +676,7 @@ impl TokenSource {
     }
 }
 
+// The tests (Debug never shows a secret) live beside it, to keep this file about sign-in.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secrets::{MemoryStore, SecretStore};
-
-    #[tokio::test]
-    async fn debug_output_never_shows_a_secret() {
-        let tokens = Tokens {
-            access_token: "ACCESS-SECRET".into(),
-            refresh_token: Some("REFRESH-SECRET".into()),
-            refresh_at: None,
-            instance_url: Some("https://org.example".into()),
-            identity_url: None,
-        };
-        let endpoints = OAuthEndpoints::entra(
-            "http://127.0.0.1:9",
-            "organizations",
-            "app",
-            "http://127.0.0.1:1/callback",
-        );
-        let source = TokenSource::new(endpoints, tokens.clone()).expect("a source");
-        let store: std::sync::Arc<dyn SecretStore> = std::sync::Arc::new(MemoryStore::default());
-        store.save("teams:ada", "STORED-SECRET").expect("save");
-        source
-            .keep_in(store.clone(), "teams:ada")
-            .await
-            .expect("kept");
-        let extras = CloudExtras {
-            id_token: Some("ID-TOKEN-SECRET".into()),
-            ..CloudExtras::default()
-        };
-        let callback = crate::loopback::Callback::Code("CODE-SECRET".into());
-        let shown = format!("{tokens:?} {source:?} {store:?} {extras:?} {callback:?}");
-        for secret in [
-            "ACCESS-SECRET",
-            "REFRESH-SECRET",
-            "STORED-SECRET",
-            "ID-TOKEN-SECRET",
-            "CODE-SECRET",
-        ] {
-            assert!(!shown.contains(secret), "{secret} shown in {shown}");
-        }
-        assert!(
-            shown.contains("[redacted]")
-                && shown.contains("https://org.example")
-                && shown.contains("teams:ada"),
-            "{shown}"
-        );
-    }
-}
+#[path = "auth_tests.rs"]
+mod tests;

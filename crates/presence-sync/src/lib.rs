@@ -4,7 +4,8 @@
 //! `presence-core` against them. Nothing here decides presence: every decision is the
 //! engine's; this crate only performs effects and reports outcomes.
 //!
-//! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`graph`] and [`salesforce`]
+//! Layout: [`auth`] (OAuth, tokens, single-flight refresh), [`app_auth`] (a server's own
+//! client-credentials sign-in), [`graph`] and [`salesforce`]
 //! (the clients), [`request`] (transport, server clock, API allowance), [`streaming`] (CometD,
 //! and SOQL polling when it is unavailable), [`outbox`] (durable call logs and presence
 //! writes), [`wire`] (JSON shapes), [`error`], [`mod@driver`] and its [`SyncHandle`], [`local`] (data directory, one
@@ -13,6 +14,7 @@
 //! [`start`] (the one way to start a sync: data, sign-in, Call Center, driver), [`retry`] (the
 //! connectors' retries on the core's one policy).
 
+pub mod app_auth;
 pub mod auth;
 pub mod connect;
 pub mod driver;

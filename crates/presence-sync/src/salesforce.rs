@@ -148,7 +148,9 @@ impl SalesforceClient {
         format!("/services/data/v{API_VERSION}/{path}")
     }
 
-    async fn upsert(
+    /// Upserts a record of `object` by an external id `field` (PATCH …/{field}/{key}): a
+    /// retry of the same write never makes a second record.
+    pub async fn upsert(
         &self,
         object: &str,
         field: &str,
