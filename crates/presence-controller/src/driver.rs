@@ -1,0 +1,540 @@
+//! The one async driver: signs in to both clouds, resolves the lines' agents, serves the
+//! webhook, follows `/topic/AgentCalls`, and feeds every call's [`CallFlow`] with what Graph
+//! and the agents' apps say, performing the effects it returns.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use presence_core::PresenceClass;
+use presence_sync::app_auth::AppCredentials;
+use presence_sync::auth::TokenSource;
+use presence_sync::request::Transport;
+use presence_sync::salesforce::{salesforce_datetime, SalesforceClient};
+use presence_sync::streaming::{StreamNews, Streaming};
+use presence_sync::SyncError;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use crate::config::Settings;
+use crate::flow::{Action, AgentView, CallFlow, Effect, Input, RecordWrite, Timers};
+use crate::graph::{CallEvent, GraphClient, Notification};
+use crate::webhook::{Keys, Webhook};
+
+/// Why the controller cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("Graph sign-in (the bot's app, client credentials): {0}")]
+    GraphSignIn(SyncError),
+    #[error("Salesforce sign-in (the integration user, client credentials): {0}")]
+    SalesforceSignIn(SyncError),
+    #[error("line {resource_account}: {why}")]
+    Line {
+        resource_account: String,
+        why: String,
+    },
+    #[error("the Call Center cannot be read: {0}")]
+    CallCenter(String),
+    #[error("the webhook cannot listen on {address}: {error}")]
+    Listen {
+        address: String,
+        error: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A line resolved to its agent in both clouds.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub upn: String,
+    pub graph_id: String,
+    pub salesforce_id: String,
+}
+
+/// Everything a running controller holds.
+struct Driver {
+    settings: Settings,
+    graph: GraphClient,
+    salesforce: SalesforceClient,
+    /// Resource account id (lower case) → the agent whose line it is.
+    lines: BTreeMap<String, Agent>,
+    /// The Call Center's LoggedOut states (labels).
+    logged_out: Vec<String>,
+    timers: Timers,
+    /// Live calls: the flow, the agent, the caller's number, the number called.
+    calls: BTreeMap<String, (CallFlow, Agent, String)>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn soql_text(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// A running controller: its webhook's address and a way to stop it.
+#[derive(Debug)]
+pub struct Controller {
+    pub webhook_address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Controller {
+    /// Signs in, resolves the lines, binds the webhook and starts handling calls.
+    pub async fn start(settings: Settings) -> Result<Self, ControllerError> {
+        let transport = Transport::default();
+        let http = transport
+            .client()
+            .map_err(|e| ControllerError::Other(e.to_string()))?;
+        let graph_secret = settings.graph.client_secret.clone().unwrap_or_default();
+        let graph_tokens = TokenSource::for_app(
+            AppCredentials::entra(
+                &settings.graph.login_base,
+                &settings.graph.tenant,
+                &settings.graph.app_id,
+                &graph_secret,
+            )
+            .over(&transport),
+        )
+        .await
+        .map_err(ControllerError::GraphSignIn)?;
+        let graph = GraphClient::new(
+            http.clone(),
+            &settings.graph.graph_base,
+            Arc::new(graph_tokens),
+        );
+        let sf_secret = settings
+            .salesforce
+            .client_secret
+            .clone()
+            .unwrap_or_default();
+        let sf_tokens = TokenSource::for_app(
+            AppCredentials::salesforce(
+                &settings.salesforce.my_domain,
+                &settings.salesforce.client_id,
+                &sf_secret,
+            )
+            .over(&transport),
+        )
+        .await
+        .map_err(ControllerError::SalesforceSignIn)?;
+        let salesforce = SalesforceClient::connect_with(Arc::new(sf_tokens), &transport)
+            .await
+            .map_err(ControllerError::SalesforceSignIn)?;
+        let center = salesforce
+            .load_call_center()
+            .await
+            .map_err(|e| ControllerError::CallCenter(e.to_string()))?;
+        let logged_out = center
+            .states()
+            .iter()
+            .filter(|state| state.class == PresenceClass::LoggedOut)
+            .map(|state| state.label.clone())
+            .collect();
+        let mut lines = BTreeMap::new();
+        for line in &settings.lines {
+            let fail = |why: String| ControllerError::Line {
+                resource_account: line.resource_account.clone(),
+                why,
+            };
+            let graph_id = graph
+                .user_id(&line.agent)
+                .await
+                .map_err(|e| fail(format!("{} is not found in Entra: {e}", line.agent)))?;
+            let username = line
+                .salesforce_username
+                .clone()
+                .unwrap_or_else(|| line.agent.clone());
+            let found = salesforce
+                .query::<Map<String, Value>>(&format!(
+                    "SELECT Id FROM User WHERE Username = '{}' LIMIT 1",
+                    soql_text(&username)
+                ))
+                .await
+                .map_err(|e| {
+                    fail(format!(
+                        "the Salesforce user {username} cannot be read: {e}"
+                    ))
+                })?;
+            let salesforce_id = found
+                .records
+                .first()
+                .and_then(|user| user.get("Id"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| fail(format!("no Salesforce user {username}")))?
+                .to_string();
+            lines.insert(
+                line.resource_account.to_ascii_lowercase(),
+                Agent {
+                    upn: line.agent.clone(),
+                    graph_id,
+                    salesforce_id,
+                },
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(&settings.webhook.listen)
+            .await
+            .map_err(|error| ControllerError::Listen {
+                address: settings.webhook.listen.clone(),
+                error,
+            })?;
+        let webhook_address = listener
+            .local_addr()
+            .map_err(|e| ControllerError::Other(e.to_string()))?;
+        let mut settings = settings;
+        settings
+            .webhook
+            .public_url
+            .get_or_insert_with(|| format!("http://{webhook_address}/api/calling"));
+        let (notifications, received) = mpsc::channel(1024);
+        let webhook = Webhook {
+            keys: Arc::new(Keys::new(http, &settings.graph.calling_openid)),
+            app_id: settings.graph.app_id.clone(),
+            notifications,
+        };
+        let (news_tx, news) = mpsc::channel(256);
+        let stream =
+            Streaming::new(salesforce.clone(), &["/topic/AgentCalls".to_string()], None)
+                .map_err(|e| ControllerError::Other(format!("the Streaming API client: {e}")))?;
+        let timers = Timers {
+            offer_timeout_ms: settings.calls.offer_timeout().as_millis() as i64,
+            ring_timeout_ms: settings.calls.ring_timeout().as_millis() as i64,
+            heartbeat_timeout_ms: settings.calls.heartbeat_timeout_s as i64 * 1000,
+        };
+        let driver = Driver {
+            settings,
+            graph,
+            salesforce,
+            lines,
+            logged_out,
+            timers,
+            calls: BTreeMap::new(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, crate::webhook::router(webhook));
+            let streaming = tokio::spawn(stream.run(news_tx));
+            tokio::select! {
+                result = server => if let Err(error) = result { tracing::error!("the webhook stopped: {error}") },
+                () = driver.run(received, news) => {}
+                _ = stopped => {}
+            }
+            streaming.abort();
+        });
+        Ok(Self {
+            webhook_address,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stops handling calls and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut received: mpsc::Receiver<Notification>,
+        mut news: mpsc::Receiver<StreamNews>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                Some(notification) = received.recv() => self.on_notification(notification).await,
+                Some(news) = news.recv() => self.on_news(news).await,
+                _ = tick.tick() => self.on_tick().await,
+                else => return,
+            }
+        }
+    }
+
+    async fn on_notification(&mut self, notification: Notification) {
+        let Some(event) = notification.event() else {
+            tracing::debug!(
+                "a notification with nothing for the controller: {}",
+                notification.resource_url
+            );
+            return;
+        };
+        match event {
+            CallEvent::Incoming {
+                call,
+                from,
+                resource_account,
+            } => self.incoming(call, from, resource_account).await,
+            CallEvent::State { call, state } => self.step(&call, Input::Leg(state)).await,
+            CallEvent::Ended { call, result } => {
+                self.step(
+                    &call,
+                    Input::Ended {
+                        subcode: result.subcode,
+                    },
+                )
+                .await
+            }
+            CallEvent::Operation {
+                call,
+                client_context,
+                succeeded,
+            } if client_context == "invite" => {
+                self.step(&call, Input::Invited { joined: succeeded }).await;
+            }
+            CallEvent::Operation { .. } | CallEvent::Roster { .. } => {}
+        }
+    }
+
+    async fn incoming(&mut self, call: String, from: String, resource_account: String) {
+        let Some(agent) = self
+            .lines
+            .get(&resource_account.to_ascii_lowercase())
+            .cloned()
+        else {
+            tracing::warn!("call {call} for resource account {resource_account:?}, which no [[lines]] entry names: rejected");
+            if let Err(error) = self.graph.reject(&call).await {
+                tracing::error!("call {call}: reject refused: {error}");
+            }
+            return;
+        };
+        let view = match self.agent_view(&agent).await {
+            Ok(view) => view,
+            Err(error) => {
+                // Without the agent's presence the call cannot be offered safely: Teams takes it.
+                tracing::warn!("call {call}: {}'s presence cannot be read ({error}); redirected to their Teams", agent.upn);
+                AgentView {
+                    logged_out: true,
+                    heartbeat_age_ms: None,
+                }
+            }
+        };
+        let (flow, effects) = CallFlow::incoming(&call, view, &self.timers);
+        tracing::info!(
+            "call {call} from {from} for {}: {:?}",
+            agent.upn,
+            flow.not_offered.as_deref().unwrap_or("offered")
+        );
+        self.calls.insert(call.clone(), (flow, agent, from));
+        self.perform(&call, effects).await;
+    }
+
+    /// What the agent's `Agent_Presence__c` says now (read, not cached: the heartbeat is not
+    /// streamed).
+    async fn agent_view(&self, agent: &Agent) -> Result<AgentView, SyncError> {
+        let page = self
+            .salesforce
+            .query::<Map<String, Value>>(&format!(
+                "SELECT State__c, Heartbeat_At__c FROM Agent_Presence__c WHERE User__c = '{}' LIMIT 1",
+                soql_text(&agent.salesforce_id)
+            ))
+            .await?;
+        let Some(record) = page.records.first() else {
+            return Ok(AgentView {
+                logged_out: false,
+                heartbeat_age_ms: None,
+            });
+        };
+        let state = record.get("State__c").and_then(Value::as_str).unwrap_or("");
+        let now = chrono::DateTime::parse_from_str(
+            &self.salesforce.now_datetime(),
+            "%Y-%m-%dT%H:%M:%S%.3f%z",
+        )
+        .map_or_else(|_| now_ms(), |at| at.timestamp_millis());
+        let heartbeat = record
+            .get("Heartbeat_At__c")
+            .and_then(Value::as_str)
+            .and_then(|at| {
+                chrono::DateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.3f%z")
+                    .or_else(|_| chrono::DateTime::parse_from_rfc3339(at))
+                    .ok()
+            })
+            .map(|at| now - at.timestamp_millis());
+        Ok(AgentView {
+            logged_out: self
+                .logged_out
+                .iter()
+                .any(|label| label.eq_ignore_ascii_case(state)),
+            heartbeat_age_ms: heartbeat,
+        })
+    }
+
+    async fn on_news(&mut self, news: StreamNews) {
+        match news {
+            StreamNews::Record(changed) => {
+                let text = |field: &str| {
+                    changed
+                        .record
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                let (Some(call), Some(status)) = (text("Call_Id__c"), text("Status__c")) else {
+                    return;
+                };
+                let reason = text("Reason__c");
+                self.step(&call, Input::App { status, reason }).await;
+            }
+            StreamNews::Connected => tracing::info!("following /topic/AgentCalls"),
+            StreamNews::Lost(why) => tracing::warn!("the stream of agents' answers is lost: {why}"),
+            StreamNews::Polling { why, .. } => {
+                tracing::warn!("the stream is unavailable, polling: {why}")
+            }
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let live: Vec<String> = self.calls.keys().cloned().collect();
+        for call in live {
+            self.step(&call, Input::Tick).await;
+        }
+    }
+
+    async fn step(&mut self, call: &str, input: Input) {
+        let now = now_ms();
+        let Some((flow, _, _)) = self.calls.get_mut(call) else {
+            return;
+        };
+        let effects = flow.on(input, now, &self.timers);
+        self.perform(call, effects).await;
+        if self
+            .calls
+            .get(call)
+            .is_some_and(|(flow, _, _)| flow.is_done())
+        {
+            self.calls.remove(call);
+        }
+    }
+
+    async fn perform(&mut self, call: &str, effects: Vec<Effect>) {
+        for effect in effects {
+            let Some((flow, agent, from)) = self.calls.get(call).cloned() else {
+                return;
+            };
+            match effect {
+                Effect::Record(write) => {
+                    if let Err(error) = self.write_record(&flow, &agent, &from, &write).await {
+                        tracing::error!(
+                            "call {call}: Agent_Call__c not written ({write:?}): {error}"
+                        );
+                    }
+                }
+                Effect::Graph(action) => {
+                    if let Err(error) = self.act(call, &agent, action).await {
+                        tracing::error!("call {call}: {action:?} refused: {error}");
+                        let refused = self
+                            .calls
+                            .get_mut(call)
+                            .map(|(flow, _, _)| {
+                                flow.on(Input::Refused(action), now_ms(), &self.timers)
+                            })
+                            .unwrap_or_default();
+                        Box::pin(self.perform(call, refused)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One Graph action, retried briefly when the failure may pass.
+    async fn act(&self, call: &str, agent: &Agent, action: Action) -> Result<(), SyncError> {
+        let calls = &self.settings.calls;
+        let callback = self
+            .settings
+            .webhook
+            .public_url
+            .as_deref()
+            .unwrap_or_default();
+        let mut attempt = 0;
+        loop {
+            let result = match action {
+                Action::Answer => {
+                    self.graph
+                        .answer(call, callback, &calls.ringback_prompt)
+                        .await
+                }
+                Action::Redirect => {
+                    self.graph
+                        .redirect(call, &agent.graph_id, calls.redirect_timeout_s, callback)
+                        .await
+                }
+                Action::PlayPrompt => {
+                    self.graph
+                        .play_prompt(call, &calls.ringback_prompt, "ringback")
+                        .await
+                }
+                Action::Invite => self.graph.invite(call, &agent.graph_id, "invite").await,
+                Action::HandOver => self.graph.transfer(call, &agent.graph_id).await,
+                Action::HangUp => self.graph.hang_up(call).await,
+            };
+            match result {
+                Err(
+                    SyncError::Server(_) | SyncError::Network(_) | SyncError::RateLimited { .. },
+                ) if attempt < 2 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn write_record(
+        &self,
+        flow: &CallFlow,
+        agent: &Agent,
+        from: &str,
+        write: &RecordWrite,
+    ) -> Result<(), SyncError> {
+        let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(salesforce_datetime);
+        let mut body = Map::new();
+        if write.offer {
+            body.insert(
+                "Name".into(),
+                json!(flow.call.chars().take(80).collect::<String>()),
+            );
+            body.insert("User__c".into(), json!(agent.salesforce_id));
+            // Owned by the agent: the record (and its stream events) are the agent's to see.
+            body.insert("OwnerId".into(), json!(agent.salesforce_id));
+            body.insert("Kind__c".into(), json!("Direct"));
+            body.insert("From_Number__c".into(), json!(from));
+            body.insert(
+                "Offered_At__c".into(),
+                json!(flow.offered_at_ms.and_then(at)),
+            );
+        }
+        if let Some(status) = &write.status {
+            body.insert("Status__c".into(), json!(status));
+        }
+        if let Some(reason) = &write.reason {
+            body.insert("Reason__c".into(), json!(reason));
+        }
+        if let Some(ms) = write.answered_at_ms {
+            body.insert("Answered_At__c".into(), json!(at(ms)));
+        }
+        if let Some(ms) = write.ended_at_ms {
+            body.insert("Ended_At__c".into(), json!(at(ms)));
+        }
+        self.salesforce
+            .upsert(
+                "Agent_Call__c",
+                "Call_Id__c",
+                &flow.call,
+                &Value::Object(body),
+            )
+            .await
+    }
+}

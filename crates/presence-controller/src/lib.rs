@@ -1,0 +1,25 @@
+//! `presence-controller` answers "who takes this call?". It is a Teams calling bot, one per
+//! tenant and org, that owns every call to the numbers it holds (resource accounts), offers
+//! each one to the agent's Presence Bridge through `Agent_Call__c`, and applies the answering
+//! rules: an agent who is logged out (or whose app is gone) is not offered the call, which goes
+//! to their own Teams at once; a call the app does not signal, the agent declines or nobody
+//! answers is handed to the agent's Teams (its rules and voicemail); an answered call is joined
+//! by the agent's Teams while the bot stays in the call to see its end.
+//!
+//! It signs in to Graph with client credentials (application permissions) and to Salesforce as
+//! an integration user (client credentials), checks every webhook notification's bearer token
+//! against the calling service's published keys, and follows the agents' answers on
+//! `/topic/AgentCalls`.
+//!
+//! Layout: [`config`] (settings), [`webhook`] (the HTTPS calling webhook and its token check),
+//! [`graph`] (notifications and actions), [`flow`] (one call's pure state machine),
+//! [`driver`] (sign-in, lines, the one loop that runs the flows).
+
+pub mod config;
+pub mod driver;
+pub mod flow;
+pub mod graph;
+pub mod webhook;
+
+pub use config::Settings;
+pub use driver::{Controller, ControllerError};

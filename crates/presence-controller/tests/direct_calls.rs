@@ -1,0 +1,357 @@
+//! The call controller end to end: the emulator plays Microsoft (Graph's calling API, the
+//! agents' Teams clients) and Salesforce, the controller runs as it ships (its webhook on
+//! loopback, client-credentials sign-in to both), and the agent runs the real sync (the code of
+//! `presence-agent` and the desktop app). Every call below goes Teams → bot → Agent_Call__c →
+//! the agent's app, and back.
+
+use std::time::{Duration, Instant};
+
+use presence_controller::{Controller, Settings};
+use presence_core::{Input, Picker, Snapshot, UserIntent};
+use presence_emulator::Emulator;
+use presence_sync::outbox::Outbox;
+use presence_sync::{SignInTarget, Storage, SyncHandle, SyncOptions};
+use serde_json::{json, Value};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The demo settings, pointed at this emulator, with the webhook on a free loopback port.
+fn settings(emu: &Emulator) -> Settings {
+    let text = include_str!("../demo.toml").replace("127.0.0.1:9441", "127.0.0.1:0");
+    let settings = Settings::parse(&text)
+        .expect("demo.toml parses")
+        .at_emulator(&emu.base_url);
+    settings.check().expect("demo.toml is valid");
+    settings
+}
+
+async fn controller_for(emu: &Emulator) -> Controller {
+    let controller = Controller::start(settings(emu))
+        .await
+        .expect("the controller starts");
+    let webhook = format!("http://{}/api/calling", controller.webhook_address);
+    emu.with_world(|w| w.calling.bot.webhook = Some(webhook));
+    controller
+}
+
+struct Agent {
+    handle: SyncHandle,
+    task: tokio::task::JoinHandle<Result<(), presence_sync::StartError>>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Agent {
+    async fn start(emu: &Emulator, user: &str) -> Self {
+        let mut options = SyncOptions::new(SignInTarget::Emulator {
+            url: emu.base_url.clone(),
+            user: user.into(),
+        });
+        options.origin = "controller-test".into();
+        options.storage =
+            Storage::Outbox(std::sync::Arc::new(Outbox::in_memory().expect("outbox")));
+        let (handle, sync) = presence_sync::start(
+            options,
+            |asked| panic!("no sign-in is asked: {asked}"),
+            std::future::pending(),
+        );
+        let task = tokio::spawn(sync);
+        handle.connectors().await.expect("signed in");
+        let agent = Self { handle, task };
+        until(emu, "a heartbeat and a stream", |s| {
+            s["agents"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["name"] == user && a["heartbeatAgeMs"].is_number())
+            }) && s["streaming"]["clients"]
+                .as_array()
+                .is_some_and(|c| c.len() >= 2)
+        })
+        .await;
+        agent
+            .until("connected with a state", |s| {
+                s.links.iter().all(|l| l.state.is_connected()) && s.state.is_some()
+            })
+            .await;
+        agent
+    }
+
+    async fn intent(&self, intent: UserIntent) {
+        assert!(self.handle.send(Input::User(intent)).await, "driver gone");
+    }
+
+    async fn pick(&self, label: &str) {
+        self.intent(UserIntent::Pick {
+            label: label.into(),
+            via: Picker::Tray,
+        })
+        .await;
+    }
+
+    async fn until(&self, what: &str, check: impl Fn(&Snapshot) -> bool) {
+        let mut snapshots = self.handle.snapshots();
+        let started = Instant::now();
+        while !check(&snapshots.borrow_and_update()) {
+            let left = PATIENCE.saturating_sub(started.elapsed());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what}: {:?}",
+                snapshots.borrow()
+            );
+            let _ = tokio::time::timeout(left, snapshots.changed()).await;
+        }
+    }
+}
+
+async fn until(emu: &Emulator, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let state = emu.state();
+        if check(&state) {
+            return state;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "timed out waiting for {what}: calls {} records {}",
+            state["calls"],
+            state["agentCalls"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn call_of<'a>(state: &'a Value, id: &str) -> &'a Value {
+    state["calls"]
+        .as_array()
+        .and_then(|calls| calls.iter().find(|c| c["call_id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+fn record_of<'a>(state: &'a Value, id: &str) -> &'a Value {
+    state["agentCalls"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["Call_Id__c"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+fn leg_actions(emu: &Emulator, id: &str) -> Vec<String> {
+    emu.with_world(|w| {
+        w.calling
+            .legs
+            .get(id)
+            .map(|leg| leg.actions.clone())
+            .unwrap_or_default()
+    })
+}
+
+#[tokio::test]
+async fn a_direct_call_rings_in_the_app_with_the_callers_name_connects_in_teams_and_ends_with_its_duration(
+) {
+    let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller_for(&emu).await;
+    let agent = Agent::start(&emu, "ada").await;
+    let call = emu
+        .place_call("ada", "Direct", "+1 415 555 0100")
+        .expect("call");
+    let id = call.call_id.clone();
+    assert_eq!(call.handled_by, "bot");
+    agent
+        .until("ringing with the caller's name", |s| {
+            s.label == "Ringing"
+                && s.calls
+                    .first()
+                    .and_then(|c| c.caller.as_ref())
+                    .is_some_and(|c| c.name == "Margaret Hamilton")
+        })
+        .await;
+    let state = emu.state();
+    assert_eq!(record_of(&state, &id)["Status__c"], "Signalled");
+    assert_eq!(leg_actions(&emu, &id), ["answer", "playPrompt"]);
+
+    agent
+        .intent(UserIntent::Answer {
+            call_id: id.clone(),
+        })
+        .await;
+    let state = until(&emu, "Ada's Teams joins", |s| {
+        call_of(s, &id)["teams"] == "answered by Ada Lovelace in Teams"
+    })
+    .await;
+    assert_eq!(leg_actions(&emu, &id), ["answer", "playPrompt", "invite"]);
+    assert_eq!(call_of(&state, &id)["status"], "Answered");
+    until(&emu, "the answer's time on the record", |s| {
+        record_of(s, &id)["Answered_At__c"].is_string()
+    })
+    .await;
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    emu.hang_up(&id).expect("hang up");
+    let state = until(&emu, "the end on the record", |s| {
+        record_of(s, &id)["Status__c"] == "Ended" && record_of(s, &id)["Ended_At__c"].is_string()
+    })
+    .await;
+    assert_eq!(call_of(&state, &id)["outcome"], "Ended");
+    let tasks = until(&emu, "one Task", |s| {
+        s["tasks"].as_array().is_some_and(|t| !t.is_empty())
+    })
+    .await["tasks"]
+        .clone();
+    let tasks: Vec<&Value> = tasks
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter(|t| t["CallObject"] == json!(id))
+        .collect();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert!(
+        tasks[0]["CallDurationInSeconds"]
+            .as_f64()
+            .is_some_and(|d| d >= 1.0),
+        "{:?}",
+        tasks[0]
+    );
+}
+
+#[tokio::test]
+async fn a_do_not_disturb_call_never_rings_and_goes_to_the_agents_teams_with_the_reason_recorded() {
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| w.settings.teams_ring_s = 1);
+    let _controller = controller_for(&emu).await;
+    let agent = Agent::start(&emu, "ada").await;
+    agent.pick("Do Not Disturb").await;
+    until(&emu, "DND in Salesforce", |s| {
+        s["agents"][0]["salesforce"]["State__c"] == "Do Not Disturb"
+    })
+    .await;
+    let id = emu
+        .place_call("ada", "Direct", "+1 415 555 0100")
+        .expect("call")
+        .call_id;
+    let state = until(&emu, "taken by Teams' rules", |s| {
+        call_of(s, &id)["teams"] == "taken by Ada Lovelace's voicemail"
+    })
+    .await;
+    assert_eq!(record_of(&state, &id)["Status__c"], "NotSignalled");
+    assert_eq!(
+        call_of(&state, &id)["outcome"],
+        "NotSignalled: Do Not Disturb"
+    );
+    assert_eq!(leg_actions(&emu, &id), ["answer", "playPrompt", "transfer"]);
+    let snapshot = agent.handle.snapshots().borrow().clone();
+    assert!(
+        snapshot.calls.iter().all(|c| c.call_id != id),
+        "it never rang: {:?}",
+        snapshot.calls
+    );
+    assert!(
+        snapshot.blocked_calls.iter().any(|b| b.call_id == id),
+        "listed as blocked: {:?}",
+        snapshot.blocked_calls
+    );
+}
+
+#[tokio::test]
+async fn a_logged_out_agents_call_goes_to_their_teams_at_once_and_nothing_is_offered() {
+    let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller_for(&emu).await;
+    let agent = Agent::start(&emu, "ada").await;
+    agent.pick("Logout").await;
+    until(&emu, "logged out", |s| s["agents"][0]["loggedOut"] == true).await;
+    let started = Instant::now();
+    let id = emu
+        .place_call("ada", "Direct", "+1 415 555 0100")
+        .expect("call")
+        .call_id;
+    until(&emu, "Ada's Teams rings", |s| {
+        call_of(s, &id)["teams"] == "ringing Ada Lovelace"
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "at once: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(leg_actions(&emu, &id), ["redirect"]);
+    emu.with_world(|w| w.teams_pick_up(0, true))
+        .expect("Ada picks up in Teams");
+    let state = until(&emu, "the outcome", |s| {
+        call_of(s, &id)["outcome"].is_string()
+    })
+    .await;
+    assert_eq!(
+        call_of(&state, &id)["outcome"],
+        "NotOffered: answered by Ada Lovelace in Teams"
+    );
+    assert!(record_of(&state, &id).is_null(), "no Agent_Call__c");
+    assert_eq!(
+        state["tasks"].as_array().map(Vec::len),
+        Some(0),
+        "nothing logged (L4)"
+    );
+}
+
+#[tokio::test]
+async fn a_call_the_app_never_answers_is_answered_by_the_bot_and_handed_to_teams() {
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| w.settings.teams_ring_s = 1);
+    let _controller = controller_for(&emu).await;
+    let agent = Agent::start(&emu, "grace").await;
+    // The app is gone (its heartbeat still fresh): nobody answers the offer.
+    agent.task.abort();
+    let id = emu
+        .place_call("grace", "Direct", "+1 415 555 0100")
+        .expect("call")
+        .call_id;
+    let answered = until(&emu, "the bot answers", |_| {
+        leg_actions(&emu, &id)
+            .first()
+            .is_some_and(|a| a == "answer")
+    })
+    .await;
+    let leg = emu
+        .with_world(|w| w.calling.legs.get(&id).map(|l| l.created_ms))
+        .expect("a leg");
+    assert!(
+        emu.with_world(|w| w.now_ms()) - leg < 15_000,
+        "inside Graph's 15 s: {}",
+        call_of(&answered, &id)
+    );
+    let state = until(&emu, "handed to Teams", |s| {
+        record_of(s, &id)["Status__c"] == "Missed"
+    })
+    .await;
+    assert_eq!(
+        record_of(&state, &id)["Reason__c"],
+        "no answer from the agent's app"
+    );
+    until(&emu, "transferred", |_| {
+        leg_actions(&emu, &id).contains(&"transfer".to_string())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn notifications_without_a_valid_token_are_refused() {
+    let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller_for(&emu).await;
+    for token in ["missing", "wrong-key", "wrong-audience", "expired"] {
+        emu.with_world(|w| w.settings.webhook_token = token.into());
+        let id = emu
+            .place_call("alan", "Direct", "+1 415 555 0100")
+            .expect("call")
+            .call_id;
+        let state = until(&emu, token, |s| call_of(s, &id)["outcome"].is_string()).await;
+        assert_eq!(
+            call_of(&state, &id)["outcome"],
+            "NotReached: the bot's webhook answered 403",
+            "{token}"
+        );
+        assert!(
+            leg_actions(&emu, &id).is_empty(),
+            "{token}: the bot did nothing"
+        );
+    }
+}
