@@ -13,10 +13,10 @@ deps:
 build: deps
 	$(CARGO) build --workspace --all-targets
 
-# The demo: the cloud emulator and the desktop app signed in to it as agent ada.
+# The demo: the cloud emulator, the call controller and the desktop app signed in as agent ada.
 # Without a display (a bare server), the app runs on a virtual one.
 run: build
-	scripts/run-demo.sh target/debug/presence-emulator target/debug/presence-bridge
+	scripts/run-demo.sh target/debug/presence-emulator target/debug/presence-bridge target/debug/presence-controller
 
 # The cloud emulator alone, on the demo scenario (control page at http://127.0.0.1:8787/_emulator/ui).
 emulator:

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The demo: the cloud emulator on a free loopback port, and the desktop app signed in to it as
-# one agent (PRESENCE_BRIDGE_USER, default ada). Ctrl-C stops both (the app logs out first);
+# The demo: the cloud emulator on a free loopback port, the call controller (our Teams calling
+# bot) with its webhook registered at the emulator, and the desktop app signed in to it as one
+# agent (PRESENCE_BRIDGE_USER, default ada). Ctrl-C stops all three (the app logs out first);
 # closing the window hides it to the tray, whose Quit ends the app.
 set -euo pipefail
 emulator=${1:-target/debug/presence-emulator}
 app=${2:-target/debug/presence-bridge}
+controller=${3:-target/debug/presence-controller}
 log=$(mktemp)
+controller_log=$(mktemp)
 # The demo's emulator is new every run, so is the agent's data (outbox, stream positions).
 data=$(mktemp -d)
 "$emulator" --port "${PRESENCE_BRIDGE_EMULATOR_PORT:-0}" --scenario demo >"$log" 2>&1 &
 emu=$!
-trap 'kill "$emu" 2>/dev/null || true; rm -rf "$log" "$data"' EXIT
+ctl=
+trap 'kill "$emu" $ctl 2>/dev/null || true; rm -rf "$log" "$controller_log" "$data"' EXIT
 for _ in $(seq 100); do
   grep -q '^presence-emulator listening on' "$log" && break
   kill -0 "$emu" 2>/dev/null || { cat "$log"; exit 1; }
@@ -19,6 +23,19 @@ done
 base=$(sed -n 's/^presence-emulator listening on \(http:[^ ]*\).*/\1/p' "$log")
 [ -n "$base" ] || { echo "run-demo: the emulator did not start"; cat "$log"; exit 1; }
 echo "Emulator: $base  (control page: $base/_emulator/ui; act as the agent in Teams and Salesforce there)"
+# The controller signs in to the emulated tenant and org; its webhook is then set at the
+# emulated Azure Bot (what an admin does on the bot's Calling tab).
+"$controller" --config crates/presence-controller/demo.toml --emulator "$base" --listen 127.0.0.1:0 >"$controller_log" 2>&1 &
+ctl=$!
+for _ in $(seq 200); do
+  grep -q 'webhook listening on' "$controller_log" && break
+  kill -0 "$ctl" 2>/dev/null || { cat "$controller_log"; exit 1; }
+  sleep 0.05
+done
+webhook=$(sed -n 's/.*webhook listening on \(http:[^ ]*\).*/\1/p' "$controller_log")
+[ -n "$webhook" ] || { echo "run-demo: the controller did not start"; cat "$controller_log"; exit 1; }
+curl -sf -X POST -H 'content-type: application/json' -d "{\"webhook\":\"$webhook\"}" "$base/_emulator/calling" >/dev/null
+echo "Call controller: $webhook  (log: $controller_log)"
 echo "Desktop app: signed in as ${PRESENCE_BRIDGE_USER:-ada}"
 export PRESENCE_BRIDGE_EMULATOR=$base PRESENCE_BRIDGE_USER=${PRESENCE_BRIDGE_USER:-ada}
 export PRESENCE_BRIDGE_DATA_DIR=${PRESENCE_BRIDGE_DATA_DIR:-$data}
