@@ -25,7 +25,7 @@ base=$(sed -n 's/^presence-emulator listening on \(http:[^ ]*\).*/\1/p' "$log")
 echo "Emulator: $base  (control page: $base/_emulator/ui; act as the agent in Teams and Salesforce there)"
 # The controller signs in to the emulated tenant and org; its webhook is then set at the
 # emulated Azure Bot (what an admin does on the bot's Calling tab).
-"$controller" --config crates/presence-controller/demo.toml --emulator "$base" --listen 127.0.0.1:0 >"$controller_log" 2>&1 &
+"$controller" --config crates/presence-controller/demo.toml --emulator "$base" --listen 127.0.0.1:0 --store "$data/controller.sqlite" >"$controller_log" 2>&1 &
 ctl=$!
 for _ in $(seq 200); do
   grep -q 'webhook listening on' "$controller_log" && break

@@ -64,6 +64,26 @@ pub struct WebhookSettings {
     /// address listened on (`http://…/api/calling`), for loopback demos and tests only.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// This instance's name, put in each call's `callbackUri` (`{public_url}/{instance}`) so
+    /// that a front door can route a call's notifications to the instance that owns it.
+    #[serde(default = "instance")]
+    pub instance: String,
+}
+
+/// Where the live calls are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// The SQLite file of live calls (created if missing).
+    pub path: std::path::PathBuf,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            path: "presence-controller.sqlite".into(),
+        }
+    }
 }
 
 /// Timers of a call (the Call Center's own settings are read from Salesforce).
@@ -127,6 +147,8 @@ pub struct Settings {
     #[serde(default)]
     pub calls: CallSettings,
     #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
     pub lines: Vec<Line>,
 }
 
@@ -138,6 +160,9 @@ fn graph_base() -> String {
 }
 fn calling_openid() -> String {
     "https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration".into()
+}
+fn instance() -> String {
+    "1".into()
 }
 fn listen() -> String {
     "127.0.0.1:9441".into()
@@ -220,6 +245,18 @@ impl Settings {
             if url::Url::parse(url).is_err() {
                 return invalid(format!("webhook.public_url is not a URL: {url:?}"));
             }
+        }
+        if self.webhook.instance.is_empty()
+            || !self
+                .webhook
+                .instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return invalid(format!(
+                "webhook.instance must be letters, digits and '-': {:?}",
+                self.webhook.instance
+            ));
         }
         if !(15..=90).contains(&self.calls.redirect_timeout_s) {
             return invalid(

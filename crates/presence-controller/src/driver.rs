@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use crate::config::Settings;
 use crate::flow::{Action, AgentView, CallFlow, Effect, Input, RecordWrite, Timers};
 use crate::graph::{CallEvent, GraphClient, Notification};
+use crate::store::{CallStore, LiveCall};
 use crate::webhook::{Keys, Webhook};
 
 /// Why the controller cannot run.
@@ -36,6 +37,8 @@ pub enum ControllerError {
     },
     #[error("the Call Center cannot be read: {0}")]
     CallCenter(String),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("the webhook cannot listen on {address}: {error}")]
     Listen {
         address: String,
@@ -63,8 +66,11 @@ struct Driver {
     /// The Call Center's LoggedOut states (labels).
     logged_out: Vec<String>,
     timers: Timers,
-    /// Live calls: the flow, the agent, the caller's number, the number called.
-    calls: BTreeMap<String, (CallFlow, Agent, String)>,
+    /// Live calls, as also kept in `store`.
+    calls: BTreeMap<String, LiveCall>,
+    store: CallStore,
+    /// The `callbackUri` of every call: `{public_url}/{instance}`.
+    callback: String,
 }
 
 fn now_ms() -> i64 {
@@ -190,6 +196,17 @@ impl Controller {
             .webhook
             .public_url
             .get_or_insert_with(|| format!("http://{webhook_address}/api/calling"));
+        let store = CallStore::open(&settings.store.path)?;
+        let callback = format!(
+            "{}/{}",
+            settings
+                .webhook
+                .public_url
+                .as_deref()
+                .unwrap_or_default()
+                .trim_end_matches('/'),
+            settings.webhook.instance
+        );
         let (notifications, received) = mpsc::channel(1024);
         let webhook = Webhook {
             keys: Arc::new(Keys::new(http, &settings.graph.calling_openid)),
@@ -205,7 +222,7 @@ impl Controller {
             ring_timeout_ms: settings.calls.ring_timeout().as_millis() as i64,
             heartbeat_timeout_ms: settings.calls.heartbeat_timeout_s as i64 * 1000,
         };
-        let driver = Driver {
+        let mut driver = Driver {
             settings,
             graph,
             salesforce,
@@ -213,7 +230,10 @@ impl Controller {
             logged_out,
             timers,
             calls: BTreeMap::new(),
+            store,
+            callback,
         };
+        driver.restore().await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let server = axum::serve(listener, crate::webhook::router(webhook));
@@ -324,12 +344,19 @@ impl Driver {
         };
         let (flow, effects) = CallFlow::incoming(&call, view, &self.timers);
         tracing::info!(
-            "call {call} from {from} for {}: {:?}",
+            "call {call} from {from} for {}: {}",
             agent.upn,
             flow.not_offered.as_deref().unwrap_or("offered")
         );
-        self.calls.insert(call.clone(), (flow, agent, from));
-        self.perform(&call, effects).await;
+        self.calls.insert(
+            call.clone(),
+            LiveCall {
+                flow,
+                resource_account: resource_account.to_ascii_lowercase(),
+                from,
+            },
+        );
+        self.apply(&call, effects, false).await;
     }
 
     /// What the agent's `Agent_Presence__c` says now (read, not cached: the heartbeat is not
@@ -404,29 +431,43 @@ impl Driver {
     }
 
     async fn step(&mut self, call: &str, input: Input) {
-        let now = now_ms();
-        let Some((flow, _, _)) = self.calls.get_mut(call) else {
+        let Some(live) = self.calls.get_mut(call) else {
             return;
         };
-        let effects = flow.on(input, now, &self.timers);
-        self.perform(call, effects).await;
-        if self
-            .calls
-            .get(call)
-            .is_some_and(|(flow, _, _)| flow.is_done())
-        {
-            self.calls.remove(call);
+        let before = live.flow.clone();
+        let effects = live.flow.on(input, now_ms(), &self.timers);
+        if effects.is_empty() && live.flow == before {
+            return;
         }
+        self.apply(call, effects, false).await;
     }
 
-    async fn perform(&mut self, call: &str, effects: Vec<Effect>) {
-        for effect in effects {
-            let Some((flow, agent, from)) = self.calls.get(call).cloned() else {
+    /// Saves the call with its effects, performs them (and what a refusal leads to), then
+    /// marks them done, or forgets the call once it is over. `replaying` (at a restart): an
+    /// action Graph refuses was done before the crash, or the call is gone, which the
+    /// reconciliation that follows finds out.
+    async fn apply(&mut self, call: &str, effects: Vec<Effect>, replaying: bool) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.front().cloned() {
+            let Some(live) = self.calls.get(call).cloned() else {
                 return;
+            };
+            let pending: Vec<Effect> = queue.iter().cloned().collect();
+            if let Err(error) = self.store.save(&live, &pending, now_ms()) {
+                // Not kept: a crash now would lose the call's progress; the call goes on.
+                tracing::error!("call {call}: {error}");
+            }
+            queue.pop_front();
+            let Some(agent) = self.lines.get(&live.resource_account).cloned() else {
+                tracing::error!(
+                    "call {call}: its line {} is no longer configured",
+                    live.resource_account
+                );
+                break;
             };
             match effect {
                 Effect::Record(write) => {
-                    if let Err(error) = self.write_record(&flow, &agent, &from, &write).await {
+                    if let Err(error) = self.write_record(&live, &agent, &write).await {
                         tracing::error!(
                             "call {call}: Agent_Call__c not written ({write:?}): {error}"
                         );
@@ -434,30 +475,107 @@ impl Driver {
                 }
                 Effect::Graph(action) => {
                     if let Err(error) = self.act(call, &agent, action).await {
+                        if replaying {
+                            tracing::info!(
+                                "call {call}: {action:?} again after the restart: {error}"
+                            );
+                            continue;
+                        }
                         tracing::error!("call {call}: {action:?} refused: {error}");
-                        let refused = self
-                            .calls
-                            .get_mut(call)
-                            .map(|(flow, _, _)| {
-                                flow.on(Input::Refused(action), now_ms(), &self.timers)
-                            })
-                            .unwrap_or_default();
-                        Box::pin(self.perform(call, refused)).await;
+                        if let Some(live) = self.calls.get_mut(call) {
+                            queue.extend(live.flow.on(
+                                Input::Refused(action),
+                                now_ms(),
+                                &self.timers,
+                            ));
+                        }
                     }
                 }
             }
         }
+        let done = self.calls.get(call).is_none_or(|live| live.flow.is_done());
+        let kept = if done {
+            self.calls.remove(call);
+            self.store.forget(call)
+        } else {
+            match self.calls.get(call) {
+                Some(live) => self.store.save(live, &[], now_ms()),
+                None => Ok(()),
+            }
+        };
+        if let Err(error) = kept {
+            tracing::error!("call {call}: {error}");
+        }
+    }
+
+    /// At start: every call the store kept is taken up again. What was left undone is done,
+    /// then each call is brought up to date: Graph says whether it still exists (and whether
+    /// the bot's answer took), Salesforce what the app wrote meanwhile.
+    async fn restore(&mut self) -> Result<(), ControllerError> {
+        let kept = self.store.load()?;
+        if kept.is_empty() {
+            return Ok(());
+        }
+        tracing::info!("taking up {} calls kept from before", kept.len());
+        for (live, pending) in kept {
+            let call = live.flow.call.clone();
+            self.calls.insert(call.clone(), live);
+            self.apply(&call, pending, true).await;
+        }
+        let live: Vec<String> = self.calls.keys().cloned().collect();
+        for call in &live {
+            match self.graph.state(call).await {
+                Ok(None) => self.step(call, Input::Ended { subcode: 0 }).await,
+                Ok(Some(state)) => self.step(call, Input::Leg(state)).await,
+                Err(error) => tracing::warn!(
+                    "call {call}: its state cannot be read after the restart: {error}"
+                ),
+            }
+        }
+        for call in live {
+            if !self.calls.contains_key(&call) {
+                continue;
+            }
+            let page = self
+                .salesforce
+                .query::<Map<String, Value>>(&format!(
+                    "SELECT Status__c, Reason__c FROM Agent_Call__c WHERE Call_Id__c = '{}' LIMIT 1",
+                    soql_text(&call)
+                ))
+                .await;
+            match page {
+                Ok(page) => {
+                    if let Some(record) = page.records.first() {
+                        let text = |field: &str| {
+                            record
+                                .get(field)
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                        };
+                        if let Some(status) = text("Status__c") {
+                            self.step(
+                                &call,
+                                Input::App {
+                                    status,
+                                    reason: text("Reason__c"),
+                                },
+                            )
+                            .await;
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    "call {call}: its record cannot be read after the restart: {error}"
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// One Graph action, retried briefly when the failure may pass.
     async fn act(&self, call: &str, agent: &Agent, action: Action) -> Result<(), SyncError> {
         let calls = &self.settings.calls;
-        let callback = self
-            .settings
-            .webhook
-            .public_url
-            .as_deref()
-            .unwrap_or_default();
+        let callback = &self.callback;
         let mut attempt = 0;
         loop {
             let result = match action {
@@ -494,11 +612,11 @@ impl Driver {
 
     async fn write_record(
         &self,
-        flow: &CallFlow,
+        live: &LiveCall,
         agent: &Agent,
-        from: &str,
         write: &RecordWrite,
     ) -> Result<(), SyncError> {
+        let (flow, from) = (&live.flow, &live.from);
         let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(salesforce_datetime);
         let mut body = Map::new();
         if write.offer {

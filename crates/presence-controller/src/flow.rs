@@ -78,7 +78,7 @@ pub enum Action {
 }
 
 /// What the driver must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Effect {
     Graph(Action),
     /// Upsert the call's `Agent_Call__c` (by `Call_Id__c`) with these values.

@@ -270,6 +270,23 @@ impl GraphClient {
         .map(drop)
     }
 
+    /// The call leg's state now, or `None` when Graph no longer knows the call (it ended).
+    pub async fn state(&self, call: &str) -> Result<Option<String>, SyncError> {
+        let url = format!("{}/communications/calls/{call}", self.base);
+        match send_authorized(&self.http, &self.tokens, reqwest::Method::GET, &url, None).await {
+            Ok(body) => {
+                let leg: Value =
+                    serde_json::from_slice(&body).map_err(|source| SyncError::Malformed {
+                        what: "a Graph call",
+                        source: Some(source),
+                    })?;
+                Ok(leg["state"].as_str().map(str::to_string))
+            }
+            Err(SyncError::Refused { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The bot hangs up (an answered call ends for everyone in a peer-to-peer call).
     pub async fn hang_up(&self, call: &str) -> Result<(), SyncError> {
         let url = format!("{}/communications/calls/{call}", self.base);

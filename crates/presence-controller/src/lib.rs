@@ -13,12 +13,14 @@
 //!
 //! Layout: [`config`] (settings), [`webhook`] (the HTTPS calling webhook and its token check),
 //! [`graph`] (notifications and actions), [`flow`] (one call's pure state machine),
-//! [`driver`] (sign-in, lines, the one loop that runs the flows).
+//! [`store`] (live calls on disk), [`driver`] (sign-in, lines, the one loop that runs the
+//! flows, and the restart).
 
 pub mod config;
 pub mod driver;
 pub mod flow;
 pub mod graph;
+pub mod store;
 pub mod webhook;
 
 pub use config::Settings;

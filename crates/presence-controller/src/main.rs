@@ -21,6 +21,9 @@ struct Args {
     /// address is printed).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// Keep the live calls in this SQLite file instead of the file's `store.path`.
+    #[arg(long, value_name = "FILE")]
+    store: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -46,6 +49,9 @@ async fn main() {
     };
     if let Some(listen) = args.listen {
         settings.webhook.listen = listen;
+    }
+    if let Some(store) = args.store {
+        settings.store.path = store;
     }
     let controller = match Controller::start(settings).await {
         Ok(controller) => controller,

@@ -1,0 +1,156 @@
+//! What the controller's end-to-end tests share: the demo settings at an emulator, an agent's
+//! real sync, and waits on the emulator's state.
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::time::{Duration, Instant};
+
+use presence_controller::{Controller, Settings};
+use presence_core::{Input, Picker, Snapshot, UserIntent};
+use presence_emulator::Emulator;
+use presence_sync::outbox::Outbox;
+use presence_sync::{SignInTarget, Storage, SyncHandle, SyncOptions};
+use serde_json::Value;
+
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The demo settings, pointed at this emulator, with the webhook on a free loopback port and
+/// the live calls in a new file.
+pub fn settings(emu: &Emulator) -> Settings {
+    let text = include_str!("../../demo.toml").replace("127.0.0.1:9441", "127.0.0.1:0");
+    let mut settings = Settings::parse(&text)
+        .expect("demo.toml parses")
+        .at_emulator(&emu.base_url);
+    settings.check().expect("demo.toml is valid");
+    settings.store.path = scratch("calls.sqlite");
+    settings
+}
+
+/// A path in a new directory under the system's temporary one.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("presence-controller-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir.join(name)
+}
+
+pub async fn controller_for(emu: &Emulator) -> Controller {
+    let controller = Controller::start(settings(emu))
+        .await
+        .expect("the controller starts");
+    let webhook = format!("http://{}/api/calling", controller.webhook_address);
+    emu.with_world(|w| w.calling.bot.webhook = Some(webhook));
+    controller
+}
+
+pub struct Agent {
+    pub handle: SyncHandle,
+    pub task: tokio::task::JoinHandle<Result<(), presence_sync::StartError>>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Agent {
+    pub async fn start(emu: &Emulator, user: &str) -> Self {
+        let mut options = SyncOptions::new(SignInTarget::Emulator {
+            url: emu.base_url.clone(),
+            user: user.into(),
+        });
+        options.origin = "controller-test".into();
+        options.storage =
+            Storage::Outbox(std::sync::Arc::new(Outbox::in_memory().expect("outbox")));
+        let (handle, sync) = presence_sync::start(
+            options,
+            |asked| panic!("no sign-in is asked: {asked}"),
+            std::future::pending(),
+        );
+        let task = tokio::spawn(sync);
+        handle.connectors().await.expect("signed in");
+        let agent = Self { handle, task };
+        until(emu, "a heartbeat and a stream", |s| {
+            s["agents"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["name"] == user && a["heartbeatAgeMs"].is_number())
+            }) && s["streaming"]["clients"]
+                .as_array()
+                .is_some_and(|c| c.len() >= 2)
+        })
+        .await;
+        agent
+            .until("connected with a state", |s| {
+                s.links.iter().all(|l| l.state.is_connected()) && s.state.is_some()
+            })
+            .await;
+        agent
+    }
+
+    pub async fn intent(&self, intent: UserIntent) {
+        assert!(self.handle.send(Input::User(intent)).await, "driver gone");
+    }
+
+    pub async fn pick(&self, label: &str) {
+        self.intent(UserIntent::Pick {
+            label: label.into(),
+            via: Picker::Tray,
+        })
+        .await;
+    }
+
+    pub async fn until(&self, what: &str, check: impl Fn(&Snapshot) -> bool) {
+        let mut snapshots = self.handle.snapshots();
+        let started = Instant::now();
+        while !check(&snapshots.borrow_and_update()) {
+            let left = PATIENCE.saturating_sub(started.elapsed());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what}: {:?}",
+                snapshots.borrow()
+            );
+            let _ = tokio::time::timeout(left, snapshots.changed()).await;
+        }
+    }
+}
+
+pub async fn until(emu: &Emulator, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let state = emu.state();
+        if check(&state) {
+            return state;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "timed out waiting for {what}: calls {} records {}",
+            state["calls"],
+            state["agentCalls"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn call_of<'a>(state: &'a Value, id: &str) -> &'a Value {
+    state["calls"]
+        .as_array()
+        .and_then(|calls| calls.iter().find(|c| c["call_id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+pub fn record_of<'a>(state: &'a Value, id: &str) -> &'a Value {
+    state["agentCalls"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["Call_Id__c"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+pub fn leg_actions(emu: &Emulator, id: &str) -> Vec<String> {
+    emu.with_world(|w| {
+        w.calling
+            .legs
+            .get(id)
+            .map(|leg| leg.actions.clone())
+            .unwrap_or_default()
+    })
+}
