@@ -38,6 +38,10 @@ pub struct CallOffer {
     pub kind: CallKind,
     pub from_number: String,
     pub to_number: String,
+    /// `Logged_By_Controller__c`: the call controller writes this call's Task (it sees the
+    /// whole call, whether or not this app still runs), so the engine logs nothing for it.
+    #[serde(default)]
+    pub controller_logs: bool,
 }
 
 /// What the controller later reports about a call (`Agent_Call__c.Status__c`).

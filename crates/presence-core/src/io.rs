@@ -266,6 +266,26 @@ pub struct CallLog {
     pub to_number: String,
     pub caller: Option<CallerMatch>,
     pub subject: String,
+    /// The Task's owner (`OwnerId`), when it is not whoever writes it: the call controller
+    /// writes its logs as the integration user, owned by the agent.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+impl CallLog {
+    /// The text of the log's subject (`Task.Subject`), from the rest of it.
+    pub fn composed_subject(&self) -> String {
+        let who = self
+            .caller
+            .as_ref()
+            .map_or(self.from_number.as_str(), |caller| caller.name.as_str());
+        match (self.call_type, &self.disposition) {
+            (CallType::Outbound, _) => format!("Call to {}", self.to_number),
+            (_, Disposition::Missed) => format!("Missed call from {who}"),
+            (_, Disposition::Completed) => format!("Call from {who}"),
+            (_, reason) => format!("Call from {who} not signalled: {reason}"),
+        }
+    }
 }
 
 /// What the agent's panel did to a call, written to `Agent_Call__c.Status__c`.

@@ -864,6 +864,37 @@ fn g3_answered_and_outbound_calls_are_logged_when_they_end_with_duration() {
 }
 
 #[test]
+fn g4_a_call_the_controller_logs_is_not_logged_by_the_app_but_still_listed() {
+    let mut w = World::new().started();
+    w.offer_logged_by_controller("missed", CallKind::Direct, "+1555");
+    w.progress("missed", CallProgress::Missed);
+    w.offer_logged_by_controller("answered", CallKind::Direct, "+1 415 555 0100");
+    answer(&mut w, "answered");
+    w.advance(secs(30));
+    w.progress("answered", CallProgress::Ended);
+    w.teams_app_sets("DoNotDisturb", "Presenting");
+    w.advance(secs(2));
+    w.offer_logged_by_controller("blocked", CallKind::Direct, "+1556");
+    for call in ["answered", "missed", "blocked"] {
+        assert!(
+            w.logs_for(call).is_empty(),
+            "{call}: the controller writes its Task"
+        );
+    }
+    let snapshot = w.engine.snapshot();
+    assert_eq!(
+        snapshot.recent_calls.len(),
+        2,
+        "{:?}",
+        snapshot.recent_calls
+    );
+    assert!(snapshot
+        .blocked_calls
+        .iter()
+        .any(|b| b.call_id == "blocked"));
+}
+
+#[test]
 fn g4_every_log_is_keyed_by_its_call_id_and_emitted_once_whatever_is_replayed() {
     let mut w = World::new().started();
     w.offer("c", CallKind::Direct, "+1555");

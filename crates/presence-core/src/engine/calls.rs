@@ -33,6 +33,8 @@ pub(super) struct ActiveCall {
     pub(super) ringing: bool,
     pub(super) answered_at: Option<Instant>,
     pub(super) call_waiting: bool,
+    /// The call controller writes this call's Task.
+    pub(super) controller_logs: bool,
 }
 
 /// Every call the engine knows of: under way, just finished, and listed for the panel.
@@ -78,20 +80,6 @@ impl Calls {
         while self.finished.len() > FINISHED_CALLS_KEPT {
             self.finished.pop_front();
         }
-    }
-}
-
-/// The text of a call log's subject (`Task.Subject`).
-fn subject(log: &CallLog) -> String {
-    let who = log
-        .caller
-        .as_ref()
-        .map_or(log.from_number.as_str(), |caller| caller.name.as_str());
-    match (log.call_type, &log.disposition) {
-        (CallType::Outbound, _) => format!("Call to {}", log.to_number),
-        (_, Disposition::Missed) => format!("Missed call from {who}"),
-        (_, Disposition::Completed) => format!("Call from {who}"),
-        (_, reason) => format!("Call from {who} not signalled: {reason}"),
     }
 }
 
@@ -145,6 +133,7 @@ impl Engine {
                 // while logged out. Queue calls go to another agent; internal calls are not ours
                 // to log (C4).
                 if offer.kind == CallKind::Direct && class != PresenceClass::LoggedOut {
+                    let controller_logs = offer.controller_logs;
                     self.calls.blocked.push_front(BlockedCall::new(
                         offer.call_id.clone(),
                         offer.kind,
@@ -153,6 +142,9 @@ impl Engine {
                         reason.clone(),
                     ));
                     self.calls.blocked.truncate(self.timing.recent_calls_kept);
+                    if controller_logs {
+                        return;
+                    }
                     self.log_call(CallLog {
                         key: offer.call_id.clone(),
                         call_id: offer.call_id,
@@ -164,6 +156,7 @@ impl Engine {
                         to_number: display_text(&offer.to_number),
                         caller: None,
                         subject: String::new(),
+                        owner: None,
                     });
                 }
             }
@@ -183,6 +176,7 @@ impl Engine {
             ringing: true,
             answered_at: None,
             call_waiting,
+            controller_logs: offer.controller_logs,
         });
         self.bump_activity();
         let title = match (call_waiting, offer.kind) {
@@ -309,7 +303,8 @@ impl Engine {
         } else {
             true
         };
-        if log && !self.logged_out() {
+        // The controller logs the calls it says it logs (G4: one writer per Task).
+        if log && !self.logged_out() && !call.controller_logs {
             let (from_number, to_number) = if call.outbound {
                 (call.to_number, call.number)
             } else {
@@ -326,6 +321,7 @@ impl Engine {
                 to_number,
                 caller: call.caller,
                 subject: String::new(),
+                owner: None,
             });
         }
         if answered && !self.calls.any_connected() {
@@ -356,6 +352,7 @@ impl Engine {
             ringing: false,
             answered_at: None,
             call_waiting: false,
+            controller_logs: false,
         });
         self.bump_activity();
         self.send_call_write(
@@ -388,7 +385,7 @@ impl Engine {
 
     /// Hands a call's log to the outbox, its subject composed from the rest (G3, G4).
     fn log_call(&mut self, mut log: CallLog) {
-        log.subject = subject(&log);
+        log.subject = log.composed_subject();
         self.effects.push(Effect::LogCall { log });
     }
 }

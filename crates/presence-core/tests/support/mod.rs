@@ -387,11 +387,21 @@ impl World {
     }
 
     pub fn offer(&mut self, call_id: &str, kind: CallKind, from: &str) {
+        self.offer_as(call_id, kind, from, false);
+    }
+
+    /// An offer whose Task the call controller says it writes (`Logged_By_Controller__c`).
+    pub fn offer_logged_by_controller(&mut self, call_id: &str, kind: CallKind, from: &str) {
+        self.offer_as(call_id, kind, from, true);
+    }
+
+    fn offer_as(&mut self, call_id: &str, kind: CallKind, from: &str, controller_logs: bool) {
         self.input(Input::CallOffered(CallOffer {
             call_id: call_id.into(),
             kind,
             from_number: from.into(),
             to_number: "+14155550199".into(),
+            controller_logs,
         }));
     }
 

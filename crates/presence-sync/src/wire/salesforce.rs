@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 pub const PRESENCE_FIELDS: &str = "State__c, Origin_Client__c, Sequence__c";
 
 /// The `Agent_Call__c` fields [`call_event`] reads (what queries select).
-pub const CALL_FIELDS: &str = "Call_Id__c, Kind__c, Status__c, From_Number__c, To_Number__c";
+pub const CALL_FIELDS: &str =
+    "Call_Id__c, Kind__c, Status__c, From_Number__c, To_Number__c, Logged_By_Controller__c";
 
 /// One entry of a REST error answer (`[{"message": …, "errorCode": "INVALID_SESSION_ID"}]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +134,9 @@ pub struct AgentCallRecord {
     pub from_number: Option<String>,
     #[serde(rename = "To_Number__c", default)]
     pub to_number: Option<String>,
+    /// The call controller writes the call's Task (absent from older PushTopics: false).
+    #[serde(rename = "Logged_By_Controller__c", default)]
+    pub logged_by_controller: Option<bool>,
 }
 
 /// What an `Agent_Call__c` change means for the engine.
@@ -164,6 +168,7 @@ impl AgentCallRecord {
                     kind,
                     from_number: self.from_number.unwrap_or_default(),
                     to_number: self.to_number.unwrap_or_default(),
+                    controller_logs: self.logged_by_controller.unwrap_or(false),
                 }))
             }
             "Answered" => CallProgress::Answered,
@@ -353,6 +358,9 @@ pub struct TaskUpsert<'a> {
     /// The Account the caller is.
     #[serde(rename = "WhatId", skip_serializing_if = "Option::is_none")]
     pub what: Option<&'a str>,
+    /// The agent, when the writer is someone else (the call controller's integration user).
+    #[serde(rename = "OwnerId", skip_serializing_if = "Option::is_none")]
+    pub owner: Option<&'a str>,
 }
 
 /// Longest `Task.Subject` Salesforce takes.
@@ -382,6 +390,7 @@ impl<'a> TaskUpsert<'a> {
             },
             who: caller.filter(|_| !is_account).map(|c| c.id.as_str()),
             what: caller.filter(|_| is_account).map(|c| c.id.as_str()),
+            owner: log.owner.as_deref(),
         }
     }
 }
@@ -478,6 +487,7 @@ mod tests {
                 name: "Acme".into(),
             }),
             subject: "x".repeat(300),
+            owner: Some("005000000000001AAA".into()),
         };
         let task = serde_json::to_value(TaskUpsert::new(&log, "2026-12-01".into())).expect("json");
         assert_eq!(task["WhatId"], "001");
@@ -486,5 +496,9 @@ mod tests {
         assert_eq!(task["Status"], "Completed");
         assert_eq!(task["CallDurationInSeconds"], 61);
         assert_eq!(task["Subject"].as_str().map(str::len), Some(255));
+        assert_eq!(
+            task["OwnerId"], "005000000000001AAA",
+            "the agent owns a Task the controller writes"
+        );
     }
 }

@@ -291,5 +291,6 @@ pub fn call_log(key: &str) -> presence_core::CallLog {
         to_number: "+14155550101".into(),
         caller: None,
         subject: format!("Missed call {key}"),
+        owner: None,
     }
 }
