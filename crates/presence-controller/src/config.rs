@@ -132,6 +132,9 @@ pub struct Line {
     pub resource_account: String,
     /// The agent whose direct number it is: their UPN in Entra.
     pub agent: String,
+    /// The number (E.164), for the records and logs (`To_Number__c`, the Task's number).
+    #[serde(default)]
+    pub number: Option<String>,
     /// Their Salesforce username, when it is not the UPN.
     #[serde(default)]
     pub salesforce_username: Option<String>,

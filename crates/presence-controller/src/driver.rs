@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use presence_core::PresenceClass;
+use presence_core::calls::display_text;
+use presence_core::{CallKind, CallLog, CallType, Disposition, PresenceClass};
 use presence_sync::app_auth::AppCredentials;
 use presence_sync::auth::TokenSource;
+use presence_sync::outbox::Outbox;
 use presence_sync::request::Transport;
 use presence_sync::salesforce::{salesforce_datetime, SalesforceClient};
 use presence_sync::streaming::{StreamNews, Streaming};
@@ -18,7 +20,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::flow::{Action, AgentView, CallFlow, Effect, Input, RecordWrite, Timers};
+use crate::flow::{Action, AgentView, CallFlow, Effect, Input, RecordWrite, Rules};
 use crate::graph::{CallEvent, GraphClient, Notification};
 use crate::store::{CallStore, LiveCall};
 use crate::webhook::{Keys, Webhook};
@@ -54,6 +56,8 @@ pub struct Agent {
     pub upn: String,
     pub graph_id: String,
     pub salesforce_id: String,
+    /// The line's number, when the settings give it.
+    pub number: Option<String>,
 }
 
 /// Everything a running controller holds.
@@ -65,13 +69,19 @@ struct Driver {
     lines: BTreeMap<String, Agent>,
     /// The Call Center's LoggedOut states (labels).
     logged_out: Vec<String>,
-    timers: Timers,
+    rules: Rules,
+    /// The durable queue of call logs (Tasks), delivered by `outbox::deliver_forever`.
+    outbox: Arc<Outbox>,
     /// Live calls, as also kept in `store`.
     calls: BTreeMap<String, LiveCall>,
     store: CallStore,
     /// The `callbackUri` of every call: `{public_url}/{instance}`.
     callback: String,
 }
+
+/// How fast queued call logs are delivered: the app's pace (an outage's backlog drains
+/// without a burst).
+const LOG_DELIVERIES_PER_SECOND: u32 = presence_sync::driver::OUTBOX_DELIVERIES_PER_SECOND;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -135,12 +145,13 @@ impl Controller {
             .load_call_center()
             .await
             .map_err(|e| ControllerError::CallCenter(e.to_string()))?;
-        let logged_out = center
+        let logged_out: Vec<String> = center
             .states()
             .iter()
             .filter(|state| state.class == PresenceClass::LoggedOut)
             .map(|state| state.label.clone())
             .collect();
+        let log_missed_calls = center.settings().log_missed_calls;
         let mut lines = BTreeMap::new();
         for line in &settings.lines {
             let fail = |why: String| ControllerError::Line {
@@ -179,6 +190,7 @@ impl Controller {
                     upn: line.agent.clone(),
                     graph_id,
                     salesforce_id,
+                    number: line.number.clone(),
                 },
             );
         }
@@ -217,18 +229,31 @@ impl Controller {
         let stream =
             Streaming::new(salesforce.clone(), &["/topic/AgentCalls".to_string()], None)
                 .map_err(|e| ControllerError::Other(format!("the Streaming API client: {e}")))?;
-        let timers = Timers {
+        let rules = Rules {
             offer_timeout_ms: settings.calls.offer_timeout().as_millis() as i64,
             ring_timeout_ms: settings.calls.ring_timeout().as_millis() as i64,
             heartbeat_timeout_ms: settings.calls.heartbeat_timeout_s as i64 * 1000,
+            log_missed_calls,
+            logged_out_states: logged_out.clone(),
         };
+        // The call logs wait here while Salesforce is away, and across a crash.
+        let outbox = Arc::new(
+            Outbox::open(&settings.store.path.with_extension("outbox.sqlite"))
+                .map_err(|e| ControllerError::Other(format!("the call-log outbox: {e}")))?,
+        );
+        let deliveries = tokio::spawn(presence_sync::outbox::deliver_forever(
+            outbox.clone(),
+            Arc::new(salesforce.clone()),
+            LOG_DELIVERIES_PER_SECOND,
+        ));
         let mut driver = Driver {
             settings,
             graph,
             salesforce,
             lines,
             logged_out,
-            timers,
+            rules,
+            outbox,
             calls: BTreeMap::new(),
             store,
             callback,
@@ -244,6 +269,7 @@ impl Controller {
                 _ = stopped => {}
             }
             streaming.abort();
+            deliveries.abort();
         });
         Ok(Self {
             webhook_address,
@@ -342,7 +368,7 @@ impl Driver {
                 }
             }
         };
-        let (flow, effects) = CallFlow::incoming(&call, view, &self.timers);
+        let (flow, effects) = CallFlow::incoming(&call, view, &self.rules);
         tracing::info!(
             "call {call} from {from} for {}: {}",
             agent.upn,
@@ -435,7 +461,7 @@ impl Driver {
             return;
         };
         let before = live.flow.clone();
-        let effects = live.flow.on(input, now_ms(), &self.timers);
+        let effects = live.flow.on(input, now_ms(), &self.rules);
         if effects.is_empty() && live.flow == before {
             return;
         }
@@ -466,6 +492,10 @@ impl Driver {
                 break;
             };
             match effect {
+                Effect::Log {
+                    disposition,
+                    duration_s,
+                } => self.log(&live, &agent, disposition, duration_s).await,
                 Effect::Record(write) => {
                     if let Err(error) = self.write_record(&live, &agent, &write).await {
                         tracing::error!(
@@ -486,7 +516,7 @@ impl Driver {
                             queue.extend(live.flow.on(
                                 Input::Refused(action),
                                 now_ms(),
-                                &self.timers,
+                                &self.rules,
                             ));
                         }
                     }
@@ -610,6 +640,36 @@ impl Driver {
         }
     }
 
+    /// Queues the call's Task in the outbox (delivered by upsert on `Call_Log_Key__c` = the
+    /// call id, so a repeat after a crash is the same Task), linked to the caller's record.
+    async fn log(&self, live: &LiveCall, agent: &Agent, disposition: Disposition, duration_s: u64) {
+        let call = &live.flow.call;
+        let caller = match self.salesforce.lookup_caller(&live.from).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                tracing::warn!("call {call}: the caller cannot be looked up ({error}); logged without the link");
+                None
+            }
+        };
+        let mut log = CallLog {
+            key: call.clone(),
+            call_id: call.clone(),
+            kind: CallKind::Direct,
+            call_type: CallType::Inbound,
+            disposition,
+            duration: Duration::from_secs(duration_s),
+            from_number: display_text(&live.from),
+            to_number: agent.number.clone().unwrap_or_default(),
+            caller,
+            subject: String::new(),
+            owner: Some(agent.salesforce_id.clone()),
+        };
+        log.subject = log.composed_subject();
+        if let Err(error) = self.outbox.enqueue(&log) {
+            tracing::error!("call {call}: its log cannot be queued: {error}");
+        }
+    }
+
     async fn write_record(
         &self,
         live: &LiveCall,
@@ -629,6 +689,11 @@ impl Driver {
             body.insert("OwnerId".into(), json!(agent.salesforce_id));
             body.insert("Kind__c".into(), json!("Direct"));
             body.insert("From_Number__c".into(), json!(from));
+            if let Some(number) = &agent.number {
+                body.insert("To_Number__c".into(), json!(number));
+            }
+            // This controller writes the call's Task, so the app does not.
+            body.insert("Logged_By_Controller__c".into(), json!(true));
             body.insert(
                 "Offered_At__c".into(),
                 json!(flow.offered_at_ms.and_then(at)),

@@ -12,6 +12,7 @@
 //! rules and voicemail), with the reason on the record. The caller hanging up at any point is
 //! `CallerHungUp`; the end of a connected call is `Ended`.
 
+use presence_core::Disposition;
 use serde::{Deserialize, Serialize};
 
 /// Where a call stands.
@@ -83,6 +84,11 @@ pub enum Effect {
     Graph(Action),
     /// Upsert the call's `Agent_Call__c` (by `Call_Id__c`) with these values.
     Record(RecordWrite),
+    /// Log the call: its Task, queued in the durable outbox (G1 to G4).
+    Log {
+        disposition: Disposition,
+        duration_s: u64,
+    },
 }
 
 /// Fields of `Agent_Call__c` to write; `None` leaves a field as it is.
@@ -96,12 +102,27 @@ pub struct RecordWrite {
     pub ended_at_ms: Option<i64>,
 }
 
-/// The controller's timers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timers {
+/// The controller's timers and the Call Center's logging rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
     pub offer_timeout_ms: i64,
     pub ring_timeout_ms: i64,
     pub heartbeat_timeout_ms: i64,
+    /// `Log_Missed_Calls__c` (G1): missed and declined calls are logged.
+    pub log_missed_calls: bool,
+    /// The Call Center's LoggedOut states: a call the app did not signal for one of them is
+    /// not logged (G5).
+    pub logged_out_states: Vec<String>,
+}
+
+impl Rules {
+    /// The log of a call that was not answered, if such calls are logged (G1).
+    fn missed(&self, disposition: Disposition) -> Option<Effect> {
+        self.log_missed_calls.then_some(Effect::Log {
+            disposition,
+            duration_s: 0,
+        })
+    }
 }
 
 /// One call.
@@ -131,15 +152,13 @@ fn status(status: &str, reason: Option<&str>) -> RecordWrite {
 
 impl CallFlow {
     /// A call just arrived; returns the flow and what to do first.
-    pub fn incoming(call: &str, agent: AgentView, timers: &Timers) -> (Self, Vec<Effect>) {
+    pub fn incoming(call: &str, agent: AgentView, rules: &Rules) -> (Self, Vec<Effect>) {
         let why_not = if agent.logged_out {
             Some("agent logged out")
         } else {
             match agent.heartbeat_age_ms {
                 None => Some("no heartbeat from the agent's app"),
-                Some(age) if age > timers.heartbeat_timeout_ms => {
-                    Some("agent's heartbeat is stale")
-                }
+                Some(age) if age > rules.heartbeat_timeout_ms => Some("agent's heartbeat is stale"),
                 Some(_) => None,
             }
         };
@@ -162,23 +181,27 @@ impl CallFlow {
         self.stage == Stage::Done
     }
 
-    fn hand_over(&mut self, write: Option<RecordWrite>) -> Vec<Effect> {
+    /// Hands the call to the agent's Teams: the record's change (if any), the call's log (it
+    /// is over for Presence Bridge), then the transfer.
+    fn hand_over(&mut self, write: Option<RecordWrite>, log: Option<Effect>) -> Vec<Effect> {
         self.stage = Stage::HandingOver;
         self.deadline_ms = None;
         let mut effects: Vec<Effect> = write.into_iter().map(record).collect();
+        effects.extend(log);
         effects.push(Effect::Graph(Action::HandOver));
         effects
     }
 
     /// Moves the call on; `now_ms` is the wall clock's time.
-    pub fn on(&mut self, input: Input, now_ms: i64, timers: &Timers) -> Vec<Effect> {
+    pub fn on(&mut self, input: Input, now_ms: i64, rules: &Rules) -> Vec<Effect> {
         use Stage::*;
+        let missed = |why: &str| Some(status("Missed", Some(why)));
         match (self.stage, input) {
             (Done, _) => Vec::new(),
             (Answering, Input::Leg(state)) if state == "established" => {
                 self.stage = Offered;
                 self.offered_at_ms = Some(now_ms);
-                self.deadline_ms = Some(now_ms + timers.offer_timeout_ms);
+                self.deadline_ms = Some(now_ms + rules.offer_timeout_ms);
                 vec![
                     Effect::Graph(Action::PlayPrompt),
                     record(RecordWrite {
@@ -190,14 +213,27 @@ impl CallFlow {
             }
             (Offered, Input::App { status, .. }) if status == "Signalled" => {
                 self.stage = Ringing;
-                self.deadline_ms = Some(now_ms + timers.ring_timeout_ms);
+                self.deadline_ms = Some(now_ms + rules.ring_timeout_ms);
                 Vec::new()
             }
             // The app's own status (NotSignalled with its reason, Declined) stays on the record.
-            (Offered | Ringing, Input::App { status, .. })
-                if status == "NotSignalled" || status == "Declined" =>
-            {
-                self.hand_over(None)
+            // G2: a call not signalled is logged with the reason as its disposition, unless
+            // the reason is a LoggedOut state (G5).
+            (Offered | Ringing, Input::App { status, reason }) if status == "NotSignalled" => {
+                let reason = reason.unwrap_or_else(|| "Not signalled".into());
+                let logged_out = rules
+                    .logged_out_states
+                    .iter()
+                    .any(|state| state.eq_ignore_ascii_case(&reason));
+                let log = (!logged_out).then_some(Effect::Log {
+                    disposition: Disposition::NotSignalled(reason),
+                    duration_s: 0,
+                });
+                self.hand_over(None, log)
+            }
+            (Offered | Ringing, Input::App { status, .. }) if status == "Declined" => {
+                let log = rules.missed(Disposition::Declined);
+                self.hand_over(None, log)
             }
             (Offered | Ringing, Input::App { status, .. }) if status == "Answered" => {
                 self.stage = Inviting;
@@ -212,41 +248,55 @@ impl CallFlow {
                     ..RecordWrite::default()
                 })]
             }
-            (Inviting, Input::Invited { joined: false }) => self.hand_over(Some(status(
-                "Missed",
-                Some("not picked up in Teams after the answer in the app"),
-            ))),
+            (Inviting, Input::Invited { joined: false }) => self.hand_over(
+                missed("not picked up in Teams after the answer in the app"),
+                rules.missed(Disposition::Missed),
+            ),
             // The agent hung up in the app.
             (Inviting | Connected, Input::App { status, .. }) if status == "Ended" => {
                 self.stage = Ending;
                 vec![Effect::Graph(Action::HangUp)]
             }
             (Offered, Input::Tick) if self.deadline_ms.is_some_and(|at| at <= now_ms) => self
-                .hand_over(Some(status(
-                    "Missed",
-                    Some("no answer from the agent's app"),
-                ))),
-            (Ringing, Input::Tick) if self.deadline_ms.is_some_and(|at| at <= now_ms) => {
-                self.hand_over(Some(status("Missed", Some("not answered in time"))))
-            }
-            (stage, Input::Ended { subcode }) => {
+                .hand_over(
+                    missed("no answer from the agent's app"),
+                    rules.missed(Disposition::Missed),
+                ),
+            (Ringing, Input::Tick) if self.deadline_ms.is_some_and(|at| at <= now_ms) => self
+                .hand_over(
+                    missed("not answered in time"),
+                    rules.missed(Disposition::Missed),
+                ),
+            (stage, Input::Ended { .. }) => {
                 self.stage = Done;
                 self.deadline_ms = None;
                 let ended = |status: &str| {
-                    vec![record(RecordWrite {
+                    record(RecordWrite {
                         status: Some(status.into()),
                         ended_at_ms: Some(now_ms),
                         ..RecordWrite::default()
-                    })]
+                    })
                 };
                 match stage {
-                    // Nothing was offered: nothing to write (L4).
+                    // Nothing was offered: nothing to write or log (L4).
                     Redirected | Answering => Vec::new(),
-                    Connected | Ending => ended("Ended"),
-                    Offered | Ringing | Inviting => ended("CallerHungUp"),
-                    // Handed over (7015), or the caller left during the handover: the record
-                    // already says why it was handed over.
-                    HandingOver if subcode == 7015 => Vec::new(),
+                    // G3: an answered call is logged when it ends, with its duration.
+                    Connected | Ending => {
+                        let talked_ms = self.answered_at_ms.map_or(0, |at| (now_ms - at).max(0));
+                        vec![
+                            ended("Ended"),
+                            Effect::Log {
+                                disposition: Disposition::Completed,
+                                duration_s: (talked_ms / 1000) as u64,
+                            },
+                        ]
+                    }
+                    // G1: it rang and the caller left before an answer.
+                    Offered | Ringing | Inviting => std::iter::once(ended("CallerHungUp"))
+                        .chain(rules.missed(Disposition::Missed))
+                        .collect(),
+                    // Handed over (a completed transfer, 7015, or the caller left meanwhile):
+                    // the record and the log were written when it was handed over.
                     HandingOver | Done => Vec::new(),
                 }
             }
@@ -255,10 +305,10 @@ impl CallFlow {
                 self.not_offered = Some("the bot could not answer".into());
                 vec![Effect::Graph(Action::Redirect)]
             }
-            (Inviting, Input::Refused(Action::Invite)) => self.hand_over(Some(status(
-                "Missed",
-                Some("the agent's Teams could not be invited"),
-            ))),
+            (Inviting, Input::Refused(Action::Invite)) => self.hand_over(
+                missed("the agent's Teams could not be invited"),
+                rules.missed(Disposition::Missed),
+            ),
             (HandingOver, Input::Refused(Action::HandOver)) => {
                 self.stage = Ending;
                 vec![Effect::Graph(Action::HangUp)]
@@ -272,11 +322,28 @@ impl CallFlow {
 mod tests {
     use super::*;
 
-    const TIMERS: Timers = Timers {
-        offer_timeout_ms: 5_000,
-        ring_timeout_ms: 20_000,
-        heartbeat_timeout_ms: 120_000,
-    };
+    fn rules() -> Rules {
+        Rules {
+            offer_timeout_ms: 5_000,
+            ring_timeout_ms: 20_000,
+            heartbeat_timeout_ms: 120_000,
+            log_missed_calls: true,
+            logged_out_states: vec!["Logout".into()],
+        }
+    }
+
+    fn logs(effects: &[Effect]) -> Vec<(String, u64)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Log {
+                    disposition,
+                    duration_s,
+                } => Some((disposition.as_str().to_string(), *duration_s)),
+                _ => None,
+            })
+            .collect()
+    }
 
     fn present() -> AgentView {
         AgentView {
@@ -297,7 +364,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 Effect::Record(w) => w.status.clone(),
-                Effect::Graph(_) => None,
+                Effect::Graph(_) | Effect::Log { .. } => None,
             })
             .collect()
     }
@@ -327,84 +394,142 @@ mod tests {
                 "agent's heartbeat is stale",
             ),
         ] {
-            let (mut flow, effects) = CallFlow::incoming("c", view, &TIMERS);
+            let (mut flow, effects) = CallFlow::incoming("c", view, &rules());
             assert_eq!(effects, [Effect::Graph(Action::Redirect)]);
             assert_eq!(flow.not_offered.as_deref(), Some(why));
-            assert_eq!(flow.on(Input::Ended { subcode: 0 }, 9, &TIMERS), []);
+            assert_eq!(flow.on(Input::Ended { subcode: 0 }, 9, &rules()), []);
             assert!(flow.is_done());
         }
     }
 
     #[test]
     fn an_answered_call_invites_the_agent_and_its_end_is_recorded() {
-        let (mut flow, effects) = CallFlow::incoming("c", present(), &TIMERS);
+        let (mut flow, effects) = CallFlow::incoming("c", present(), &rules());
         assert_eq!(effects, [Effect::Graph(Action::Answer)]);
-        let offered = flow.on(Input::Leg("establishing".into()), 10, &TIMERS);
+        let offered = flow.on(Input::Leg("establishing".into()), 10, &rules());
         assert!(
             offered.is_empty(),
             "only established counts: the two may come swapped"
         );
-        let offered = flow.on(Input::Leg("established".into()), 20, &TIMERS);
+        let offered = flow.on(Input::Leg("established".into()), 20, &rules());
         assert_eq!(statuses(&offered), ["Offered"]);
         assert!(offered.contains(&Effect::Graph(Action::PlayPrompt)));
-        assert!(flow.on(app("Signalled"), 30, &TIMERS).is_empty());
+        assert!(flow.on(app("Signalled"), 30, &rules()).is_empty());
         assert_eq!(
-            flow.on(app("Answered"), 40, &TIMERS),
+            flow.on(app("Answered"), 40, &rules()),
             [Effect::Graph(Action::Invite)]
         );
-        let joined = flow.on(Input::Invited { joined: true }, 50, &TIMERS);
+        let joined = flow.on(Input::Invited { joined: true }, 50, &rules());
         assert!(matches!(&joined[..], [Effect::Record(w)] if w.answered_at_ms == Some(50)));
-        let ended = flow.on(Input::Ended { subcode: 540000 }, 90_050, &TIMERS);
+        let ended = flow.on(Input::Ended { subcode: 540000 }, 90_050, &rules());
         assert_eq!(statuses(&ended), ["Ended"]);
+        assert_eq!(logs(&ended), [("Completed".to_string(), 90)]);
         assert_eq!(flow.answered_at_ms, Some(50));
     }
 
     #[test]
     fn no_answer_from_the_app_and_no_answer_by_the_agent_hand_the_call_to_teams() {
-        let (mut flow, _) = CallFlow::incoming("c", present(), &TIMERS);
-        flow.on(Input::Leg("established".into()), 0, &TIMERS);
-        assert!(flow.on(Input::Tick, 4_999, &TIMERS).is_empty());
-        let late = flow.on(Input::Tick, 5_000, &TIMERS);
+        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
+        flow.on(Input::Leg("established".into()), 0, &rules());
+        assert!(flow.on(Input::Tick, 4_999, &rules()).is_empty());
+        let late = flow.on(Input::Tick, 5_000, &rules());
         assert_eq!(statuses(&late), ["Missed"]);
         assert!(late.contains(&Effect::Graph(Action::HandOver)));
         assert!(flow
-            .on(Input::Ended { subcode: 7015 }, 6_000, &TIMERS)
+            .on(Input::Ended { subcode: 7015 }, 6_000, &rules())
             .is_empty());
 
-        let (mut flow, _) = CallFlow::incoming("c", present(), &TIMERS);
-        flow.on(Input::Leg("established".into()), 0, &TIMERS);
-        flow.on(app("Signalled"), 100, &TIMERS);
-        assert!(flow.on(Input::Tick, 20_000, &TIMERS).is_empty());
-        assert_eq!(statuses(&flow.on(Input::Tick, 20_100, &TIMERS)), ["Missed"]);
+        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
+        flow.on(Input::Leg("established".into()), 0, &rules());
+        flow.on(app("Signalled"), 100, &rules());
+        assert!(flow.on(Input::Tick, 20_000, &rules()).is_empty());
+        assert_eq!(
+            statuses(&flow.on(Input::Tick, 20_100, &rules())),
+            ["Missed"]
+        );
     }
 
     #[test]
     fn not_signalled_and_declined_keep_the_apps_status_and_hand_over() {
         for answer in ["NotSignalled", "Declined"] {
-            let (mut flow, _) = CallFlow::incoming("c", present(), &TIMERS);
-            flow.on(Input::Leg("established".into()), 0, &TIMERS);
+            let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
+            flow.on(Input::Leg("established".into()), 0, &rules());
             if answer == "Declined" {
-                flow.on(app("Signalled"), 1, &TIMERS);
+                flow.on(app("Signalled"), 1, &rules());
             }
+            let effects = flow.on(app(answer), 2, &rules());
             assert_eq!(
-                flow.on(app(answer), 2, &TIMERS),
-                [Effect::Graph(Action::HandOver)]
+                statuses(&effects),
+                Vec::<String>::new(),
+                "the app's status stays"
             );
+            assert_eq!(effects.last(), Some(&Effect::Graph(Action::HandOver)));
             assert_eq!(flow.stage, Stage::HandingOver);
         }
     }
 
     #[test]
-    fn the_caller_hanging_up_before_the_answer_is_caller_hung_up() {
-        let (mut flow, _) = CallFlow::incoming("c", present(), &TIMERS);
-        flow.on(Input::Leg("established".into()), 0, &TIMERS);
-        flow.on(app("Signalled"), 1, &TIMERS);
+    fn each_call_is_logged_once_as_the_rules_say() {
+        // G3: answered, with the time talked.
+        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
+        flow.on(Input::Leg("established".into()), 0, &rules());
+        flow.on(app("Answered"), 1_000, &rules());
+        flow.on(Input::Invited { joined: true }, 2_000, &rules());
         assert_eq!(
-            statuses(&flow.on(Input::Ended { subcode: 540000 }, 2, &TIMERS)),
+            logs(&flow.on(Input::Ended { subcode: 0 }, 44_500, &rules())),
+            [("Completed".to_string(), 42)]
+        );
+        // G2 with the app's reason; G5: not for a LoggedOut state.
+        for (reason, expected) in [
+            ("Do Not Disturb", vec![("Do Not Disturb".to_string(), 0)]),
+            ("Logout", vec![]),
+        ] {
+            let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
+            flow.on(Input::Leg("established".into()), 0, &rules());
+            let blocked = flow.on(
+                Input::App {
+                    status: "NotSignalled".into(),
+                    reason: Some(reason.into()),
+                },
+                1,
+                &rules(),
+            );
+            assert_eq!(logs(&blocked), expected, "{reason}");
+            assert!(
+                logs(&flow.on(Input::Ended { subcode: 7015 }, 2, &rules())).is_empty(),
+                "logged once"
+            );
+        }
+        // G1: missed and declined, unless the Call Center turns it off.
+        let quiet = Rules {
+            log_missed_calls: false,
+            ..rules()
+        };
+        for rules in [rules(), quiet] {
+            let (mut flow, _) = CallFlow::incoming("c", present(), &rules);
+            flow.on(Input::Leg("established".into()), 0, &rules);
+            flow.on(app("Signalled"), 1, &rules);
+            let declined = logs(&flow.on(app("Declined"), 2, &rules));
+            let expected = if rules.log_missed_calls {
+                vec![("Declined".to_string(), 0)]
+            } else {
+                vec![]
+            };
+            assert_eq!(declined, expected);
+        }
+    }
+
+    #[test]
+    fn the_caller_hanging_up_before_the_answer_is_caller_hung_up() {
+        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
+        flow.on(Input::Leg("established".into()), 0, &rules());
+        flow.on(app("Signalled"), 1, &rules());
+        assert_eq!(
+            statuses(&flow.on(Input::Ended { subcode: 540000 }, 2, &rules())),
             ["CallerHungUp"]
         );
         assert!(
-            flow.on(app("Answered"), 3, &TIMERS).is_empty(),
+            flow.on(app("Answered"), 3, &rules()).is_empty(),
             "over is over"
         );
     }

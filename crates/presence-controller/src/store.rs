@@ -132,17 +132,19 @@ impl CallStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{Action, AgentView, Timers};
+    use crate::flow::{Action, AgentView, Rules};
 
     #[test]
     fn a_saved_call_and_its_pending_effects_come_back_after_a_reopen() {
         let dir = std::env::temp_dir().join(format!("controller-store-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("calls.sqlite");
-        let timers = Timers {
+        let timers = Rules {
             offer_timeout_ms: 5_000,
             ring_timeout_ms: 20_000,
             heartbeat_timeout_ms: 120_000,
+            log_missed_calls: true,
+            logged_out_states: Vec::new(),
         };
         let (flow, effects) = CallFlow::incoming(
             "c1",

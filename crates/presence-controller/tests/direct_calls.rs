@@ -8,10 +8,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{call_of, controller_for, leg_actions, record_of, until, Agent};
+use common::{
+    call_of, controller_for, leg_actions, record_of, salesforce_id, tasks_of, until, Agent,
+};
 use presence_core::UserIntent;
 use presence_emulator::Emulator;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_direct_call_rings_in_the_app_with_the_callers_name_connects_in_teams_and_ends_with_its_duration(
@@ -60,25 +62,27 @@ async fn a_direct_call_rings_in_the_app_with_the_callers_name_connects_in_teams_
     })
     .await;
     assert_eq!(call_of(&state, &id)["outcome"], "Ended");
-    let tasks = until(&emu, "one Task", |s| {
-        s["tasks"].as_array().is_some_and(|t| !t.is_empty())
-    })
-    .await["tasks"]
-        .clone();
-    let tasks: Vec<&Value> = tasks
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .filter(|t| t["CallObject"] == json!(id))
-        .collect();
+    // The controller logs it (the app does not: the offer says so), owned by the agent and
+    // linked to the caller.
+    let tasks = tasks_of(&emu, &id, 1).await;
     assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let task = &tasks[0];
+    assert_eq!(task["CallDisposition"], "Completed");
     assert!(
-        tasks[0]["CallDurationInSeconds"]
+        task["CallDurationInSeconds"]
             .as_f64()
             .is_some_and(|d| d >= 1.0),
-        "{:?}",
-        tasks[0]
+        "{task}"
     );
+    assert_eq!(task["OwnerId"], json!(salesforce_id(&emu, 0)));
+    assert_eq!(task["Subject"], "Call from Margaret Hamilton");
+    assert!(
+        task["WhoId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("003")),
+        "{task}"
+    );
+    assert_eq!(record_of(&state, &id)["Logged_By_Controller__c"], true);
 }
 
 #[tokio::test]
@@ -116,6 +120,16 @@ async fn a_do_not_disturb_call_never_rings_and_goes_to_the_agents_teams_with_the
         snapshot.blocked_calls.iter().any(|b| b.call_id == id),
         "listed as blocked: {:?}",
         snapshot.blocked_calls
+    );
+    let tasks = tasks_of(&emu, &id, 1).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        tasks[0]["CallDisposition"], "Do Not Disturb",
+        "G2: the reason"
+    );
+    assert_eq!(
+        tasks[0]["Subject"],
+        "Call from Margaret Hamilton not signalled: Do Not Disturb"
     );
 }
 
@@ -197,6 +211,10 @@ async fn a_call_the_app_never_answers_is_answered_by_the_bot_and_handed_to_teams
         leg_actions(&emu, &id).contains(&"transfer".to_string())
     })
     .await;
+    let tasks = tasks_of(&emu, &id, 1).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["CallDisposition"], "Missed");
+    assert_eq!(tasks[0]["OwnerId"], json!(salesforce_id(&emu, 1)));
 }
 
 #[tokio::test]

@@ -34,7 +34,14 @@ pub fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 pub async fn controller_for(emu: &Emulator) -> Controller {
-    let controller = Controller::start(settings(emu))
+    controller_with(emu, |_| {}).await
+}
+
+/// The controller with the demo settings changed by `change`, its webhook registered.
+pub async fn controller_with(emu: &Emulator, change: impl FnOnce(&mut Settings)) -> Controller {
+    let mut settings = settings(emu);
+    change(&mut settings);
+    let controller = Controller::start(settings)
         .await
         .expect("the controller starts");
     let webhook = format!("http://{}/api/calling", controller.webhook_address);
@@ -153,4 +160,28 @@ pub fn leg_actions(emu: &Emulator, id: &str) -> Vec<String> {
             .map(|leg| leg.actions.clone())
             .unwrap_or_default()
     })
+}
+
+/// The Tasks logged for a call (by `CallObject`, the call id), once `count` of them exist.
+pub async fn tasks_of(emu: &Emulator, call: &str, count: usize) -> Vec<Value> {
+    let state = until(emu, "the call's Task", |s| {
+        s["tasks"]
+            .as_array()
+            .is_some_and(|t| t.iter().filter(|t| t["CallObject"] == call).count() >= count)
+    })
+    .await;
+    state["tasks"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter(|t| t["CallObject"] == call)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An agent's Salesforce user id.
+pub fn salesforce_id(emu: &Emulator, agent: usize) -> String {
+    emu.with_world(|w| w.agents[agent].salesforce_id.clone())
 }
