@@ -140,6 +140,21 @@ pub struct Line {
     pub salesforce_username: Option<String>,
 }
 
+/// A queue's number (a resource account) and the agents its calls are offered to (C5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub resource_account: String,
+    #[serde(default)]
+    pub number: Option<String>,
+    /// The agents' UPNs; each call goes to the eligible ones one at a time, longest idle first.
+    pub agents: Vec<String>,
+    /// Where a call goes once no agent is left (a user's UPN: their Teams rules apply); without
+    /// one, the call is turned away (or hung up once answered).
+    #[serde(default)]
+    pub overflow: Option<String>,
+}
+
 /// Everything the controller runs with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +168,8 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub lines: Vec<Line>,
+    #[serde(default)]
+    pub queues: Vec<QueueSettings>,
 }
 
 fn login_base() -> String {
@@ -272,13 +289,16 @@ impl Settings {
             );
         }
         let mut seen = std::collections::BTreeSet::new();
-        for line in &self.lines {
-            if !seen.insert(line.resource_account.to_ascii_lowercase()) {
+        let accounts = self.lines.iter().map(|l| &l.resource_account);
+        for account in accounts.chain(self.queues.iter().map(|q| &q.resource_account)) {
+            if !seen.insert(account.to_ascii_lowercase()) {
                 return invalid(format!(
-                    "resource account {} is listed twice in [[lines]]",
-                    line.resource_account
+                    "resource account {account} is listed twice in [[lines]] and [[queues]]"
                 ));
             }
+        }
+        if let Some(queue) = self.queues.iter().find(|q| q.agents.is_empty()) {
+            return invalid(format!("queue {} has no agents", queue.resource_account));
         }
         Ok(())
     }

@@ -7,20 +7,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use presence_core::calls::display_text;
-use presence_core::{CallKind, CallLog, CallType, Disposition, PresenceClass};
+use presence_core::{CallCenter, PresenceClass};
 use presence_sync::app_auth::AppCredentials;
 use presence_sync::auth::TokenSource;
 use presence_sync::outbox::Outbox;
 use presence_sync::request::Transport;
-use presence_sync::salesforce::{salesforce_datetime, SalesforceClient};
+use presence_sync::salesforce::SalesforceClient;
 use presence_sync::streaming::{StreamNews, Streaming};
 use presence_sync::SyncError;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::flow::{Action, AgentView, CallFlow, Effect, Input, RecordWrite, Rules};
+use crate::directory::{agent_view, eligible, presence_of, Directory, PresenceRow, Route};
+use crate::flow::{AgentView, CallFlow, Effect, Input, Rules};
 use crate::graph::{CallEvent, GraphClient, Notification};
 use crate::store::{CallStore, LiveCall};
 use crate::webhook::{Keys, Webhook};
@@ -50,33 +50,23 @@ pub enum ControllerError {
     Other(String),
 }
 
-/// A line resolved to its agent in both clouds.
-#[derive(Debug, Clone)]
-pub struct Agent {
-    pub upn: String,
-    pub graph_id: String,
-    pub salesforce_id: String,
-    /// The line's number, when the settings give it.
-    pub number: Option<String>,
-}
-
 /// Everything a running controller holds.
-struct Driver {
-    settings: Settings,
-    graph: GraphClient,
-    salesforce: SalesforceClient,
-    /// Resource account id (lower case) → the agent whose line it is.
-    lines: BTreeMap<String, Agent>,
-    /// The Call Center's LoggedOut states (labels).
-    logged_out: Vec<String>,
-    rules: Rules,
+pub(crate) struct Driver {
+    pub(crate) settings: Settings,
+    pub(crate) graph: GraphClient,
+    pub(crate) salesforce: SalesforceClient,
+    /// The agents, lines and queues, resolved.
+    pub(crate) directory: Directory,
+    /// The Call Center (state classes, presence routing).
+    center: CallCenter,
+    pub(crate) rules: Rules,
     /// The durable queue of call logs (Tasks), delivered by `outbox::deliver_forever`.
-    outbox: Arc<Outbox>,
+    pub(crate) outbox: Arc<Outbox>,
     /// Live calls, as also kept in `store`.
     calls: BTreeMap<String, LiveCall>,
     store: CallStore,
     /// The `callbackUri` of every call: `{public_url}/{instance}`.
-    callback: String,
+    pub(crate) callback: String,
 }
 
 /// How fast queued call logs are delivered: the app's pace (an outage's backlog drains
@@ -152,48 +142,12 @@ impl Controller {
             .map(|state| state.label.clone())
             .collect();
         let log_missed_calls = center.settings().log_missed_calls;
-        let mut lines = BTreeMap::new();
-        for line in &settings.lines {
-            let fail = |why: String| ControllerError::Line {
-                resource_account: line.resource_account.clone(),
+        let directory = Directory::resolve(&settings, &graph, &salesforce)
+            .await
+            .map_err(|(resource_account, why)| ControllerError::Line {
+                resource_account,
                 why,
-            };
-            let graph_id = graph
-                .user_id(&line.agent)
-                .await
-                .map_err(|e| fail(format!("{} is not found in Entra: {e}", line.agent)))?;
-            let username = line
-                .salesforce_username
-                .clone()
-                .unwrap_or_else(|| line.agent.clone());
-            let found = salesforce
-                .query::<Map<String, Value>>(&format!(
-                    "SELECT Id FROM User WHERE Username = '{}' LIMIT 1",
-                    soql_text(&username)
-                ))
-                .await
-                .map_err(|e| {
-                    fail(format!(
-                        "the Salesforce user {username} cannot be read: {e}"
-                    ))
-                })?;
-            let salesforce_id = found
-                .records
-                .first()
-                .and_then(|user| user.get("Id"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| fail(format!("no Salesforce user {username}")))?
-                .to_string();
-            lines.insert(
-                line.resource_account.to_ascii_lowercase(),
-                Agent {
-                    upn: line.agent.clone(),
-                    graph_id,
-                    salesforce_id,
-                    number: line.number.clone(),
-                },
-            );
-        }
+            })?;
         let listener = tokio::net::TcpListener::bind(&settings.webhook.listen)
             .await
             .map_err(|error| ControllerError::Listen {
@@ -234,7 +188,7 @@ impl Controller {
             ring_timeout_ms: settings.calls.ring_timeout().as_millis() as i64,
             heartbeat_timeout_ms: settings.calls.heartbeat_timeout_s as i64 * 1000,
             log_missed_calls,
-            logged_out_states: logged_out.clone(),
+            logged_out_states: logged_out,
         };
         // The call logs wait here while Salesforce is away, and across a crash.
         let outbox = Arc::new(
@@ -250,8 +204,8 @@ impl Controller {
             settings,
             graph,
             salesforce,
-            lines,
-            logged_out,
+            directory,
+            center,
             rules,
             outbox,
             calls: BTreeMap::new(),
@@ -346,83 +300,86 @@ impl Driver {
     }
 
     async fn incoming(&mut self, call: String, from: String, resource_account: String) {
-        let Some(agent) = self
-            .lines
-            .get(&resource_account.to_ascii_lowercase())
-            .cloned()
-        else {
-            tracing::warn!("call {call} for resource account {resource_account:?}, which no [[lines]] entry names: rejected");
+        let account = resource_account.to_ascii_lowercase();
+        let Some(route) = self.directory.routes.get(&account).cloned() else {
+            tracing::warn!("call {call} for resource account {resource_account:?}, which no [[lines]] or [[queues]] entry names: rejected");
             if let Err(error) = self.graph.reject(&call).await {
                 tracing::error!("call {call}: reject refused: {error}");
             }
             return;
         };
-        let view = match self.agent_view(&agent).await {
-            Ok(view) => view,
-            Err(error) => {
-                // Without the agent's presence the call cannot be offered safely: Teams takes it.
-                tracing::warn!("call {call}: {}'s presence cannot be read ({error}); redirected to their Teams", agent.upn);
-                AgentView {
-                    logged_out: true,
-                    heartbeat_age_ms: None,
-                }
+        let (flow, effects) = match route {
+            Route::Direct { agent, .. } => {
+                let Some(salesforce_id) = self
+                    .directory
+                    .agents
+                    .get(&agent)
+                    .map(|a| a.salesforce_id.clone())
+                else {
+                    return;
+                };
+                let view = match presence_of(&self.salesforce, &[&salesforce_id]).await {
+                    Ok(rows) => agent_view(rows.get(&salesforce_id), &self.center),
+                    Err(error) => {
+                        // Without the agent's presence the call cannot be offered safely: Teams takes it.
+                        tracing::warn!("call {call}: {agent}'s presence cannot be read ({error}); redirected to their Teams");
+                        AgentView {
+                            logged_out: true,
+                            heartbeat_age_ms: None,
+                        }
+                    }
+                };
+                let (mut flow, effects) = CallFlow::incoming(&call, view, &self.rules);
+                flow.agent = Some(agent);
+                (flow, effects)
+            }
+            Route::Queue { queue, .. } => {
+                let queue = self.directory.queues[queue].clone();
+                let ids: Vec<(String, String)> = queue
+                    .agents
+                    .iter()
+                    .filter_map(|upn| {
+                        Some((
+                            upn.clone(),
+                            self.directory.agents.get(upn)?.salesforce_id.clone(),
+                        ))
+                    })
+                    .collect();
+                let users: Vec<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
+                let rows = match presence_of(&self.salesforce, &users).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        tracing::warn!(
+                            "call {call}: the queue's presence cannot be read ({error}); overflow"
+                        );
+                        Default::default()
+                    }
+                };
+                let candidates: Vec<(String, Option<PresenceRow>)> = ids
+                    .iter()
+                    .map(|(upn, id)| (upn.clone(), rows.get(id).cloned()))
+                    .collect();
+                let order = eligible(&candidates, &self.center, self.rules.heartbeat_timeout_ms);
+                tracing::debug!(
+                    "call {call}: the queue's agents {candidates:?}, in order {order:?}"
+                );
+                CallFlow::queued(&call, order, queue.overflow.is_some())
             }
         };
-        let (flow, effects) = CallFlow::incoming(&call, view, &self.rules);
         tracing::info!(
             "call {call} from {from} for {}: {}",
-            agent.upn,
+            flow.agent.as_deref().unwrap_or("nobody"),
             flow.not_offered.as_deref().unwrap_or("offered")
         );
         self.calls.insert(
             call.clone(),
             LiveCall {
                 flow,
-                resource_account: resource_account.to_ascii_lowercase(),
+                resource_account: account,
                 from,
             },
         );
         self.apply(&call, effects, false).await;
-    }
-
-    /// What the agent's `Agent_Presence__c` says now (read, not cached: the heartbeat is not
-    /// streamed).
-    async fn agent_view(&self, agent: &Agent) -> Result<AgentView, SyncError> {
-        let page = self
-            .salesforce
-            .query::<Map<String, Value>>(&format!(
-                "SELECT State__c, Heartbeat_At__c FROM Agent_Presence__c WHERE User__c = '{}' LIMIT 1",
-                soql_text(&agent.salesforce_id)
-            ))
-            .await?;
-        let Some(record) = page.records.first() else {
-            return Ok(AgentView {
-                logged_out: false,
-                heartbeat_age_ms: None,
-            });
-        };
-        let state = record.get("State__c").and_then(Value::as_str).unwrap_or("");
-        let now = chrono::DateTime::parse_from_str(
-            &self.salesforce.now_datetime(),
-            "%Y-%m-%dT%H:%M:%S%.3f%z",
-        )
-        .map_or_else(|_| now_ms(), |at| at.timestamp_millis());
-        let heartbeat = record
-            .get("Heartbeat_At__c")
-            .and_then(Value::as_str)
-            .and_then(|at| {
-                chrono::DateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.3f%z")
-                    .or_else(|_| chrono::DateTime::parse_from_rfc3339(at))
-                    .ok()
-            })
-            .map(|at| now - at.timestamp_millis());
-        Ok(AgentView {
-            logged_out: self
-                .logged_out
-                .iter()
-                .any(|label| label.eq_ignore_ascii_case(state)),
-            heartbeat_age_ms: heartbeat,
-        })
     }
 
     async fn on_news(&mut self, news: StreamNews) {
@@ -439,7 +396,20 @@ impl Driver {
                     return;
                 };
                 let reason = text("Reason__c");
-                self.step(&call, Input::App { status, reason }).await;
+                // A queue call's offers are `{call}~{attempt}`: only the current one counts.
+                let (call, attempt) = match call.split_once('~') {
+                    Some((call, attempt)) => {
+                        (call.to_string(), attempt.parse().unwrap_or(u32::MAX))
+                    }
+                    None => (call, 0),
+                };
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|live| live.flow.attempt() == attempt)
+                {
+                    self.step(&call, Input::App { status, reason }).await;
+                }
             }
             StreamNews::Connected => tracing::info!("following /topic/AgentCalls"),
             StreamNews::Lost(why) => tracing::warn!("the stream of agents' answers is lost: {why}"),
@@ -484,27 +454,20 @@ impl Driver {
                 tracing::error!("call {call}: {error}");
             }
             queue.pop_front();
-            let Some(agent) = self.lines.get(&live.resource_account).cloned() else {
-                tracing::error!(
-                    "call {call}: its line {} is no longer configured",
-                    live.resource_account
-                );
-                break;
-            };
             match effect {
                 Effect::Log {
                     disposition,
                     duration_s,
-                } => self.log(&live, &agent, disposition, duration_s).await,
+                } => self.log(&live, disposition, duration_s).await,
                 Effect::Record(write) => {
-                    if let Err(error) = self.write_record(&live, &agent, &write).await {
+                    if let Err(error) = self.write_record(&live, &write).await {
                         tracing::error!(
                             "call {call}: Agent_Call__c not written ({write:?}): {error}"
                         );
                     }
                 }
                 Effect::Graph(action) => {
-                    if let Err(error) = self.act(call, &agent, action).await {
+                    if let Err(error) = self.act(&live, action).await {
                         if replaying {
                             tracing::info!(
                                 "call {call}: {action:?} again after the restart: {error}"
@@ -570,7 +533,7 @@ impl Driver {
                 .salesforce
                 .query::<Map<String, Value>>(&format!(
                     "SELECT Status__c, Reason__c FROM Agent_Call__c WHERE Call_Id__c = '{}' LIMIT 1",
-                    soql_text(&call)
+                    soql_text(&self.calls.get(&call).map_or(call.clone(), |live| live.flow.record_key(live.flow.attempt())))
                 ))
                 .await;
             match page {
@@ -600,124 +563,5 @@ impl Driver {
             }
         }
         Ok(())
-    }
-
-    /// One Graph action, retried briefly when the failure may pass.
-    async fn act(&self, call: &str, agent: &Agent, action: Action) -> Result<(), SyncError> {
-        let calls = &self.settings.calls;
-        let callback = &self.callback;
-        let mut attempt = 0;
-        loop {
-            let result = match action {
-                Action::Answer => {
-                    self.graph
-                        .answer(call, callback, &calls.ringback_prompt)
-                        .await
-                }
-                Action::Redirect => {
-                    self.graph
-                        .redirect(call, &agent.graph_id, calls.redirect_timeout_s, callback)
-                        .await
-                }
-                Action::PlayPrompt => {
-                    self.graph
-                        .play_prompt(call, &calls.ringback_prompt, "ringback")
-                        .await
-                }
-                Action::Invite => self.graph.invite(call, &agent.graph_id, "invite").await,
-                Action::HandOver => self.graph.transfer(call, &agent.graph_id).await,
-                Action::HangUp => self.graph.hang_up(call).await,
-            };
-            match result {
-                Err(
-                    SyncError::Server(_) | SyncError::Network(_) | SyncError::RateLimited { .. },
-                ) if attempt < 2 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Queues the call's Task in the outbox (delivered by upsert on `Call_Log_Key__c` = the
-    /// call id, so a repeat after a crash is the same Task), linked to the caller's record.
-    async fn log(&self, live: &LiveCall, agent: &Agent, disposition: Disposition, duration_s: u64) {
-        let call = &live.flow.call;
-        let caller = match self.salesforce.lookup_caller(&live.from).await {
-            Ok(caller) => caller,
-            Err(error) => {
-                tracing::warn!("call {call}: the caller cannot be looked up ({error}); logged without the link");
-                None
-            }
-        };
-        let mut log = CallLog {
-            key: call.clone(),
-            call_id: call.clone(),
-            kind: CallKind::Direct,
-            call_type: CallType::Inbound,
-            disposition,
-            duration: Duration::from_secs(duration_s),
-            from_number: display_text(&live.from),
-            to_number: agent.number.clone().unwrap_or_default(),
-            caller,
-            subject: String::new(),
-            owner: Some(agent.salesforce_id.clone()),
-        };
-        log.subject = log.composed_subject();
-        if let Err(error) = self.outbox.enqueue(&log) {
-            tracing::error!("call {call}: its log cannot be queued: {error}");
-        }
-    }
-
-    async fn write_record(
-        &self,
-        live: &LiveCall,
-        agent: &Agent,
-        write: &RecordWrite,
-    ) -> Result<(), SyncError> {
-        let (flow, from) = (&live.flow, &live.from);
-        let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(salesforce_datetime);
-        let mut body = Map::new();
-        if write.offer {
-            body.insert(
-                "Name".into(),
-                json!(flow.call.chars().take(80).collect::<String>()),
-            );
-            body.insert("User__c".into(), json!(agent.salesforce_id));
-            // Owned by the agent: the record (and its stream events) are the agent's to see.
-            body.insert("OwnerId".into(), json!(agent.salesforce_id));
-            body.insert("Kind__c".into(), json!("Direct"));
-            body.insert("From_Number__c".into(), json!(from));
-            if let Some(number) = &agent.number {
-                body.insert("To_Number__c".into(), json!(number));
-            }
-            // This controller writes the call's Task, so the app does not.
-            body.insert("Logged_By_Controller__c".into(), json!(true));
-            body.insert(
-                "Offered_At__c".into(),
-                json!(flow.offered_at_ms.and_then(at)),
-            );
-        }
-        if let Some(status) = &write.status {
-            body.insert("Status__c".into(), json!(status));
-        }
-        if let Some(reason) = &write.reason {
-            body.insert("Reason__c".into(), json!(reason));
-        }
-        if let Some(ms) = write.answered_at_ms {
-            body.insert("Answered_At__c".into(), json!(at(ms)));
-        }
-        if let Some(ms) = write.ended_at_ms {
-            body.insert("Ended_At__c".into(), json!(at(ms)));
-        }
-        self.salesforce
-            .upsert(
-                "Agent_Call__c",
-                "Call_Id__c",
-                &flow.call,
-                &Value::Object(body),
-            )
-            .await
     }
 }

@@ -71,11 +71,20 @@ pub enum Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     Answer,
+    /// Send the unanswered call to the current agent's Teams.
     Redirect,
     PlayPrompt,
+    /// Invite the current agent into the call.
     Invite,
+    /// Transfer the answered call to the current agent's Teams.
     HandOver,
     HangUp,
+    /// Turn the unanswered call away (a queue nobody can take, without an overflow target).
+    Reject,
+    /// Send the unanswered call to the queue's overflow target.
+    OverflowRedirect,
+    /// Transfer the answered call to the queue's overflow target.
+    OverflowTransfer,
 }
 
 /// What the driver must do.
@@ -100,6 +109,12 @@ pub struct RecordWrite {
     pub reason: Option<String>,
     pub answered_at_ms: Option<i64>,
     pub ended_at_ms: Option<i64>,
+    /// Which offer of a queue call it is for (1, 2, …); 0 for a direct call's one record.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The agent an offer is for (their UPN).
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
 /// The controller's timers and the Call Center's logging rules.
@@ -136,6 +151,24 @@ pub struct CallFlow {
     pub answered_at_ms: Option<i64>,
     /// When the current wait (for the app, for the agent) ends.
     pub deadline_ms: Option<i64>,
+    /// The agent the call is with now (their UPN).
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// A queue call's offers: `None` for a direct call.
+    #[serde(default)]
+    pub queue: Option<QueueOffers>,
+}
+
+/// A queue call is offered to one agent at a time (C5), longest idle first; the next one on a
+/// decline, a block or a timeout; the overflow target (or nobody) once none is left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueOffers {
+    /// The offer under way: 1 for the first agent.
+    pub attempt: u32,
+    /// The agents still to try, in order.
+    pub waiting: Vec<String>,
+    /// Whether the queue has an overflow target.
+    pub overflow: bool,
 }
 
 fn record(write: RecordWrite) -> Effect {
@@ -152,6 +185,52 @@ fn status(status: &str, reason: Option<&str>) -> RecordWrite {
 
 impl CallFlow {
     /// A call just arrived; returns the flow and what to do first.
+    /// A queue call just arrived for these eligible agents (longest idle first).
+    pub fn queued(call: &str, eligible: Vec<String>, overflow: bool) -> (Self, Vec<Effect>) {
+        let mut waiting = eligible;
+        let first = (!waiting.is_empty()).then(|| waiting.remove(0));
+        let mut flow = Self {
+            call: call.to_string(),
+            stage: Stage::Answering,
+            not_offered: None,
+            offered_at_ms: None,
+            answered_at_ms: None,
+            deadline_ms: None,
+            agent: first.clone(),
+            queue: Some(QueueOffers {
+                attempt: 1,
+                waiting,
+                overflow,
+            }),
+        };
+        if first.is_none() {
+            flow.stage = Stage::Redirected;
+            flow.not_offered = Some("no agent of the queue can take it".into());
+            let action = if overflow {
+                Action::OverflowRedirect
+            } else {
+                Action::Reject
+            };
+            return (flow, vec![Effect::Graph(action)]);
+        }
+        (flow, vec![Effect::Graph(Action::Answer)])
+    }
+
+    /// The key of the `Agent_Call__c` of an offer: the call id for a direct call, and
+    /// `{call}~{attempt}` for each offer of a queue call (one row per agent offered).
+    pub fn record_key(&self, attempt: u32) -> String {
+        if attempt == 0 {
+            self.call.clone()
+        } else {
+            format!("{}~{attempt}", self.call)
+        }
+    }
+
+    /// The offer under way (0 for a direct call).
+    pub fn attempt(&self) -> u32 {
+        self.queue.as_ref().map_or(0, |queue| queue.attempt)
+    }
+
     pub fn incoming(call: &str, agent: AgentView, rules: &Rules) -> (Self, Vec<Effect>) {
         let why_not = if agent.logged_out {
             Some("agent logged out")
@@ -169,6 +248,8 @@ impl CallFlow {
             offered_at_ms: None,
             answered_at_ms: None,
             deadline_ms: None,
+            agent: None,
+            queue: None,
         };
         if why_not.is_some() {
             flow.stage = Stage::Redirected;
@@ -183,10 +264,46 @@ impl CallFlow {
 
     /// Hands the call to the agent's Teams: the record's change (if any), the call's log (it
     /// is over for Presence Bridge), then the transfer.
-    fn hand_over(&mut self, write: Option<RecordWrite>, log: Option<Effect>) -> Vec<Effect> {
-        self.stage = Stage::HandingOver;
+    /// A queue call goes to the next agent instead (the log waits for the call's end), or
+    /// to the overflow once none is left.
+    fn hand_over(
+        &mut self,
+        now_ms: i64,
+        rules: &Rules,
+        write: Option<RecordWrite>,
+        log: Option<Effect>,
+    ) -> Vec<Effect> {
+        let attempt = self.attempt();
+        let mut effects: Vec<Effect> = write
+            .into_iter()
+            .map(|write| record(RecordWrite { attempt, ..write }))
+            .collect();
         self.deadline_ms = None;
-        let mut effects: Vec<Effect> = write.into_iter().map(record).collect();
+        if let Some(queue) = &mut self.queue {
+            if queue.waiting.is_empty() {
+                self.stage = Stage::HandingOver;
+                let overflow = queue.overflow;
+                effects.push(Effect::Graph(if overflow {
+                    Action::OverflowTransfer
+                } else {
+                    Action::HangUp
+                }));
+                return effects;
+            }
+            let next = queue.waiting.remove(0);
+            queue.attempt += 1;
+            self.agent = Some(next);
+            self.stage = Stage::Offered;
+            self.offered_at_ms = Some(now_ms);
+            self.deadline_ms = Some(now_ms + rules.offer_timeout_ms);
+            effects.push(record(RecordWrite {
+                offer: true,
+                status: Some("Offered".into()),
+                ..RecordWrite::default()
+            }));
+            return effects;
+        }
+        self.stage = Stage::HandingOver;
         effects.extend(log);
         effects.push(Effect::Graph(Action::HandOver));
         effects
@@ -194,6 +311,24 @@ impl CallFlow {
 
     /// Moves the call on; `now_ms` is the wall clock's time.
     pub fn on(&mut self, input: Input, now_ms: i64, rules: &Rules) -> Vec<Effect> {
+        let mut effects = self.advance(input, now_ms, rules);
+        // Writes name the offer they are for (a queue call's current one, unless set), and
+        // offers the agent they go to.
+        let attempt = self.attempt();
+        for effect in &mut effects {
+            if let Effect::Record(write) = effect {
+                if write.attempt == 0 {
+                    write.attempt = attempt;
+                }
+                if write.offer && write.agent.is_none() {
+                    write.agent = self.agent.clone();
+                }
+            }
+        }
+        effects
+    }
+
+    fn advance(&mut self, input: Input, now_ms: i64, rules: &Rules) -> Vec<Effect> {
         use Stage::*;
         let missed = |why: &str| Some(status("Missed", Some(why)));
         match (self.stage, input) {
@@ -229,11 +364,11 @@ impl CallFlow {
                     disposition: Disposition::NotSignalled(reason),
                     duration_s: 0,
                 });
-                self.hand_over(None, log)
+                self.hand_over(now_ms, rules, None, log)
             }
             (Offered | Ringing, Input::App { status, .. }) if status == "Declined" => {
                 let log = rules.missed(Disposition::Declined);
-                self.hand_over(None, log)
+                self.hand_over(now_ms, rules, None, log)
             }
             (Offered | Ringing, Input::App { status, .. }) if status == "Answered" => {
                 self.stage = Inviting;
@@ -249,6 +384,8 @@ impl CallFlow {
                 })]
             }
             (Inviting, Input::Invited { joined: false }) => self.hand_over(
+                now_ms,
+                rules,
                 missed("not picked up in Teams after the answer in the app"),
                 rules.missed(Disposition::Missed),
             ),
@@ -259,11 +396,15 @@ impl CallFlow {
             }
             (Offered, Input::Tick) if self.deadline_ms.is_some_and(|at| at <= now_ms) => self
                 .hand_over(
+                    now_ms,
+                    rules,
                     missed("no answer from the agent's app"),
                     rules.missed(Disposition::Missed),
                 ),
             (Ringing, Input::Tick) if self.deadline_ms.is_some_and(|at| at <= now_ms) => self
                 .hand_over(
+                    now_ms,
+                    rules,
                     missed("not answered in time"),
                     rules.missed(Disposition::Missed),
                 ),
@@ -291,14 +432,24 @@ impl CallFlow {
                             },
                         ]
                     }
-                    // G1: it rang and the caller left before an answer.
+                    // G1: it rang and the caller left before an answer (a queue call is no one
+                    // agent's to log as missed).
                     Offered | Ringing | Inviting => std::iter::once(ended("CallerHungUp"))
-                        .chain(rules.missed(Disposition::Missed))
+                        .chain(
+                            rules
+                                .missed(Disposition::Missed)
+                                .filter(|_| self.queue.is_none()),
+                        )
                         .collect(),
                     // Handed over (a completed transfer, 7015, or the caller left meanwhile):
                     // the record and the log were written when it was handed over.
                     HandingOver | Done => Vec::new(),
                 }
+            }
+            (Answering, Input::Refused(Action::Answer)) if self.queue.is_some() => {
+                self.stage = Redirected;
+                self.not_offered = Some("the bot could not answer".into());
+                vec![Effect::Graph(Action::Reject)]
             }
             (Answering, Input::Refused(Action::Answer)) => {
                 self.stage = Redirected;
@@ -306,10 +457,12 @@ impl CallFlow {
                 vec![Effect::Graph(Action::Redirect)]
             }
             (Inviting, Input::Refused(Action::Invite)) => self.hand_over(
+                now_ms,
+                rules,
                 missed("the agent's Teams could not be invited"),
                 rules.missed(Disposition::Missed),
             ),
-            (HandingOver, Input::Refused(Action::HandOver)) => {
+            (HandingOver, Input::Refused(Action::HandOver | Action::OverflowTransfer)) => {
                 self.stage = Ending;
                 vec![Effect::Graph(Action::HangUp)]
             }
@@ -318,219 +471,7 @@ impl CallFlow {
     }
 }
 
+// The flow's unit tests, beside it (this file is the flow itself).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rules() -> Rules {
-        Rules {
-            offer_timeout_ms: 5_000,
-            ring_timeout_ms: 20_000,
-            heartbeat_timeout_ms: 120_000,
-            log_missed_calls: true,
-            logged_out_states: vec!["Logout".into()],
-        }
-    }
-
-    fn logs(effects: &[Effect]) -> Vec<(String, u64)> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Log {
-                    disposition,
-                    duration_s,
-                } => Some((disposition.as_str().to_string(), *duration_s)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn present() -> AgentView {
-        AgentView {
-            logged_out: false,
-            heartbeat_age_ms: Some(1_000),
-        }
-    }
-
-    fn app(status: &str) -> Input {
-        Input::App {
-            status: status.into(),
-            reason: None,
-        }
-    }
-
-    fn statuses(effects: &[Effect]) -> Vec<String> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Record(w) => w.status.clone(),
-                Effect::Graph(_) | Effect::Log { .. } => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn an_absent_agent_is_not_offered_the_call_and_nothing_is_written() {
-        for (view, why) in [
-            (
-                AgentView {
-                    logged_out: true,
-                    heartbeat_age_ms: Some(1),
-                },
-                "agent logged out",
-            ),
-            (
-                AgentView {
-                    logged_out: false,
-                    heartbeat_age_ms: None,
-                },
-                "no heartbeat from the agent's app",
-            ),
-            (
-                AgentView {
-                    logged_out: false,
-                    heartbeat_age_ms: Some(121_000),
-                },
-                "agent's heartbeat is stale",
-            ),
-        ] {
-            let (mut flow, effects) = CallFlow::incoming("c", view, &rules());
-            assert_eq!(effects, [Effect::Graph(Action::Redirect)]);
-            assert_eq!(flow.not_offered.as_deref(), Some(why));
-            assert_eq!(flow.on(Input::Ended { subcode: 0 }, 9, &rules()), []);
-            assert!(flow.is_done());
-        }
-    }
-
-    #[test]
-    fn an_answered_call_invites_the_agent_and_its_end_is_recorded() {
-        let (mut flow, effects) = CallFlow::incoming("c", present(), &rules());
-        assert_eq!(effects, [Effect::Graph(Action::Answer)]);
-        let offered = flow.on(Input::Leg("establishing".into()), 10, &rules());
-        assert!(
-            offered.is_empty(),
-            "only established counts: the two may come swapped"
-        );
-        let offered = flow.on(Input::Leg("established".into()), 20, &rules());
-        assert_eq!(statuses(&offered), ["Offered"]);
-        assert!(offered.contains(&Effect::Graph(Action::PlayPrompt)));
-        assert!(flow.on(app("Signalled"), 30, &rules()).is_empty());
-        assert_eq!(
-            flow.on(app("Answered"), 40, &rules()),
-            [Effect::Graph(Action::Invite)]
-        );
-        let joined = flow.on(Input::Invited { joined: true }, 50, &rules());
-        assert!(matches!(&joined[..], [Effect::Record(w)] if w.answered_at_ms == Some(50)));
-        let ended = flow.on(Input::Ended { subcode: 540000 }, 90_050, &rules());
-        assert_eq!(statuses(&ended), ["Ended"]);
-        assert_eq!(logs(&ended), [("Completed".to_string(), 90)]);
-        assert_eq!(flow.answered_at_ms, Some(50));
-    }
-
-    #[test]
-    fn no_answer_from_the_app_and_no_answer_by_the_agent_hand_the_call_to_teams() {
-        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
-        flow.on(Input::Leg("established".into()), 0, &rules());
-        assert!(flow.on(Input::Tick, 4_999, &rules()).is_empty());
-        let late = flow.on(Input::Tick, 5_000, &rules());
-        assert_eq!(statuses(&late), ["Missed"]);
-        assert!(late.contains(&Effect::Graph(Action::HandOver)));
-        assert!(flow
-            .on(Input::Ended { subcode: 7015 }, 6_000, &rules())
-            .is_empty());
-
-        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
-        flow.on(Input::Leg("established".into()), 0, &rules());
-        flow.on(app("Signalled"), 100, &rules());
-        assert!(flow.on(Input::Tick, 20_000, &rules()).is_empty());
-        assert_eq!(
-            statuses(&flow.on(Input::Tick, 20_100, &rules())),
-            ["Missed"]
-        );
-    }
-
-    #[test]
-    fn not_signalled_and_declined_keep_the_apps_status_and_hand_over() {
-        for answer in ["NotSignalled", "Declined"] {
-            let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
-            flow.on(Input::Leg("established".into()), 0, &rules());
-            if answer == "Declined" {
-                flow.on(app("Signalled"), 1, &rules());
-            }
-            let effects = flow.on(app(answer), 2, &rules());
-            assert_eq!(
-                statuses(&effects),
-                Vec::<String>::new(),
-                "the app's status stays"
-            );
-            assert_eq!(effects.last(), Some(&Effect::Graph(Action::HandOver)));
-            assert_eq!(flow.stage, Stage::HandingOver);
-        }
-    }
-
-    #[test]
-    fn each_call_is_logged_once_as_the_rules_say() {
-        // G3: answered, with the time talked.
-        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
-        flow.on(Input::Leg("established".into()), 0, &rules());
-        flow.on(app("Answered"), 1_000, &rules());
-        flow.on(Input::Invited { joined: true }, 2_000, &rules());
-        assert_eq!(
-            logs(&flow.on(Input::Ended { subcode: 0 }, 44_500, &rules())),
-            [("Completed".to_string(), 42)]
-        );
-        // G2 with the app's reason; G5: not for a LoggedOut state.
-        for (reason, expected) in [
-            ("Do Not Disturb", vec![("Do Not Disturb".to_string(), 0)]),
-            ("Logout", vec![]),
-        ] {
-            let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
-            flow.on(Input::Leg("established".into()), 0, &rules());
-            let blocked = flow.on(
-                Input::App {
-                    status: "NotSignalled".into(),
-                    reason: Some(reason.into()),
-                },
-                1,
-                &rules(),
-            );
-            assert_eq!(logs(&blocked), expected, "{reason}");
-            assert!(
-                logs(&flow.on(Input::Ended { subcode: 7015 }, 2, &rules())).is_empty(),
-                "logged once"
-            );
-        }
-        // G1: missed and declined, unless the Call Center turns it off.
-        let quiet = Rules {
-            log_missed_calls: false,
-            ..rules()
-        };
-        for rules in [rules(), quiet] {
-            let (mut flow, _) = CallFlow::incoming("c", present(), &rules);
-            flow.on(Input::Leg("established".into()), 0, &rules);
-            flow.on(app("Signalled"), 1, &rules);
-            let declined = logs(&flow.on(app("Declined"), 2, &rules));
-            let expected = if rules.log_missed_calls {
-                vec![("Declined".to_string(), 0)]
-            } else {
-                vec![]
-            };
-            assert_eq!(declined, expected);
-        }
-    }
-
-    #[test]
-    fn the_caller_hanging_up_before_the_answer_is_caller_hung_up() {
-        let (mut flow, _) = CallFlow::incoming("c", present(), &rules());
-        flow.on(Input::Leg("established".into()), 0, &rules());
-        flow.on(app("Signalled"), 1, &rules());
-        assert_eq!(
-            statuses(&flow.on(Input::Ended { subcode: 540000 }, 2, &rules())),
-            ["CallerHungUp"]
-        );
-        assert!(
-            flow.on(app("Answered"), 3, &rules()).is_empty(),
-            "over is over"
-        );
-    }
-}
+#[path = "flow_tests.rs"]
+mod tests;

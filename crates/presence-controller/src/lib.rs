@@ -11,13 +11,16 @@
 //! against the calling service's published keys, and follows the agents' answers on
 //! `/topic/AgentCalls`.
 //!
-//! Layout: [`config`] (settings), [`webhook`] (the HTTPS calling webhook and its token check),
+//! Layout: [`config`] (settings), [`directory`] (agents, lines and queues resolved; presence
+//! read and queue eligibility), [`webhook`] (the HTTPS calling webhook and its token check),
 //! [`graph`] (notifications and actions), [`flow`] (one call's pure state machine),
 //! [`store`] (live calls on disk), [`driver`] (sign-in, lines, the one loop that runs the
 //! flows, and the restart).
 
 pub mod config;
+pub mod directory;
 pub mod driver;
+mod effects;
 pub mod flow;
 pub mod graph;
 pub mod store;

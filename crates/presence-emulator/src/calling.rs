@@ -4,7 +4,8 @@
 //! operations it starts (prompts, invitations), the `commsNotifications` it is sent, and the
 //! agents' own Teams clients that ring when the bot redirects, transfers or invites.
 //!
-//! Everything here is a pure change of the [`World`]; the routes are in `calling_api.rs`, and
+//! Everything here is a pure change of the [`World`]; the agents' Teams clients and the
+//! control-API calls' outcomes are in `teams_clients.rs`, the routes in `calling_api.rs`, and
 //! notifications leave through `calling_api::deliver_forever`. Where the public documentation
 //! does not pin a behaviour down, the choice is named in the emulator's README.
 
@@ -14,7 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::ids;
-use crate::world::{Call, World};
+use crate::world::World;
 
 /// The registered calling bot: its app (client id and secret for client credentials) and the
 /// calling webhook set on its Teams channel.
@@ -202,7 +203,7 @@ impl CallError {
     }
 }
 
-fn result_info(code: u32, subcode: u32, message: &str) -> Value {
+pub(crate) fn result_info(code: u32, subcode: u32, message: &str) -> Value {
     json!({ "@odata.type": "#microsoft.graph.resultInfo", "code": code, "subcode": subcode, "message": message })
 }
 
@@ -234,7 +235,14 @@ impl World {
         call
     }
 
-    fn notify(&mut self, call: &str, change: &str, resource: String, data: Value, incoming: bool) {
+    pub(crate) fn notify(
+        &mut self,
+        call: &str,
+        change: &str,
+        resource: String,
+        data: Value,
+        incoming: bool,
+    ) {
         let Some(leg) = self.calling.legs.get(call) else {
             return;
         };
@@ -503,23 +511,7 @@ impl World {
         }
     }
 
-    fn ring_teams(&mut self, agent: usize, call: &str, reason: RingReason, deadline_ms: i64) {
-        let name = self.agents[agent].display_name.clone();
-        self.note(format!("call {call}: {name}'s Teams rings ({reason:?})"));
-        if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
-            entry.teams = Some(format!("ringing {name}"));
-        }
-        let rang_ms = self.now_ms();
-        self.calling.rings.push(TeamsRing {
-            agent,
-            call: call.to_string(),
-            reason,
-            rang_ms,
-            deadline_ms,
-        });
-    }
-
-    fn terminate_leg(&mut self, call: &str, code: u32, subcode: u32, message: &str) {
+    pub(crate) fn terminate_leg(&mut self, call: &str, code: u32, subcode: u32, message: &str) {
         let now = self.now_ms();
         let Some(leg) = self.calling.legs.get_mut(call) else {
             return;
@@ -535,286 +527,5 @@ impl World {
         if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
             entry.ended_ms.get_or_insert(now);
         }
-    }
-
-    /// The agent answers their ringing Teams client (control API), or declines it (Teams'
-    /// rules then take a redirected or transferred call: voicemail).
-    pub fn teams_pick_up(&mut self, agent: usize, accept: bool) -> Result<String, String> {
-        let index = self
-            .calling
-            .rings
-            .iter()
-            .position(|ring| ring.agent == agent)
-            .ok_or_else(|| format!("{}'s Teams is not ringing", self.agents[agent].name))?;
-        let ring = self.calling.rings.remove(index);
-        let outcome = if accept { "answered" } else { "declined" };
-        self.resolve_ring(ring, accept);
-        Ok(outcome.into())
-    }
-
-    fn resolve_ring(&mut self, ring: TeamsRing, answered: bool) {
-        let name = self.agents[ring.agent].display_name.clone();
-        let call = ring.call.clone();
-        let teams = match (&ring.reason, answered) {
-            (_, true) => format!("answered by {name} in Teams"),
-            (RingReason::Invite { .. }, false) => format!("{name} did not join"),
-            (_, false) => format!("taken by {name}'s voicemail"),
-        };
-        if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
-            entry.teams = Some(teams.clone());
-        }
-        self.note(format!("call {call}: {teams}"));
-        match ring.reason {
-            RingReason::Internal => {
-                let now = self.now_ms();
-                if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
-                    if answered {
-                        entry.answered_ms = Some(now);
-                        entry.status = "Answered".into();
-                    } else {
-                        entry.outcome = Some(format!("Internal: {teams}"));
-                        entry.ended_ms = Some(now);
-                    }
-                }
-            }
-            RingReason::Redirect => {
-                self.terminate_leg(&call, 200, 0, "Redirected.");
-                self.bot_call_ended(&call, Some(&teams));
-            }
-            RingReason::Transfer => {
-                if let Some(leg) = self.calling.legs.get_mut(&call) {
-                    leg.state = LegState::Established;
-                }
-                let data = json!({ "@odata.type": "#microsoft.graph.call", "id": call, "state": "transferAccepted" });
-                self.notify(
-                    &call,
-                    "updated",
-                    format!("/communications/calls/{call}"),
-                    data,
-                    false,
-                );
-                self.terminate_leg(&call, 0, 7015, "GracefulTransferCompleted");
-                self.bot_call_ended(&call, Some(&teams));
-            }
-            RingReason::Invite {
-                operation,
-                client_context,
-            } => {
-                if answered {
-                    if let Some(leg) = self.calling.legs.get_mut(&call) {
-                        leg.joined.push(ring.agent);
-                    }
-                    let roster = self.roster(&call);
-                    self.notify(
-                        &call,
-                        "updated",
-                        format!("/communications/calls/{call}/participants"),
-                        roster,
-                        false,
-                    );
-                }
-                let (status, info) = if answered {
-                    ("completed", result_info(200, 0, "Participant joined."))
-                } else {
-                    (
-                        "failed",
-                        result_info(487, 10064, "The invitation was not accepted."),
-                    )
-                };
-                let data = json!({ "@odata.type": "#microsoft.graph.inviteParticipantsOperation",
-                    "id": operation, "status": status, "clientContext": client_context, "resultInfo": info });
-                self.notify(
-                    &call,
-                    "deleted",
-                    format!("/communications/calls/{call}/operations/{operation}"),
-                    data,
-                    false,
-                );
-            }
-        }
-    }
-
-    fn roster(&self, call: &str) -> Value {
-        let Some(leg) = self.calling.legs.get(call) else {
-            return json!([]);
-        };
-        let mut people = vec![
-            json!({ "@odata.type": "#microsoft.graph.participant", "id": format!("{call}-caller"),
-            "info": { "identity": { "phone": { "id": leg.source_number } } }, "isMuted": false, "isInLobby": false }),
-        ];
-        for agent in &leg.joined {
-            let agent = &self.agents[*agent];
-            people.push(json!({ "@odata.type": "#microsoft.graph.participant", "id": format!("{call}-{}", agent.graph_id),
-                "info": { "identity": { "user": { "id": agent.graph_id, "displayName": agent.display_name, "tenantId": self.tenant_id } } },
-                "isMuted": false, "isInLobby": false }));
-        }
-        Value::Array(people)
-    }
-
-    /// The caller hangs up a call the bot owns.
-    pub fn caller_hangs_up_leg(&mut self, call: &str) {
-        self.terminate_leg(call, 200, 540000, "The PSTN user hung up.");
-        self.bot_call_ended(call, None);
-    }
-
-    /// A notification for the bot could not be delivered (`status` 0: no answer in time): an
-    /// unacknowledged incoming call cannot be reached.
-    pub fn webhook_failed(&mut self, notification: &Notification, status: u16) {
-        if notification.incoming {
-            self.terminate_leg(
-                &notification.call,
-                408,
-                8544,
-                "Callee could not be reached.",
-            );
-            if let Some(entry) = self
-                .calls
-                .iter_mut()
-                .find(|c| c.call_id == notification.call)
-            {
-                entry.outcome = Some(format!("NotReached: the bot's webhook answered {status}"));
-            }
-        }
-    }
-
-    /// Deadlines: unanswered incoming calls, Teams rings nobody picks up, prompts that finish.
-    pub fn tick_calling(&mut self) {
-        let now = self.now_ms();
-        let late: Vec<String> = self
-            .calling
-            .legs
-            .values()
-            .filter(|leg| {
-                leg.state == LegState::Incoming
-                    && leg.answer_deadline_ms.is_some_and(|at| at <= now)
-            })
-            .map(|leg| leg.id.clone())
-            .collect();
-        for call in late {
-            self.terminate_leg(&call, 408, 8544, "Callee could not be reached.");
-            if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
-                entry.outcome = Some("NotReached: the bot did not answer within 15 s".into());
-            }
-        }
-        // The agent who answered in the app picks up the Teams call it brings, if told to.
-        let accept_after = self.settings.teams_accept_invite_ms.map(|ms| ms as i64);
-        let picks_up = |ring: &TeamsRing| {
-            matches!(ring.reason, RingReason::Invite { .. })
-                && accept_after.is_some_and(|after| ring.rang_ms + after <= now)
-        };
-        let (answered, kept): (Vec<TeamsRing>, Vec<TeamsRing>) =
-            std::mem::take(&mut self.calling.rings)
-                .into_iter()
-                .partition(picks_up);
-        let (due, kept): (Vec<TeamsRing>, Vec<TeamsRing>) =
-            kept.into_iter().partition(|ring| ring.deadline_ms <= now);
-        self.calling.rings = kept;
-        for ring in answered {
-            self.resolve_ring(ring, true);
-        }
-        for ring in due {
-            self.resolve_ring(ring, false);
-        }
-        let mut finished = Vec::new();
-        for leg in self.calling.legs.values_mut() {
-            let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut leg.operations)
-                .into_iter()
-                .partition(|op| op.due_ms <= now);
-            leg.operations = pending;
-            finished.extend(done.into_iter().map(|op| (leg.id.clone(), op)));
-        }
-        for (call, op) in finished {
-            let data = json!({ "@odata.type": "#microsoft.graph.playPromptOperation", "id": op.id,
-                "status": "completed", "clientContext": op.client_context, "resultInfo": result_info(200, 0, "Action completed.") });
-            self.notify(
-                &call,
-                "deleted",
-                format!("/communications/calls/{call}/operations/{}", op.id),
-                data,
-                false,
-            );
-        }
-        // Ended legs stay an hour for the state dump (Graph answers 8522 for them at once).
-        self.calling
-            .legs
-            .retain(|_, leg| leg.state != LegState::Terminated || now - leg.created_ms < 3_600_000);
-    }
-
-    /// The bot's leg of a control-API call is over: the call's outcome is what the controller
-    /// recorded on its `Agent_Call__c`, or, without one, what became of it in Teams.
-    fn bot_call_ended(&mut self, call: &str, teams: Option<&str>) {
-        let record = self.find_record("Agent_Call__c", "Call_Id__c", call);
-        let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) else {
-            return;
-        };
-        if entry.outcome.is_some() {
-            return;
-        }
-        if record.is_none() {
-            entry.outcome = Some(match teams {
-                Some(teams) => format!("NotOffered: {teams}"),
-                None if entry.answered_ms.is_none() => "CallerHungUp".into(),
-                None => "Ended".into(),
-            });
-        }
-    }
-
-    /// Mirrors what the controller wrote on a bot call's `Agent_Call__c` onto the control-API
-    /// call (status, reason, times, and the outcome once final).
-    pub fn mirror_bot_call(
-        &mut self,
-        call_id: &str,
-        record: &serde_json::Map<String, Value>,
-        record_id: &str,
-    ) {
-        let now = self.now_ms();
-        let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call_id) else {
-            return;
-        };
-        let text = |field: &str| {
-            record
-                .get(field)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let status = text("Status__c").unwrap_or_default();
-        entry.record_id = Some(record_id.to_string());
-        entry.reason = text("Reason__c");
-        match status.as_str() {
-            "Signalled" => {
-                entry.signalled_ms.get_or_insert(now);
-            }
-            "Answered" => {
-                entry.answered_ms.get_or_insert(now);
-            }
-            _ => {}
-        }
-        if entry.outcome.is_none() {
-            entry.outcome = match status.as_str() {
-                "NotSignalled" => Some(format!(
-                    "NotSignalled: {}",
-                    entry
-                        .reason
-                        .clone()
-                        .unwrap_or_else(|| "not signalled".into())
-                )),
-                "Declined" | "Missed" | "CallerHungUp" | "Ended" => Some(status.clone()),
-                _ => None,
-            };
-            if entry.outcome.is_some() {
-                entry.ended_ms.get_or_insert(now);
-            }
-        }
-        entry.status = status;
-    }
-}
-
-impl Call {
-    /// A call placed into emulated Teams for the calling bot.
-    pub fn for_bot(call_id: &str, agent: &str, kind: &str, from: &str, to: &str, now: i64) -> Self {
-        let mut call = Call::new(call_id, agent, kind, from, to, now);
-        call.status = "Ringing".into();
-        call.handled_by = "bot".into();
-        call
     }
 }

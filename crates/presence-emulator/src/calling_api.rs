@@ -335,8 +335,12 @@ pub async fn calling_keys() -> Response {
 }
 
 /// The bearer token a webhook POST carries, as `webhook_token` says (a valid one by default).
+/// Its times are the wall clock's, not emulated time: a real service signs in real time, and
+/// a bot checks `nbf` and `exp` against its own clock.
 fn webhook_token(world: &World) -> Option<String> {
-    let now = world.now_ms() / 1000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
     let mut claims = json!({
         "aud": world.calling.bot.app_id,
         "iss": CALLING_ISSUER,

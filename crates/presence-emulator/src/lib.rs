@@ -1,14 +1,18 @@
-//! `presence-emulator` answers "what would the clouds say?": Microsoft Graph presence, Entra ID
-//! sign-in, Salesforce (OAuth, REST, the Streaming API over CometD) and a call controller, all
-//! on one loopback port, speaking the real wire formats so that the very same client code runs
-//! against it or against a real tenant and org. A control API under `/_emulator/` (and a page
+//! `presence-emulator` answers "what would the clouds say?": Microsoft Graph presence and
+//! calling (a calling bot's side of the communications API, and the agents' Teams clients),
+//! Entra ID sign-in, Salesforce (OAuth, REST, the Streaming API over CometD) and, for calls no
+//! bot takes, a built-in call controller, all on one loopback port, speaking the real wire
+//! formats so that the very same client code runs against it or against a real tenant and org. A control API under `/_emulator/` (and a page
 //! at `/_emulator/ui`) lets tests, benchmarks and the demo act as the agent in Teams and
 //! Salesforce, place calls, inject faults and move time. It keeps its own wire types and
 //! imports nothing from the app.
 //!
 //! Layout: [`world`] (all state, one lock), [`graph`] (presence aggregation) and
 //! [`graph_api`] (its routes), [`oauth`] (Entra and Salesforce sign-in), [`rest`] and
-//! [`soql`] (Salesforce REST), [`cometd`] (streaming), [`calls`] (the call controller),
+//! [`soql`] (Salesforce REST), [`cometd`] (streaming), [`calling`] (Graph's call legs),
+//! [`teams_clients`] (the agents' Teams, deadlines, call outcomes), [`calling_api`] (the
+//! calling routes and the webhook notifier), [`calling_control`] (its control routes),
+//! [`calls`] (the built-in call controller),
 //! [`control`] (the control surface), [`scenario`] (the demo data), [`clock`], [`ids`],
 //! [`http`] (faults, counters, error bodies).
 
@@ -34,6 +38,7 @@ pub mod salesforce_oauth;
 pub mod scenario;
 pub mod schema;
 pub mod soql;
+pub mod teams_clients;
 pub mod tls;
 pub mod world;
 

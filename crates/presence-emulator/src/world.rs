@@ -626,6 +626,8 @@ impl World {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            // A queue call's offers are `{call}~{attempt}`, one record per agent offered.
+            let call_id = call_id.split('~').next().unwrap_or("").to_string();
             let by_bot = self
                 .calls
                 .iter()

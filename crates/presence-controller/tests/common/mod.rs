@@ -39,6 +39,11 @@ pub async fn controller_for(emu: &Emulator) -> Controller {
 
 /// The controller with the demo settings changed by `change`, its webhook registered.
 pub async fn controller_with(emu: &Emulator, change: impl FnOnce(&mut Settings)) -> Controller {
+    // The controller's log, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("presence_controller=info")
+        .with_test_writer()
+        .try_init();
     let mut settings = settings(emu);
     change(&mut settings);
     let controller = Controller::start(settings)

@@ -1,0 +1,210 @@
+//! What a call's flow asks for, performed: Graph actions (retried briefly when the failure
+//! may pass), `Agent_Call__c` upserts (one record per offer, by `Call_Id__c`), and call logs
+//! queued in the durable outbox. Each resolves the agent it concerns from the flow.
+
+use std::time::Duration;
+
+use presence_core::calls::display_text;
+use presence_core::{CallKind, CallLog, CallType, Disposition};
+use presence_sync::salesforce::salesforce_datetime;
+use presence_sync::SyncError;
+use serde_json::{json, Map, Value};
+
+use crate::directory::{Agent, Route};
+use crate::driver::Driver;
+use crate::flow::{Action, RecordWrite};
+use crate::store::LiveCall;
+
+fn unknown(what: &str) -> SyncError {
+    SyncError::Settings(format!("{what} is not in the settings' directory"))
+}
+
+impl Driver {
+    fn route(&self, live: &LiveCall) -> Option<&Route> {
+        self.directory.routes.get(&live.resource_account)
+    }
+
+    /// The agent the call is with now.
+    fn agent_of(&self, live: &LiveCall) -> Result<&Agent, SyncError> {
+        live.flow
+            .agent
+            .as_ref()
+            .and_then(|upn| self.directory.agents.get(upn))
+            .ok_or_else(|| unknown("the call's agent"))
+    }
+
+    /// A queue call's overflow target.
+    fn overflow_of(&self, live: &LiveCall) -> Result<&Agent, SyncError> {
+        match self.route(live) {
+            Some(Route::Queue { queue, .. }) => self.directory.queues[*queue]
+                .overflow
+                .as_ref()
+                .and_then(|upn| self.directory.agents.get(upn))
+                .ok_or_else(|| unknown("the queue's overflow target")),
+            _ => Err(unknown("the queue")),
+        }
+    }
+
+    /// One Graph action, retried briefly when the failure may pass.
+    pub(crate) async fn act(&self, live: &LiveCall, action: Action) -> Result<(), SyncError> {
+        let call = live.flow.call.as_str();
+        let calls = &self.settings.calls;
+        let callback = &self.callback;
+        let mut attempt = 0;
+        loop {
+            let result = match action {
+                Action::Answer => {
+                    self.graph
+                        .answer(call, callback, &calls.ringback_prompt)
+                        .await
+                }
+                Action::Redirect => {
+                    let agent = self.agent_of(live)?;
+                    self.graph
+                        .redirect(call, &agent.graph_id, calls.redirect_timeout_s, callback)
+                        .await
+                }
+                Action::PlayPrompt => {
+                    self.graph
+                        .play_prompt(call, &calls.ringback_prompt, "ringback")
+                        .await
+                }
+                Action::Invite => {
+                    let agent = self.agent_of(live)?;
+                    self.graph.invite(call, &agent.graph_id, "invite").await
+                }
+                Action::HandOver => {
+                    let agent = self.agent_of(live)?;
+                    self.graph.transfer(call, &agent.graph_id).await
+                }
+                Action::HangUp => self.graph.hang_up(call).await,
+                Action::Reject => self.graph.reject(call).await,
+                Action::OverflowRedirect => {
+                    let target = self.overflow_of(live)?;
+                    self.graph
+                        .redirect(call, &target.graph_id, calls.redirect_timeout_s, callback)
+                        .await
+                }
+                Action::OverflowTransfer => {
+                    let target = self.overflow_of(live)?;
+                    self.graph.transfer(call, &target.graph_id).await
+                }
+            };
+            match result {
+                Err(
+                    SyncError::Server(_) | SyncError::Network(_) | SyncError::RateLimited { .. },
+                ) if attempt < 2 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Queues the call's Task in the outbox (delivered by upsert on `Call_Log_Key__c` = the
+    /// call id, so a repeat after a crash is the same Task), owned by the agent the call was
+    /// with, linked to the caller's record.
+    pub(crate) async fn log(&self, live: &LiveCall, disposition: Disposition, duration_s: u64) {
+        let call = &live.flow.call;
+        let owner = match self.agent_of(live) {
+            Ok(agent) => agent.salesforce_id.clone(),
+            Err(error) => {
+                tracing::error!("call {call}: not logged: {error}");
+                return;
+            }
+        };
+        let caller = match self.salesforce.lookup_caller(&live.from).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                tracing::warn!(
+                    "call {call}: the caller cannot be looked up ({error}); logged without the link"
+                );
+                None
+            }
+        };
+        let kind = if live.flow.queue.is_some() {
+            CallKind::Queue
+        } else {
+            CallKind::Direct
+        };
+        let mut log = CallLog {
+            key: call.clone(),
+            call_id: call.clone(),
+            kind,
+            call_type: CallType::Inbound,
+            disposition,
+            duration: Duration::from_secs(duration_s),
+            from_number: display_text(&live.from),
+            to_number: self
+                .route(live)
+                .and_then(Route::number)
+                .unwrap_or_default()
+                .to_string(),
+            caller,
+            subject: String::new(),
+            owner: Some(owner),
+        };
+        log.subject = log.composed_subject();
+        if let Err(error) = self.outbox.enqueue(&log) {
+            tracing::error!("call {call}: its log cannot be queued: {error}");
+        }
+    }
+
+    /// Upserts the `Agent_Call__c` of one offer of the call.
+    pub(crate) async fn write_record(
+        &self,
+        live: &LiveCall,
+        write: &RecordWrite,
+    ) -> Result<(), SyncError> {
+        let flow = &live.flow;
+        let key = flow.record_key(write.attempt);
+        let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(salesforce_datetime);
+        let mut body = Map::new();
+        if write.offer {
+            let agent = write
+                .agent
+                .as_ref()
+                .and_then(|upn| self.directory.agents.get(upn))
+                .ok_or_else(|| unknown("the offer's agent"))?;
+            body.insert(
+                "Name".into(),
+                json!(key.chars().take(80).collect::<String>()),
+            );
+            body.insert("User__c".into(), json!(agent.salesforce_id));
+            // Owned by the agent: the record (and its stream events) are the agent's to see.
+            body.insert("OwnerId".into(), json!(agent.salesforce_id));
+            let kind = if flow.queue.is_some() {
+                "Queue"
+            } else {
+                "Direct"
+            };
+            body.insert("Kind__c".into(), json!(kind));
+            body.insert("From_Number__c".into(), json!(live.from));
+            if let Some(number) = self.route(live).and_then(Route::number) {
+                body.insert("To_Number__c".into(), json!(number));
+            }
+            // This controller writes the call's Task, so the app does not.
+            body.insert("Logged_By_Controller__c".into(), json!(true));
+            body.insert(
+                "Offered_At__c".into(),
+                json!(flow.offered_at_ms.and_then(at)),
+            );
+        }
+        if let Some(status) = &write.status {
+            body.insert("Status__c".into(), json!(status));
+        }
+        if let Some(reason) = &write.reason {
+            body.insert("Reason__c".into(), json!(reason));
+        }
+        if let Some(ms) = write.answered_at_ms {
+            body.insert("Answered_At__c".into(), json!(at(ms)));
+        }
+        if let Some(ms) = write.ended_at_ms {
+            body.insert("Ended_At__c".into(), json!(at(ms)));
+        }
+        self.salesforce
+            .upsert("Agent_Call__c", "Call_Id__c", &key, &Value::Object(body))
+            .await
+    }
+}
