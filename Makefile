@@ -22,9 +22,11 @@ run: build
 emulator:
 	$(CARGO) run -p presence-emulator -- --port 8787 --scenario demo
 
-# Presence propagation through the real driver, clients and emulator (figures in BENCHMARKS.md).
+# Presence propagation through the real driver, clients and emulator, and the call controller's
+# own cost (figures in BENCHMARKS.md).
 bench:
 	$(CARGO) run --release -p presence-sync --example propagation -- 30
+	$(CARGO) run --release -p presence-controller --example controller_cost -- 200
 
 # The long runs of the fault matrix, on demand or nightly (not in `make test`): 200 SIGKILLs
 # of presence-agent around missed calls (D1), and 40,000 cases of each engine property.

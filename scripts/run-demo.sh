@@ -15,11 +15,16 @@ data=$(mktemp -d)
 emu=$!
 ctl=
 trap 'kill "$emu" $ctl 2>/dev/null || true; rm -rf "$log" "$controller_log" "$data"' EXIT
-for _ in $(seq 100); do
-  grep -q '^presence-emulator listening on' "$log" && break
-  kill -0 "$emu" 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.05
-done
+# Waits (up to 10 s) until process $1 writes a line matching $3 to its log $2; shows the log
+# and fails if the process ends first.
+await_line() {
+  for _ in $(seq 200); do
+    grep -q "$3" "$2" && return 0
+    kill -0 "$1" 2>/dev/null || { cat "$2"; exit 1; }
+    sleep 0.05
+  done
+}
+await_line "$emu" "$log" '^presence-emulator listening on'
 base=$(sed -n 's/^presence-emulator listening on \(http:[^ ]*\).*/\1/p' "$log")
 [ -n "$base" ] || { echo "run-demo: the emulator did not start"; cat "$log"; exit 1; }
 echo "Emulator: $base  (control page: $base/_emulator/ui; act as the agent in Teams and Salesforce there)"
@@ -27,11 +32,7 @@ echo "Emulator: $base  (control page: $base/_emulator/ui; act as the agent in Te
 # emulated Azure Bot (what an admin does on the bot's Calling tab).
 "$controller" --config crates/presence-controller/demo.toml --emulator "$base" --listen 127.0.0.1:0 --store "$data/controller.sqlite" >"$controller_log" 2>&1 &
 ctl=$!
-for _ in $(seq 200); do
-  grep -q 'webhook listening on' "$controller_log" && break
-  kill -0 "$ctl" 2>/dev/null || { cat "$controller_log"; exit 1; }
-  sleep 0.05
-done
+await_line "$ctl" "$controller_log" 'webhook listening on'
 webhook=$(sed -n 's/.*webhook listening on \(http:[^ ]*\).*/\1/p' "$controller_log")
 [ -n "$webhook" ] || { echo "run-demo: the controller did not start"; cat "$controller_log"; exit 1; }
 curl -sf -X POST -H 'content-type: application/json' -d "{\"webhook\":\"$webhook\"}" "$base/_emulator/calling" >/dev/null

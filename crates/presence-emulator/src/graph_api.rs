@@ -183,7 +183,11 @@ pub async fn me_profile(State(state): State<AppState>, headers: HeaderMap) -> Re
         Ok(found) => found,
         Err(response) => return response,
     };
-    let agent = &world.agents[me];
+    profile(&world.agents[me])
+}
+
+/// A user as Graph's `/users/{id}` and `/me` show one.
+fn profile(agent: &crate::world::Agent) -> Response {
     graph_json(json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
         "id": agent.graph_id,
@@ -228,14 +232,7 @@ pub async fn user_profile(
             world.now_ms(),
         );
     };
-    graph_json(json!({
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
-        "id": agent.graph_id,
-        "displayName": agent.display_name,
-        "userPrincipalName": agent.upn,
-        "mail": agent.upn,
-    }))
-    .into_response()
+    profile(agent)
 }
 
 fn ok_empty() -> Response {

@@ -154,6 +154,32 @@ async fn started() -> (Emulator, Webhook, String) {
     (emu, webhook, token)
 }
 
+/// Places a direct call to `agent` from Margaret Hamilton's number and waits until the bot
+/// was told of it; returns its id.
+async fn place(emu: &Emulator, webhook: &Webhook, agent: &str) -> String {
+    let call = control(
+        emu,
+        "calls",
+        json!({ "agent": agent, "from": "+14155550100" }),
+    )
+    .await;
+    let id = call["call_id"].as_str().expect("id").to_string();
+    webhook
+        .wait_for("incoming", |n| n["changeType"] == "created")
+        .await;
+    id
+}
+
+/// The control API's view of a call now.
+async fn call_now(emu: &Emulator, id: &str) -> Value {
+    reqwest::get(format!("{}/_emulator/calls/{id}", emu.base_url))
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("json")
+}
+
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -292,16 +318,7 @@ async fn a_direct_call_reaches_the_bot_which_answers_plays_a_prompt_invites_the_
 #[tokio::test]
 async fn an_incoming_call_nobody_answers_within_15_s_cannot_be_reached() {
     let (emu, webhook, _token) = started().await;
-    let call = control(
-        &emu,
-        "calls",
-        json!({ "agent": "grace", "from": "+14155550100" }),
-    )
-    .await;
-    let id = call["call_id"].as_str().expect("id").to_string();
-    webhook
-        .wait_for("incoming", |n| n["changeType"] == "created")
-        .await;
+    let id = place(&emu, &webhook, "grace").await;
     control(&emu, "clock/advance", json!({ "seconds": 16 })).await;
     let (_, ended) = webhook
         .wait_for("terminated", |n| n["resourceData"]["state"] == "terminated")
@@ -310,12 +327,7 @@ async fn an_incoming_call_nobody_answers_within_15_s_cannot_be_reached() {
         ended["value"][0]["resourceData"]["resultInfo"]["subcode"],
         8544
     );
-    let outcome: Value = reqwest::get(format!("{}/_emulator/calls/{id}", emu.base_url))
-        .await
-        .expect("call")
-        .json()
-        .await
-        .expect("json");
+    let outcome: Value = call_now(&emu, &id).await;
     assert!(
         outcome["outcome"]
             .as_str()
@@ -327,16 +339,7 @@ async fn an_incoming_call_nobody_answers_within_15_s_cannot_be_reached() {
 #[tokio::test]
 async fn a_redirect_rings_the_agents_teams_whose_voicemail_takes_it_when_nobody_answers() {
     let (emu, webhook, token) = started().await;
-    let call = control(
-        &emu,
-        "calls",
-        json!({ "agent": "alan", "from": "+14155550100" }),
-    )
-    .await;
-    let id = call["call_id"].as_str().expect("id").to_string();
-    webhook
-        .wait_for("incoming", |n| n["changeType"] == "created")
-        .await;
+    let id = place(&emu, &webhook, "alan").await;
     let alan = emu.with_world(|w| w.agents[2].graph_id.clone());
     let redirect =
         json!({ "targets": [ { "identity": { "user": { "id": alan } } } ], "timeout": 10 });
@@ -352,12 +355,7 @@ async fn a_redirect_rings_the_agents_teams_whose_voicemail_takes_it_when_nobody_
     webhook
         .wait_for("terminated", |n| n["resourceData"]["state"] == "terminated")
         .await;
-    let outcome: Value = reqwest::get(format!("{}/_emulator/calls/{id}", emu.base_url))
-        .await
-        .expect("call")
-        .json()
-        .await
-        .expect("json");
+    let outcome: Value = call_now(&emu, &id).await;
     assert_eq!(
         outcome["outcome"],
         "NotOffered: taken by Alan Turing's voicemail"
@@ -372,16 +370,7 @@ async fn a_redirect_rings_the_agents_teams_whose_voicemail_takes_it_when_nobody_
 #[tokio::test]
 async fn a_transfer_completes_once_the_agents_teams_takes_the_call() {
     let (emu, webhook, token) = started().await;
-    let call = control(
-        &emu,
-        "calls",
-        json!({ "agent": "ada", "from": "+14155550100" }),
-    )
-    .await;
-    let id = call["call_id"].as_str().expect("id").to_string();
-    webhook
-        .wait_for("incoming", |n| n["changeType"] == "created")
-        .await;
+    let id = place(&emu, &webhook, "ada").await;
     let (status, _) = act(
         &emu,
         &token,
@@ -443,12 +432,7 @@ async fn a_notification_the_webhook_refuses_fails_the_incoming_call() {
     let id = call["call_id"].as_str().expect("id").to_string();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let now: Value = reqwest::get(format!("{}/_emulator/calls/{id}", emu.base_url))
-            .await
-            .expect("call")
-            .json()
-            .await
-            .expect("json");
+        let now: Value = call_now(&emu, &id).await;
         if now["outcome"] == "NotReached: the bot's webhook answered 403" {
             break;
         }
