@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use presence_core::calls::gate_inbound;
 use presence_core::{CallCenter, CallKind, OfferAnswer, PresenceClass};
-use presence_sync::salesforce::SalesforceClient;
+use presence_sync::salesforce::{soql_literal, SalesforceClient};
 use presence_sync::SyncError;
 use serde_json::{Map, Value};
 
@@ -61,10 +61,6 @@ pub struct Directory {
     /// Resource account id (lower case) → its route.
     pub routes: BTreeMap<String, Route>,
     pub queues: Vec<Queue>,
-}
-
-fn soql_text(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 impl Directory {
@@ -150,7 +146,7 @@ impl Directory {
         let found = salesforce
             .query::<Map<String, Value>>(&format!(
                 "SELECT Id FROM User WHERE Username = '{}' LIMIT 1",
-                soql_text(&username)
+                soql_literal(&username)
             ))
             .await
             .map_err(|e| format!("the Salesforce user {username} cannot be read: {e}"))?;
@@ -201,7 +197,7 @@ pub async fn presence_of(
     }
     let ids: Vec<String> = users
         .iter()
-        .map(|u| format!("'{}'", soql_text(u)))
+        .map(|u| format!("'{}'", soql_literal(u)))
         .collect();
     let page = salesforce
         .query::<Map<String, Value>>(&format!(

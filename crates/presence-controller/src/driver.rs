@@ -12,7 +12,7 @@ use presence_sync::app_auth::AppCredentials;
 use presence_sync::auth::TokenSource;
 use presence_sync::outbox::Outbox;
 use presence_sync::request::Transport;
-use presence_sync::salesforce::SalesforceClient;
+use presence_sync::salesforce::{soql_literal, SalesforceClient};
 use presence_sync::streaming::{StreamNews, Streaming};
 use presence_sync::SyncError;
 use serde_json::{Map, Value};
@@ -75,10 +75,6 @@ const LOG_DELIVERIES_PER_SECOND: u32 = presence_sync::driver::OUTBOX_DELIVERIES_
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn soql_text(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 /// A running controller: its webhook's address and a way to stop it.
@@ -526,14 +522,19 @@ impl Driver {
             }
         }
         for call in live {
-            if !self.calls.contains_key(&call) {
+            // The record of the offer under way (a queue call's current one).
+            let Some(key) = self
+                .calls
+                .get(&call)
+                .map(|live| live.flow.record_key(live.flow.attempt()))
+            else {
                 continue;
-            }
+            };
             let page = self
                 .salesforce
                 .query::<Map<String, Value>>(&format!(
                     "SELECT Status__c, Reason__c FROM Agent_Call__c WHERE Call_Id__c = '{}' LIMIT 1",
-                    soql_text(&self.calls.get(&call).map_or(call.clone(), |live| live.flow.record_key(live.flow.attempt())))
+                    soql_literal(&key)
                 ))
                 .await;
             match page {

@@ -42,7 +42,7 @@ pub fn salesforce_datetime(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Escapes a value for a SOQL string literal.
-pub(crate) fn soql_literal(value: &str) -> String {
+pub fn soql_literal(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
