@@ -175,7 +175,7 @@ pub struct CallError {
 }
 
 impl CallError {
-    fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         Self {
             status: 404,
             code: "8522".into(),

@@ -68,6 +68,53 @@ fn user_of(participant: &Value) -> Option<&str> {
     participant["identity"]["user"]["id"].as_str()
 }
 
+/// What every route of the bot's calls does around its action: the fault gate, the bot's own
+/// token, the action on the world under its lock, and the notifier woken for what it queued.
+async fn as_bot(
+    state: &AppState,
+    headers: &HeaderMap,
+    route: &str,
+    path: &str,
+    action: impl FnOnce(&mut World) -> Response,
+) -> Response {
+    if let Some(fault) = gate(state, Api::Graph, route, path).await {
+        return fault;
+    }
+    let response = {
+        let mut world = state.world();
+        match bot_caller(&world, headers) {
+            Ok(()) => action(&mut world),
+            Err(response) => return response,
+        }
+    };
+    state.notifications.notify_one();
+    response
+}
+
+/// An action's body: none is an empty one; JSON that does not fit is refused with the reason.
+fn action_body(world: &World, body: &[u8], action: &str) -> Result<ActionBody, Response> {
+    if body.is_empty() {
+        return Ok(ActionBody::default());
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        refused(
+            world,
+            CallError::bad_request(format!("the body is not valid JSON for {action}: {error}")),
+        )
+    })
+}
+
+/// `200` with a long-running action's operation and its `Location`.
+fn operation_response(call: &str, operation: &str, body: Value) -> Response {
+    let mut response = (StatusCode::OK, graph_json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!(
+        "/v1.0/communications/calls/{call}/operations/{operation}"
+    )) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
 /// `POST /v1.0/communications/calls/{id}/{action}` (answer, reject, redirect, transfer,
 /// playPrompt, keepAlive; plain or `microsoft.graph.`-qualified).
 pub async fn call_action(
@@ -77,56 +124,24 @@ pub async fn call_action(
     body: Bytes,
 ) -> Response {
     let action = action.trim_start_matches("microsoft.graph.").to_string();
-    if let Some(fault) = gate(
-        &state,
-        Api::Graph,
-        &format!("calls/{action}"),
-        &format!("/calls/{id}/{action}"),
-    )
-    .await
-    {
-        return fault;
-    }
-    let response = {
-        let mut world = state.world();
-        if let Err(response) = bot_caller(&world, &headers) {
-            return response;
+    let (route, path) = (format!("calls/{action}"), format!("/calls/{id}/{action}"));
+    as_bot(&state, &headers, &route, &path, |world| {
+        match action_body(world, &body, &action) {
+            Ok(parsed) => act(world, &id, &action, parsed),
+            Err(response) => response,
         }
-        let parsed: ActionBody = if body.is_empty() {
-            ActionBody::default()
-        } else {
-            match serde_json::from_slice(&body) {
-                Ok(parsed) => parsed,
-                Err(error) => {
-                    return refused(
-                        &world,
-                        CallError::bad_request(format!(
-                            "the body is not valid JSON for {action}: {error}"
-                        )),
-                    )
-                }
-            }
-        };
-        act(&mut world, &id, &action, parsed)
-    };
-    state.notifications.notify_one();
-    response
+    })
+    .await
 }
 
 fn act(world: &mut World, id: &str, action: &str, body: ActionBody) -> Response {
     let accepted = || StatusCode::ACCEPTED.into_response();
     let operation = |kind: &str, op: &str, context: &Option<String>| {
-        let mut response = (
-            StatusCode::OK,
-            graph_json(json!({ "@odata.type": format!("#microsoft.graph.{kind}"), "id": op, "status": "running", "clientContext": context, "resultInfo": null })),
+        operation_response(
+            id,
+            op,
+            json!({ "@odata.type": format!("#microsoft.graph.{kind}"), "id": op, "status": "running", "clientContext": context, "resultInfo": null }),
         )
-            .into_response();
-        if let Ok(location) =
-            HeaderValue::from_str(&format!("/v1.0/communications/calls/{id}/operations/{op}"))
-        {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        response
     };
     let result = match action {
         "answer" => {
@@ -200,22 +215,12 @@ pub async fn participants_action(
     body: Bytes,
 ) -> Response {
     let action = action.trim_start_matches("microsoft.graph.").to_string();
-    if let Some(fault) = gate(
-        &state,
-        Api::Graph,
-        "calls/participants/invite",
-        &format!("/calls/{id}/participants/{action}"),
-    )
-    .await
-    {
-        return fault;
-    }
-    let response = {
-        let mut world = state.world();
-        if let Err(response) = bot_caller(&world, &headers) {
-            return response;
-        }
-        let body: ActionBody = serde_json::from_slice(&body).unwrap_or_default();
+    let path = format!("/calls/{id}/participants/{action}");
+    as_bot(&state, &headers, "calls/participants/invite", &path, |world| {
+        let body = match action_body(world, &body, &action) {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
         let result = match (action.as_str(), body.participants.as_slice()) {
             ("invite", [participant]) => match user_of(participant) {
                 Some(user) => {
@@ -234,25 +239,16 @@ pub async fn participants_action(
             ))),
         };
         match result {
-            Ok(op) => {
-                let mut response = (
-                    StatusCode::OK,
-                    graph_json(json!({ "@odata.type": "#microsoft.graph.inviteParticipantsOperation", "id": op, "status": "Running",
-                        "clientContext": body.client_context, "resultInfo": null, "participants": body.participants })),
-                )
-                    .into_response();
-                if let Ok(location) = HeaderValue::from_str(&format!(
-                    "/v1.0/communications/calls/{id}/operations/{op}"
-                )) {
-                    response.headers_mut().insert(header::LOCATION, location);
-                }
-                response
-            }
-            Err(error) => refused(&world, error),
+            Ok(op) => operation_response(
+                &id,
+                &op,
+                json!({ "@odata.type": "#microsoft.graph.inviteParticipantsOperation", "id": op, "status": "Running",
+                    "clientContext": body.client_context, "resultInfo": null, "participants": body.participants }),
+            ),
+            Err(error) => refused(world, error),
         }
-    };
-    state.notifications.notify_one();
-    response
+    })
+    .await
 }
 
 /// `GET /v1.0/communications/calls/{id}`.
@@ -261,34 +257,28 @@ pub async fn get_call(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(fault) = gate(&state, Api::Graph, "calls/get", &format!("/calls/{id}")).await {
-        return fault;
-    }
-    let world = state.world();
-    if let Err(response) = bot_caller(&world, &headers) {
-        return response;
-    }
-    match world
-        .calling
-        .legs
-        .get(&id)
-        .filter(|leg| leg.state != crate::calling::LegState::Terminated)
-    {
-        Some(leg) => {
-            let mut body = world.leg_json(leg);
-            body["@odata.context"] =
-                json!("https://graph.microsoft.com/v1.0/$metadata#communications/calls/$entity");
-            graph_json(body).into_response()
-        }
-        None => refused(
-            &world,
-            CallError {
-                status: 404,
-                code: "8522".into(),
-                message: "Call not found.".into(),
-            },
-        ),
-    }
+    as_bot(
+        &state,
+        &headers,
+        "calls/get",
+        &format!("/calls/{id}"),
+        |world| match world
+            .calling
+            .legs
+            .get(&id)
+            .filter(|leg| leg.state != crate::calling::LegState::Terminated)
+        {
+            Some(leg) => {
+                let mut body = world.leg_json(leg);
+                body["@odata.context"] = json!(
+                    "https://graph.microsoft.com/v1.0/$metadata#communications/calls/$entity"
+                );
+                graph_json(body).into_response()
+            }
+            None => refused(world, CallError::not_found()),
+        },
+    )
+    .await
 }
 
 /// `DELETE /v1.0/communications/calls/{id}`: the bot hangs up.
@@ -297,21 +287,17 @@ pub async fn delete_call(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(fault) = gate(&state, Api::Graph, "calls/delete", &format!("/calls/{id}")).await {
-        return fault;
-    }
-    let response = {
-        let mut world = state.world();
-        if let Err(response) = bot_caller(&world, &headers) {
-            return response;
-        }
-        match world.delete_leg(&id) {
+    as_bot(
+        &state,
+        &headers,
+        "calls/delete",
+        &format!("/calls/{id}"),
+        |world| match world.delete_leg(&id) {
             Ok(()) => StatusCode::NO_CONTENT.into_response(),
-            Err(error) => refused(&world, error),
-        }
-    };
-    state.notifications.notify_one();
-    response
+            Err(error) => refused(world, error),
+        },
+    )
+    .await
 }
 
 /// `GET /v1/.well-known/OpenIdConfiguration`: where the calling service's signing keys are.

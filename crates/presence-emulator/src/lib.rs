@@ -12,9 +12,9 @@
 //! [`soql`] (Salesforce REST), [`cometd`] (streaming), [`calling`] (Graph's call legs),
 //! [`teams_clients`] (the agents' Teams, deadlines, call outcomes), [`calling_api`] (the
 //! calling routes and the webhook notifier), [`calling_control`] (its control routes),
-//! [`calls`] (the built-in call controller),
-//! [`control`] (the control surface), [`scenario`] (the demo data), [`clock`], [`ids`],
-//! [`http`] (faults, counters, error bodies).
+//! [`calls`] (the built-in call controller), [`control`] (the control surface), [`settings`]
+//! (its settings), [`scenario`] (the demo data), [`clock`], [`ids`], [`http`] (faults,
+//! counters, error bodies).
 
 // Handlers return a ready HTTP response as their error; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
@@ -37,6 +37,7 @@ pub mod rest;
 pub mod salesforce_oauth;
 pub mod scenario;
 pub mod schema;
+pub mod settings;
 pub mod soql;
 pub mod teams_clients;
 pub mod tls;
