@@ -45,7 +45,7 @@ pub struct CallOffer {
 }
 
 /// What the controller later reports about a call (`Agent_Call__c.Status__c`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CallProgress {
     /// Answered (from the panel, or elsewhere).
     Answered,
@@ -57,6 +57,9 @@ pub enum CallProgress {
     Declined,
     /// An answered call ended (either side hung up).
     Ended,
+    /// An outbound call the controller would not place (C3 checked again where the call is
+    /// made, or no line to call from), with its reason: not a call, so nothing is logged.
+    NotPlaced(String),
 }
 
 /// How a call ended: `Task.CallDisposition` in its log, and the outcome in recent calls.

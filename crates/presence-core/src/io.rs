@@ -172,6 +172,10 @@ pub enum Input {
     CallProgress {
         call_id: String,
         progress: CallProgress,
+        /// `Logged_By_Controller__c` on the record: the controller writes this call's Task
+        /// (an outbound call learns it here, as it was never offered).
+        #[serde(default)]
+        controller_logs: bool,
     },
     /// The caller lookup finished (`None`: no record matched).
     CallerIdentified {

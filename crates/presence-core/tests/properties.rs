@@ -213,7 +213,7 @@ impl Run {
             }
             Op::CallEnds(p) => {
                 if let Some(id) = self.calls.pop() {
-                    w.progress(&id, PROGRESS[*p]);
+                    w.progress(&id, PROGRESS[*p].clone());
                     self.genuine_changes += 2; // the end, and the wrap-up that may follow
                 }
             }

@@ -895,6 +895,71 @@ fn g4_a_call_the_controller_logs_is_not_logged_by_the_app_but_still_listed() {
 }
 
 #[test]
+fn g4_an_outbound_call_the_controller_places_is_logged_by_it_not_by_the_app() {
+    let mut w = World::new().started();
+    w.user(UserIntent::Dial {
+        call_id: "o".into(),
+        number: "+14155550123".into(),
+    });
+    w.advance(secs(3));
+    // The controller's first word on the call says it logs it.
+    w.input(Input::CallProgress {
+        call_id: "o".into(),
+        progress: CallProgress::Answered,
+        controller_logs: true,
+    });
+    w.advance(secs(20));
+    w.progress("o", CallProgress::Ended);
+    assert!(w.logs_for("o").is_empty(), "the controller writes its Task");
+    let snapshot = w.engine.snapshot();
+    assert_eq!(
+        snapshot.recent_calls.len(),
+        1,
+        "{:?}",
+        snapshot.recent_calls
+    );
+    assert_eq!(snapshot.recent_calls[0].duration_secs, 20);
+}
+
+#[test]
+fn c3_an_outbound_call_the_controller_refuses_leaves_the_panel_with_its_reason_and_no_log() {
+    let mut w = World::new().started();
+    w.user(UserIntent::Dial {
+        call_id: "o".into(),
+        number: "+14155550123".into(),
+    });
+    assert_eq!(w.engine.snapshot().calls.len(), 1);
+    w.input(Input::CallProgress {
+        call_id: "o".into(),
+        progress: CallProgress::NotPlaced("Outbound calls are blocked while Do Not Disturb".into()),
+        controller_logs: true,
+    });
+    let snapshot = w.engine.snapshot();
+    assert!(snapshot.calls.is_empty(), "{:?}", snapshot.calls);
+    assert!(snapshot.recent_calls.is_empty(), "it never was a call");
+    assert!(w.logs_for("o").is_empty());
+    assert!(
+        w.notices().iter().any(|n| n
+            == "The call to +14155550123 was not placed: Outbound calls are blocked while Do Not Disturb"),
+        "{:?}",
+        w.notices()
+    );
+    // A replay of the refusal changes nothing.
+    w.input(Input::CallProgress {
+        call_id: "o".into(),
+        progress: CallProgress::NotPlaced("again".into()),
+        controller_logs: true,
+    });
+    assert_eq!(
+        w.notices()
+            .iter()
+            .filter(|n| n.contains("not placed"))
+            .count(),
+        1
+    );
+}
+
+#[test]
 fn g4_every_log_is_keyed_by_its_call_id_and_emitted_once_whatever_is_replayed() {
     let mut w = World::new().started();
     w.offer("c", CallKind::Direct, "+1555");

@@ -446,9 +446,15 @@ fn stream_inputs(news: StreamNews) -> Vec<Input> {
             } else {
                 match call_event(&streamed.record) {
                     Some(CallEvent::Offered(offer)) => vec![Input::CallOffered(offer)],
-                    Some(CallEvent::Progress { call_id, progress }) => {
-                        vec![Input::CallProgress { call_id, progress }]
-                    }
+                    Some(CallEvent::Progress {
+                        call_id,
+                        progress,
+                        controller_logs,
+                    }) => vec![Input::CallProgress {
+                        call_id,
+                        progress,
+                        controller_logs,
+                    }],
                     None => Vec::new(),
                 }
             }

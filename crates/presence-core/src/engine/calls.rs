@@ -203,18 +203,47 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_call_progress(&mut self, call_id: &str, progress: CallProgress) {
-        let Some(call) = self.calls.find(call_id) else {
+    pub(super) fn on_call_progress(
+        &mut self,
+        call_id: &str,
+        progress: CallProgress,
+        controller_logs: bool,
+    ) {
+        let Some(call) = self.calls.find_mut(call_id) else {
             return; // Not ours, or finished already (a replayed event).
         };
+        // G4: once the controller says it logs the call, it is the call's one writer.
+        call.controller_logs |= controller_logs;
         match progress {
             CallProgress::Answered => {
                 if call.answered_at.is_none() {
                     self.call_answered(call_id);
                 }
             }
+            CallProgress::NotPlaced(reason) => self.call_not_placed(call_id, &reason),
             other => self.call_finished(call_id, other),
         }
+    }
+
+    /// The controller would not place an outbound call: it leaves the panel with the
+    /// controller's reason, and nothing is logged (it never was a call).
+    fn call_not_placed(&mut self, call_id: &str, reason: &str) {
+        let Some(index) = self
+            .calls
+            .active
+            .iter()
+            .position(|call| call.call_id == call_id && call.outbound)
+        else {
+            return;
+        };
+        let call = self.calls.active.remove(index);
+        self.calls.remember_finished(call_id);
+        self.bump_activity();
+        self.notice(format!(
+            "The call to {} was not placed: {}",
+            call.number,
+            display_text(reason)
+        ));
     }
 
     pub(super) fn on_caller(&mut self, call_id: &str, caller: Option<CallerMatch>) {

@@ -190,7 +190,11 @@ impl Engine {
             Input::SalesforceState(observation) => self.on_salesforce(observation),
             Input::User(intent) => self.on_user(intent),
             Input::CallOffered(offer) => self.on_call_offered(offer),
-            Input::CallProgress { call_id, progress } => self.on_call_progress(&call_id, progress),
+            Input::CallProgress {
+                call_id,
+                progress,
+                controller_logs,
+            } => self.on_call_progress(&call_id, progress, controller_logs),
             Input::CallerIdentified { call_id, caller } => self.on_caller(&call_id, caller),
             Input::EffectDone { id, outcome } => self.on_effect_done(id, outcome),
             Input::LinkLost { link, failure } => self.link_failed(link, &failure),

@@ -409,6 +409,7 @@ impl World {
         self.input(Input::CallProgress {
             call_id: call_id.into(),
             progress,
+            controller_logs: false,
         });
     }
 

@@ -134,6 +134,8 @@ pub struct AgentCallRecord {
     pub from_number: Option<String>,
     #[serde(rename = "To_Number__c", default)]
     pub to_number: Option<String>,
+    #[serde(rename = "Reason__c", default)]
+    pub reason: Option<String>,
     /// The call controller writes the call's Task (absent from older PushTopics: false).
     #[serde(rename = "Logged_By_Controller__c", default)]
     pub logged_by_controller: Option<bool>,
@@ -146,6 +148,8 @@ pub enum CallEvent {
     Progress {
         call_id: String,
         progress: CallProgress,
+        /// The controller writes this call's Task.
+        controller_logs: bool,
     },
 }
 
@@ -161,6 +165,7 @@ impl AgentCallRecord {
             "Outbound" => CallKind::Outbound,
             _ => return None,
         };
+        let controller_logs = self.logged_by_controller.unwrap_or(false);
         let progress = match self.status?.as_str() {
             "Offered" if kind != CallKind::Outbound => {
                 return Some(CallEvent::Offered(CallOffer {
@@ -168,9 +173,14 @@ impl AgentCallRecord {
                     kind,
                     from_number: self.from_number.unwrap_or_default(),
                     to_number: self.to_number.unwrap_or_default(),
-                    controller_logs: self.logged_by_controller.unwrap_or(false),
+                    controller_logs,
                 }))
             }
+            // The controller would not place the agent's call (C3 where the call is made).
+            "NotSignalled" if kind == CallKind::Outbound => CallProgress::NotPlaced(
+                self.reason
+                    .unwrap_or_else(|| "the call controller refused it".into()),
+            ),
             "Answered" => CallProgress::Answered,
             "CallerHungUp" => CallProgress::CallerHungUp,
             "Missed" => CallProgress::Missed,
@@ -178,7 +188,11 @@ impl AgentCallRecord {
             "Ended" => CallProgress::Ended,
             _ => return None,
         };
-        Some(CallEvent::Progress { call_id, progress })
+        Some(CallEvent::Progress {
+            call_id,
+            progress,
+            controller_logs,
+        })
     }
 }
 
@@ -424,9 +438,26 @@ mod tests {
             call_event(&map(nulls)),
             Some(CallEvent::Progress {
                 progress: CallProgress::Ended,
+                controller_logs: false,
                 ..
             })
         ));
+        // The controller refused an outbound call, and says it logs the ones it places.
+        let refused = json!({"Call_Id__c": "c5", "Kind__c": "Outbound", "Status__c": "NotSignalled",
+            "Reason__c": "Outbound calls are blocked while Do Not Disturb", "Logged_By_Controller__c": true});
+        assert_eq!(
+            call_event(&map(refused)),
+            Some(CallEvent::Progress {
+                call_id: "c5".into(),
+                progress: CallProgress::NotPlaced(
+                    "Outbound calls are blocked while Do Not Disturb".into()
+                ),
+                controller_logs: true,
+            })
+        );
+        // An inbound call's NotSignalled is the app's own write: no event.
+        let own = json!({"Call_Id__c": "c6", "Kind__c": "Direct", "Status__c": "NotSignalled"});
+        assert_eq!(call_event(&map(own)), None);
     }
 
     #[test]
