@@ -78,6 +78,8 @@ pub enum RingReason {
         operation: String,
         client_context: Option<String>,
     },
+    /// The bot called the agent (the first leg of an outbound call the agent asked for).
+    Placed,
 }
 
 /// An agent's own Teams client ringing for a call.
@@ -124,6 +126,10 @@ pub struct GraphCall {
     /// What the bot did, in order (`answer`, `playPrompt`, `invite`, …): for checks.
     pub actions: Vec<String>,
     pub result: Option<(u32, u32, String)>,
+    /// A call the bot placed (outgoing): the Teams user it called.
+    pub placed_to: Option<usize>,
+    /// A PSTN number invited into a placed call, until it answers.
+    pub far_end: Option<crate::calling_outbound::FarEnd>,
 }
 
 /// A notification waiting to be POSTed to the bot.
@@ -211,6 +217,30 @@ impl World {
     /// The call leg's JSON as Graph shows it (GET, and `resourceData` of notifications).
     pub fn leg_json(&self, leg: &GraphCall) -> Value {
         let account = self.calling.accounts.get(leg.account);
+        let instance = json!({ "applicationInstance": {
+            "id": account.map(|a| a.id.clone()), "displayName": account.map(|a| a.display_name.clone()),
+            "tenantId": self.tenant_id } });
+        if let Some(agent) = leg.placed_to.and_then(|agent| self.agents.get(agent)) {
+            let mut call = json!({
+                "@odata.type": "#microsoft.graph.call",
+                "id": leg.id,
+                "state": leg.state.name(),
+                "direction": "outgoing",
+                "callbackUri": leg.callback_uri.clone().or_else(|| self.calling.bot.webhook.clone()),
+                "source": { "@odata.type": "#microsoft.graph.participantInfo", "identity": instance },
+                "targets": [ { "@odata.type": "#microsoft.graph.invitationParticipantInfo",
+                    "identity": { "user": { "id": agent.graph_id, "displayName": agent.display_name, "tenantId": self.tenant_id } } } ],
+                "requestedModalities": ["audio"],
+                "mediaConfig": { "@odata.type": "#microsoft.graph.serviceHostedMediaConfig" },
+                "tenantId": self.tenant_id,
+                "myParticipantId": format!("{}-bot", leg.id),
+                "callChainId": leg.id,
+            });
+            if let Some((code, subcode, message)) = &leg.result {
+                call["resultInfo"] = result_info(*code, *subcode, message);
+            }
+            return call;
+        }
         let mut call = json!({
             "@odata.type": "#microsoft.graph.call",
             "id": leg.id,
@@ -271,7 +301,7 @@ impl World {
         });
     }
 
-    fn notify_state(&mut self, call: &str) {
+    pub(crate) fn notify_state(&mut self, call: &str) {
         let Some(leg) = self.calling.legs.get(call) else {
             return;
         };
@@ -306,6 +336,8 @@ impl World {
             operations: Vec::new(),
             actions: Vec::new(),
             result: None,
+            placed_to: None,
+            far_end: None,
         };
         let data = self.leg_json(&leg);
         self.calling.legs.insert(call_id.to_string(), leg);
@@ -322,7 +354,7 @@ impl World {
         Some(call_id.to_string())
     }
 
-    fn leg_in(
+    pub(crate) fn leg_in(
         &mut self,
         call: &str,
         action: &str,

@@ -68,6 +68,76 @@ fn user_of(participant: &Value) -> Option<&str> {
     participant["identity"]["user"]["id"].as_str()
 }
 
+/// The phone number an invitation participant names (`identity.phone.id`).
+fn phone_of(participant: &Value) -> Option<&str> {
+    participant["identity"]["phone"]["id"].as_str()
+}
+
+/// `POST /v1.0/communications/calls`: the bot places a peer-to-peer call from one of its
+/// resource accounts (`source.identity.applicationInstance`) to a Teams user (`targets`),
+/// with service-hosted media. `201`, the call (`establishing`) and its `Location`.
+pub async fn create_call(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    as_bot(&state, &headers, "calls/create", "/calls", |world| {
+        let body: Value = match serde_json::from_slice(&body) {
+            Ok(body) => body,
+            Err(error) => {
+                return refused(
+                    world,
+                    CallError::bad_request(format!("the body is not a call: {error}")),
+                )
+            }
+        };
+        let placement = match (
+            body["source"]["identity"]["applicationInstance"]["id"].as_str(),
+            body["targets"].as_array().map(Vec::as_slice),
+            body["mediaConfig"]["@odata.type"].as_str(),
+        ) {
+            (None, _, _) => Err(CallError::bad_request(
+                "source.identity.applicationInstance.id is required: a PSTN-capable call is placed from a resource account",
+            )),
+            (_, Some([target]), _) if user_of(target).is_none() => Err(CallError::bad_request(
+                "the emulator places calls to users only (targets[0].identity.user.id); a number is invited once the call is established",
+            )),
+            (Some(account), Some([target]), Some("#microsoft.graph.serviceHostedMediaConfig")) => {
+                Ok(crate::calling_outbound::Placement {
+                    account: account.to_string(),
+                    user: user_of(target).unwrap_or_default().to_string(),
+                    callback_uri: body["callbackUri"].as_str().map(str::to_string),
+                })
+            }
+            (_, Some([_]), _) => Err(CallError::bad_request(
+                "mediaConfig must be a serviceHostedMediaConfig here",
+            )),
+            _ => Err(CallError::bad_request(
+                "a peer-to-peer call has exactly one target",
+            )),
+        };
+        match placement.and_then(|placement| world.create_leg(placement)) {
+            Ok(id) => {
+                let Some(leg) = world.calling.legs.get(&id) else {
+                    return refused(world, CallError::not_found());
+                };
+                let mut call = world.leg_json(leg);
+                call["@odata.context"] =
+                    json!("https://graph.microsoft.com/v1.0/$metadata#app/calls/$entity");
+                let mut response = (StatusCode::CREATED, graph_json(call)).into_response();
+                if let Ok(location) =
+                    HeaderValue::from_str(&format!("/v1.0/communications/calls/{id}"))
+                {
+                    response.headers_mut().insert(header::LOCATION, location);
+                }
+                response
+            }
+            Err(error) => refused(world, error),
+        }
+    })
+    .await
+}
+
 /// What every route of the bot's calls does around its action: the fault gate, the bot's own
 /// token, the action on the world under its lock, and the notifier woken for what it queued.
 async fn as_bot(
@@ -222,13 +292,17 @@ pub async fn participants_action(
             Err(response) => return response,
         };
         let result = match (action.as_str(), body.participants.as_slice()) {
-            ("invite", [participant]) => match user_of(participant) {
-                Some(user) => {
+            ("invite", [participant]) => match (user_of(participant), phone_of(participant)) {
+                (Some(user), _) => {
                     let user = user.to_string();
                     world.invite_to_leg(&id, &user, body.client_context.clone())
                 }
-                None => Err(CallError::bad_request(
-                    "the emulator invites users only (identity.user.id)",
+                (None, Some(number)) => {
+                    let number = number.to_string();
+                    world.invite_phone(&id, &number, body.client_context.clone())
+                }
+                (None, None) => Err(CallError::bad_request(
+                    "an invited participant needs identity.user.id or identity.phone.id",
                 )),
             },
             ("invite", _) => Err(CallError::bad_request(

@@ -180,7 +180,9 @@ pub fn on_agent_call_changed(world: &mut World, record_id: &str) {
     if !known {
         // A call the agent placed (an outbound Agent_Call__c created through REST).
         let kind = record.get("Kind__c").and_then(Value::as_str).unwrap_or("");
-        if kind == "Outbound" && status == "Offered" {
+        // With a calling webhook registered, the controller places the agent's calls.
+        let bot_places = world.calling.bot.webhook.is_some();
+        if kind == "Outbound" && status == "Offered" && !bot_places {
             let agent = record
                 .get("User__c")
                 .and_then(Value::as_str)

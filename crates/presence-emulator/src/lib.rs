@@ -22,6 +22,7 @@
 pub mod calling;
 pub mod calling_api;
 pub mod calling_control;
+pub mod calling_outbound;
 pub mod calls;
 pub mod clock;
 pub mod cometd;
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1.0/users/{id}", get(graph_api::user_profile))
         // Graph: calling bots
+        .route("/v1.0/communications/calls", post(calling_api::create_call))
         .route(
             "/v1.0/communications/calls/{id}",
             get(calling_api::get_call).delete(calling_api::delete_call),

@@ -21,6 +21,8 @@ pub struct Settings {
     pub long_poll_ms: u64,
     pub replay_retention_s: u64,
     pub device_polls_before_approval: u32,
+    /// Seconds until the far end of an outbound call answers (or, with `far_end_answers`
+    /// off, the invitation of it fails).
     pub outbound_answer_s: u64,
     pub api_daily_limit: u64,
     /// Seconds between device-code polls the client is told to keep.
@@ -43,6 +45,8 @@ pub struct Settings {
     /// Graph: the bearer token on webhook POSTs: `valid`, `missing`, `wrong-key`,
     /// `wrong-audience` or `expired`.
     pub webhook_token: String,
+    /// Graph: the PSTN number an outbound call dials answers (`false`: it does not pick up).
+    pub far_end_answers: bool,
 }
 
 impl Default for Settings {
@@ -69,6 +73,7 @@ impl Default for Settings {
             teams_accept_invite_ms: Some(1000),
             establish_order: "in-order".into(),
             webhook_token: "valid".into(),
+            far_end_answers: true,
         }
     }
 }

@@ -52,7 +52,9 @@ impl World {
         let call = ring.call.clone();
         let teams = match (&ring.reason, answered) {
             (_, true) => format!("answered by {name} in Teams"),
-            (RingReason::Invite { .. }, false) => format!("{name} did not join"),
+            (RingReason::Invite { .. } | RingReason::Placed, false) => {
+                format!("{name} did not join")
+            }
             (_, false) => format!("taken by {name}'s voicemail"),
         };
         if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
@@ -72,6 +74,7 @@ impl World {
                     }
                 }
             }
+            RingReason::Placed => self.placed_call_picked_up(&call, ring.agent, answered),
             RingReason::Redirect => {
                 self.terminate_leg(&call, 200, 0, "Redirected.");
                 self.bot_call_ended(&call, Some(&teams));
@@ -129,14 +132,16 @@ impl World {
         }
     }
 
-    fn roster(&self, call: &str) -> Value {
+    pub(crate) fn roster(&self, call: &str) -> Value {
         let Some(leg) = self.calling.legs.get(call) else {
             return json!([]);
         };
-        let mut people = vec![
-            json!({ "@odata.type": "#microsoft.graph.participant", "id": format!("{call}-caller"),
-            "info": { "identity": { "phone": { "id": leg.source_number } } }, "isMuted": false, "isInLobby": false }),
-        ];
+        // The PSTN party: the caller, or the far end of a placed call once it answered.
+        let mut people: Vec<Value> = (!leg.source_number.is_empty())
+            .then(|| json!({ "@odata.type": "#microsoft.graph.participant", "id": format!("{call}-caller"),
+                "info": { "identity": { "phone": { "id": leg.source_number } } }, "isMuted": false, "isInLobby": false }))
+            .into_iter()
+            .collect();
         for agent in &leg.joined {
             let agent = &self.agents[*agent];
             people.push(json!({ "@odata.type": "#microsoft.graph.participant", "id": format!("{call}-{}", agent.graph_id),
@@ -191,10 +196,11 @@ impl World {
                 entry.outcome = Some("NotReached: the bot did not answer within 15 s".into());
             }
         }
-        // The agent who answered in the app picks up the Teams call it brings, if told to.
+        // The agent who answered in the app (or placed a call from it) picks up the Teams
+        // call it brings, if told to.
         let accept_after = self.settings.teams_accept_invite_ms.map(|ms| ms as i64);
         let picks_up = |ring: &TeamsRing| {
-            matches!(ring.reason, RingReason::Invite { .. })
+            matches!(ring.reason, RingReason::Invite { .. } | RingReason::Placed)
                 && accept_after.is_some_and(|after| ring.rang_ms + after <= now)
         };
         let (answered, kept): (Vec<TeamsRing>, Vec<TeamsRing>) =
@@ -210,6 +216,7 @@ impl World {
         for ring in due {
             self.resolve_ring(ring, false);
         }
+        self.tick_far_ends();
         let mut finished = Vec::new();
         for leg in self.calling.legs.values_mut() {
             let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut leg.operations)
@@ -259,6 +266,15 @@ impl World {
             return;
         };
         if entry.outcome.is_some() {
+            return;
+        }
+        // A call the bot placed for the agent: talked, or nobody answered (who, if known).
+        if entry.kind == "Outbound" {
+            entry.outcome = Some(match (entry.answered_ms, &entry.teams) {
+                (Some(_), _) => "Ended".into(),
+                (None, Some(teams)) => format!("NoAnswer: {teams}"),
+                (None, None) => "NoAnswer".into(),
+            });
             return;
         }
         let settled = |prefix: &str| match teams {

@@ -517,3 +517,191 @@ async fn the_bots_and_the_integration_users_client_credentials_are_checked() {
         "presence-controller@contoso.example"
     );
 }
+
+async fn create(emu: &Emulator, token: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1.0/communications/calls", emu.base_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("create");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn placement(account: &str, user: &str) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.call",
+        "source": { "identity": { "applicationInstance": { "id": account } } },
+        "targets": [ { "identity": { "user": { "id": user } } } ],
+        "requestedModalities": ["audio"],
+        "mediaConfig": { "@odata.type": "#microsoft.graph.serviceHostedMediaConfig" },
+    })
+}
+
+#[tokio::test]
+async fn a_call_the_bot_places_rings_the_agent_then_dials_the_number_invited_into_it() {
+    let (emu, webhook, token) = started().await;
+    emu.with_world(|w| w.settings.teams_accept_invite_ms = None);
+    let (ada, ada_line) = emu.with_world(|w| {
+        (
+            w.agents[0].graph_id.clone(),
+            w.calling.accounts[0].id.clone(),
+        )
+    });
+    // Refusals: no resource account, one that is not the bot's, a number as the first target.
+    let mut bad = placement(&ada_line, &ada);
+    bad["source"] = json!({ "identity": { "application": { "id": DEMO_BOT_APP_ID } } });
+    assert_eq!(create(&emu, &token, bad).await.0, 400);
+    let (status, error) = create(&emu, &token, placement("not-an-account", &ada)).await;
+    assert_eq!(status, 400, "{error}");
+    let mut to_phone = placement(&ada_line, &ada);
+    to_phone["targets"] = json!([ { "identity": { "phone": { "id": "+14155550123" } } } ]);
+    assert_eq!(create(&emu, &token, to_phone).await.0, 400);
+    assert_eq!(
+        create(&emu, "not-a-token", placement(&ada_line, &ada))
+            .await
+            .0,
+        401
+    );
+
+    let (status, call) = create(&emu, &token, placement(&ada_line, &ada)).await;
+    assert_eq!(
+        (status, call["state"].as_str()),
+        (201, Some("establishing"))
+    );
+    assert_eq!(call["direction"], "outgoing");
+    assert_eq!(
+        call["source"]["identity"]["applicationInstance"]["id"],
+        json!(ada_line)
+    );
+    let id = call["id"].as_str().expect("id").to_string();
+    let listed = call_now(&emu, &id).await;
+    assert_eq!(
+        (listed["kind"].as_str(), listed["from"].as_str()),
+        (Some("Outbound"), Some("+14155550101")),
+        "{listed}"
+    );
+    // Nothing can be invited before the agent picked up.
+    let dial = json!({ "participants": [ { "identity": { "phone": { "id": "+14155550123" } } } ], "clientContext": "dial" });
+    assert_eq!(
+        act(&emu, &token, &id, "participants/invite", dial.clone())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        control(&emu, "teams/ada/answer", json!({})).await["teams"],
+        "answered"
+    );
+    webhook
+        .wait_for("established", |n| {
+            n["resourceData"]["state"] == "established"
+        })
+        .await;
+    assert_eq!(webhook.states(&id), ["establishing", "established"]);
+
+    let bad_number =
+        json!({ "participants": [ { "identity": { "phone": { "id": "call me" } } } ] });
+    assert_eq!(
+        act(&emu, &token, &id, "participants/invite", bad_number)
+            .await
+            .0,
+        400
+    );
+    let (status, op) = act(&emu, &token, &id, "participants/invite", dial).await;
+    assert_eq!((status, op["status"].as_str()), (200, Some("Running")));
+    control(&emu, "clock/advance", json!({ "seconds": 3 })).await;
+    let (_, roster) = webhook
+        .wait_for("the far end joined", |n| {
+            n["resourceUrl"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/participants"))
+        })
+        .await;
+    let people = &roster["value"][0]["resourceData"];
+    assert_eq!(people[0]["info"]["identity"]["phone"]["id"], "+14155550123");
+    assert_eq!(people[1]["info"]["identity"]["user"]["id"], json!(ada));
+    webhook
+        .wait_for("dialled", |n| {
+            n["resourceData"]["clientContext"] == "dial"
+                && n["resourceData"]["status"] == "completed"
+        })
+        .await;
+    let listed = call_now(&emu, &id).await;
+    assert_eq!(listed["to"], "+14155550123");
+    assert!(listed["answered_ms"].is_i64(), "{listed}");
+
+    // The far end hangs up.
+    control(&emu, &format!("calls/{id}/hangup"), json!({})).await;
+    webhook
+        .wait_for("ended", |n| n["resourceData"]["state"] == "terminated")
+        .await;
+    assert_eq!(call_now(&emu, &id).await["outcome"], "Ended");
+}
+
+#[tokio::test]
+async fn a_placed_call_the_agent_does_not_pick_up_or_the_far_end_does_not_answer_ends_unanswered() {
+    let (emu, webhook, token) = started().await;
+    emu.with_world(|w| {
+        w.settings.teams_accept_invite_ms = None;
+        w.settings.far_end_answers = false;
+    });
+    let (grace, grace_line) = emu.with_world(|w| {
+        (
+            w.agents[1].graph_id.clone(),
+            w.calling.accounts[1].id.clone(),
+        )
+    });
+    let (_, call) = create(&emu, &token, placement(&grace_line, &grace)).await;
+    let unpicked = call["id"].as_str().expect("id").to_string();
+    control(&emu, "clock/advance", json!({ "seconds": 31 })).await;
+    let (_, ended) = webhook
+        .wait_for("not picked up", |n| {
+            n["resourceUrl"] == format!("/communications/calls/{unpicked}")
+                && n["resourceData"]["state"] == "terminated"
+        })
+        .await;
+    assert_eq!(ended["value"][0]["resourceData"]["resultInfo"]["code"], 408);
+    assert_eq!(
+        call_now(&emu, &unpicked).await["outcome"],
+        "NoAnswer: Grace Hopper did not join"
+    );
+
+    let (_, call) = create(&emu, &token, placement(&grace_line, &grace)).await;
+    let id = call["id"].as_str().expect("id").to_string();
+    control(&emu, "teams/grace/answer", json!({})).await;
+    webhook
+        .wait_for("established", |n| {
+            n["resourceUrl"] == format!("/communications/calls/{id}")
+                && n["resourceData"]["state"] == "established"
+        })
+        .await;
+    let dial = json!({ "participants": [ { "identity": { "phone": { "id": "+14155550123" } } } ], "clientContext": "dial" });
+    act(&emu, &token, &id, "participants/invite", dial).await;
+    control(&emu, "clock/advance", json!({ "seconds": 3 })).await;
+    webhook
+        .wait_for("no answer", |n| {
+            n["resourceData"]["clientContext"] == "dial" && n["resourceData"]["status"] == "failed"
+        })
+        .await;
+    assert_eq!(
+        act(&emu, &token, &id, "microsoft.graph.keepAlive", json!({}))
+            .await
+            .0,
+        200,
+        "the bot decides what to do: the call is still up"
+    );
+    let response = reqwest::Client::new()
+        .delete(format!("{}/v1.0/communications/calls/{id}", emu.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        call_now(&emu, &id).await["outcome"],
+        "NoAnswer: +14155550123 did not answer"
+    );
+}
