@@ -179,7 +179,7 @@ pub struct PresenceRow {
     pub unchanged_for_ms: Option<i64>,
 }
 
-fn parse_datetime(text: &str) -> Option<i64> {
+pub(crate) fn parse_datetime(text: &str) -> Option<i64> {
     chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.3f%z")
         .or_else(|_| chrono::DateTime::parse_from_rfc3339(text))
         .ok()

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::directory::{agent_view, eligible, presence_of, Directory, PresenceRow, Route};
-use crate::flow::{AgentView, CallFlow, Effect, Input, Rules};
+use crate::flow::{Action, AgentView, CallFlow, Effect, Input, Rules};
 use crate::graph::{CallEvent, GraphClient, Notification};
 use crate::store::{CallStore, LiveCall};
 use crate::webhook::{Keys, Webhook};
@@ -58,12 +58,12 @@ pub(crate) struct Driver {
     /// The agents, lines and queues, resolved.
     pub(crate) directory: Directory,
     /// The Call Center (state classes, presence routing).
-    center: CallCenter,
+    pub(crate) center: CallCenter,
     pub(crate) rules: Rules,
     /// The durable queue of call logs (Tasks), delivered by `outbox::deliver_forever`.
     pub(crate) outbox: Arc<Outbox>,
     /// Live calls, as also kept in `store`.
-    calls: BTreeMap<String, LiveCall>,
+    pub(crate) calls: BTreeMap<String, LiveCall>,
     store: CallStore,
     /// The `callbackUri` of every call: `{public_url}/{instance}`.
     pub(crate) callback: String,
@@ -260,6 +260,18 @@ impl Driver {
         }
     }
 
+    /// The live call a Graph call id belongs to: the call itself, or the outbound call whose
+    /// placed leg it is.
+    fn key_of(&self, graph_call: &str) -> Option<String> {
+        if self.calls.contains_key(graph_call) {
+            return Some(graph_call.to_string());
+        }
+        self.calls
+            .iter()
+            .find(|(_, live)| live.flow.graph_call() == Some(graph_call))
+            .map(|(key, _)| key.clone())
+    }
+
     async fn on_notification(&mut self, notification: Notification) {
         let Some(event) = notification.event() else {
             tracing::debug!(
@@ -274,9 +286,9 @@ impl Driver {
                 from,
                 resource_account,
             } => self.incoming(call, from, resource_account).await,
-            CallEvent::State { call, state } => self.step(&call, Input::Leg(state)).await,
+            CallEvent::State { call, state } => self.step_graph(&call, Input::Leg(state)).await,
             CallEvent::Ended { call, result } => {
-                self.step(
+                self.step_graph(
                     &call,
                     Input::Ended {
                         subcode: result.subcode,
@@ -288,10 +300,27 @@ impl Driver {
                 call,
                 client_context,
                 succeeded,
-            } if client_context == "invite" => {
-                self.step(&call, Input::Invited { joined: succeeded }).await;
+            } if client_context == "invite" || client_context == "dial" => {
+                self.step_graph(&call, Input::Invited { joined: succeeded })
+                    .await;
             }
             CallEvent::Operation { .. } | CallEvent::Roster { .. } => {}
+        }
+    }
+
+    /// Feeds what Graph said of one of its calls to the live call it belongs to. A call this
+    /// controller does not hold (one placed just before a crash, whose id was never kept) is
+    /// not one the bot stays in: hung up once established.
+    async fn step_graph(&mut self, graph_call: &str, input: Input) {
+        match self.key_of(graph_call) {
+            Some(key) => self.step(&key, input).await,
+            None if input == Input::Leg("established".into()) => {
+                tracing::warn!("call {graph_call} is not one this controller holds: hung up");
+                if let Err(error) = self.graph.hang_up(graph_call).await {
+                    tracing::error!("call {graph_call}: hang-up refused: {error}");
+                }
+            }
+            None => {}
         }
     }
 
@@ -392,6 +421,19 @@ impl Driver {
                     return;
                 };
                 let reason = text("Reason__c");
+                let claimed = changed
+                    .record
+                    .get("Logged_By_Controller__c")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if text("Kind__c").as_deref() == Some("Outbound")
+                    && status == "Offered"
+                    && !claimed
+                    && !self.calls.contains_key(&call)
+                {
+                    self.outbound(&changed.record).await;
+                    return;
+                }
                 // A queue call's offers are `{call}~{attempt}`: only the current one counts.
                 let (call, attempt) = match call.split_once('~') {
                     Some((call, attempt)) => {
@@ -413,6 +455,13 @@ impl Driver {
                 tracing::warn!("the stream is unavailable, polling: {why}")
             }
         }
+    }
+
+    /// Starts a live call's flow: kept, then its first effects performed.
+    pub(crate) async fn begin(&mut self, live: LiveCall, effects: Vec<Effect>) {
+        let call = live.flow.call.clone();
+        self.calls.insert(call.clone(), live);
+        self.apply(&call, effects, false).await;
     }
 
     async fn on_tick(&mut self) {
@@ -462,8 +511,21 @@ impl Driver {
                         );
                     }
                 }
+                // A call placed before a crash may have rung already: never placed twice.
+                Effect::Graph(action @ Action::Place) if replaying => {
+                    tracing::warn!("call {call}: it was being placed when the controller stopped; the agent is asked to call again");
+                    if let Some(live) = self.calls.get_mut(call) {
+                        queue.extend(live.flow.on(Input::Refused(action), now_ms(), &self.rules));
+                    }
+                }
                 Effect::Graph(action) => {
-                    if let Err(error) = self.act(&live, action).await {
+                    let acted = self.act(&live, action).await;
+                    if let (Ok(Some(leg)), Some(live)) = (&acted, self.calls.get_mut(call)) {
+                        if let Some(outbound) = live.flow.outbound.as_mut() {
+                            outbound.leg = Some(leg.clone());
+                        }
+                    }
+                    if let Err(error) = acted {
                         if replaying {
                             tracing::info!(
                                 "call {call}: {action:?} again after the restart: {error}"
@@ -513,7 +575,14 @@ impl Driver {
         }
         let live: Vec<String> = self.calls.keys().cloned().collect();
         for call in &live {
-            match self.graph.state(call).await {
+            let Some(graph_call) = self
+                .calls
+                .get(call)
+                .and_then(|live| live.flow.graph_call().map(str::to_string))
+            else {
+                continue;
+            };
+            match self.graph.state(&graph_call).await {
                 Ok(None) => self.step(call, Input::Ended { subcode: 0 }).await,
                 Ok(Some(state)) => self.step(call, Input::Leg(state)).await,
                 Err(error) => tracing::warn!(

@@ -45,14 +45,38 @@ impl Driver {
         }
     }
 
-    /// One Graph action, retried briefly when the failure may pass.
-    pub(crate) async fn act(&self, live: &LiveCall, action: Action) -> Result<(), SyncError> {
-        let call = live.flow.call.as_str();
+    /// One Graph action, retried briefly when the failure may pass; a placed call's id.
+    pub(crate) async fn act(
+        &self,
+        live: &LiveCall,
+        action: Action,
+    ) -> Result<Option<String>, SyncError> {
         let calls = &self.settings.calls;
         let callback = &self.callback;
+        if action == Action::Place {
+            let agent = self.agent_of(live)?;
+            return self
+                .graph
+                .place(&live.resource_account, &agent.graph_id, callback)
+                .await
+                .map(Some);
+        }
+        let call = live
+            .flow
+            .graph_call()
+            .ok_or_else(|| SyncError::Settings("the call was never placed".into()))?;
         let mut attempt = 0;
         loop {
             let result = match action {
+                Action::Place => return Err(SyncError::Settings("placed above".into())),
+                Action::Dial => {
+                    let number = live
+                        .flow
+                        .outbound
+                        .as_ref()
+                        .map_or("", |o| o.number.as_str());
+                    self.graph.dial(call, number, "dial").await
+                }
                 Action::Answer => {
                     self.graph
                         .answer(call, callback, &calls.ringback_prompt)
@@ -97,7 +121,7 @@ impl Driver {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
                 }
-                other => return other,
+                other => return other.map(|()| None),
             }
         }
     }
@@ -114,7 +138,13 @@ impl Driver {
                 return;
             }
         };
-        let caller = match self.salesforce.lookup_caller(&live.from).await {
+        // The other party: the caller, or the number an outbound call dialled.
+        let party = live
+            .flow
+            .outbound
+            .as_ref()
+            .map_or(live.from.as_str(), |o| o.number.as_str());
+        let caller = match self.salesforce.lookup_caller(party).await {
             Ok(caller) => caller,
             Err(error) => {
                 tracing::warn!(
@@ -123,24 +153,40 @@ impl Driver {
                 None
             }
         };
-        let kind = if live.flow.queue.is_some() {
-            CallKind::Queue
-        } else {
-            CallKind::Direct
+        let line = self
+            .route(live)
+            .and_then(Route::number)
+            .unwrap_or_default()
+            .to_string();
+        let (kind, call_type, from_number, to_number) = match &live.flow.outbound {
+            Some(outbound) => (
+                CallKind::Outbound,
+                CallType::Outbound,
+                line,
+                display_text(&outbound.number),
+            ),
+            None if live.flow.queue.is_some() => (
+                CallKind::Queue,
+                CallType::Inbound,
+                display_text(&live.from),
+                line,
+            ),
+            None => (
+                CallKind::Direct,
+                CallType::Inbound,
+                display_text(&live.from),
+                line,
+            ),
         };
         let mut log = CallLog {
             key: call.clone(),
             call_id: call.clone(),
             kind,
-            call_type: CallType::Inbound,
+            call_type,
             disposition,
             duration: Duration::from_secs(duration_s),
-            from_number: display_text(&live.from),
-            to_number: self
-                .route(live)
-                .and_then(Route::number)
-                .unwrap_or_default()
-                .to_string(),
+            from_number,
+            to_number,
             caller,
             subject: String::new(),
             owner: Some(owner),
@@ -190,6 +236,9 @@ impl Driver {
                 "Offered_At__c".into(),
                 json!(flow.offered_at_ms.and_then(at)),
             );
+        }
+        if write.controller_logs {
+            body.insert("Logged_By_Controller__c".into(), json!(true));
         }
         if let Some(status) = &write.status {
             body.insert("Status__c".into(), json!(status));

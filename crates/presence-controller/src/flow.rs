@@ -34,6 +34,12 @@ pub enum Stage {
     HandingOver,
     /// The bot hung up; waiting for the end.
     Ending,
+    /// An outbound call: the bot calls the agent's Teams from their line.
+    Placing,
+    /// An outbound call: the agent is in; the number is being dialled.
+    Dialling,
+    /// An outbound call over for the record and the log; the bot hangs up and waits for the end.
+    Closing,
     /// Over: nothing more will happen.
     Done,
 }
@@ -85,6 +91,10 @@ pub enum Action {
     OverflowRedirect,
     /// Transfer the answered call to the queue's overflow target.
     OverflowTransfer,
+    /// Place an outbound call: the bot calls the agent's Teams from the agent's line.
+    Place,
+    /// Dial the outbound call's number into it.
+    Dial,
 }
 
 /// What the driver must do.
@@ -115,6 +125,9 @@ pub struct RecordWrite {
     /// The agent an offer is for (their UPN).
     #[serde(default)]
     pub agent: Option<String>,
+    /// Mark the record `Logged_By_Controller__c` (an outbound call the controller takes on).
+    #[serde(default)]
+    pub controller_logs: bool,
 }
 
 /// The controller's timers and the Call Center's logging rules.
@@ -157,6 +170,9 @@ pub struct CallFlow {
     /// A queue call's offers: `None` for a direct call.
     #[serde(default)]
     pub queue: Option<QueueOffers>,
+    /// An outbound call the agent asked for (`flow_outbound.rs`).
+    #[serde(default)]
+    pub outbound: Option<crate::flow_outbound::Outbound>,
 }
 
 /// A queue call is offered to one agent at a time (C5), longest idle first; the next one on a
@@ -202,6 +218,7 @@ impl CallFlow {
                 waiting,
                 overflow,
             }),
+            outbound: None,
         };
         if first.is_none() {
             flow.stage = Stage::Redirected;
@@ -250,6 +267,7 @@ impl CallFlow {
             deadline_ms: None,
             agent: None,
             queue: None,
+            outbound: None,
         };
         if why_not.is_some() {
             flow.stage = Stage::Redirected;
@@ -330,6 +348,9 @@ impl CallFlow {
 
     fn advance(&mut self, input: Input, now_ms: i64, rules: &Rules) -> Vec<Effect> {
         use Stage::*;
+        if self.outbound.is_some() {
+            return self.advance_outbound(input, now_ms);
+        }
         let missed = |why: &str| Some(status("Missed", Some(why)));
         match (self.stage, input) {
             (Done, _) => Vec::new(),
@@ -444,6 +465,8 @@ impl CallFlow {
                     // Handed over (a completed transfer, 7015, or the caller left meanwhile):
                     // the record and the log were written when it was handed over.
                     HandingOver | Done => Vec::new(),
+                    // An outbound call's stages are `flow_outbound.rs`'s.
+                    Placing | Dialling | Closing => Vec::new(),
                 }
             }
             (Answering, Input::Refused(Action::Answer)) if self.queue.is_some() => {

@@ -260,6 +260,55 @@ impl GraphClient {
         .map(drop)
     }
 
+    /// Places a call from one of the bot's resource accounts (the agent's line, so it is a
+    /// PSTN-capable instance) to a user's Teams, with service-hosted media; returns the call's
+    /// id. Not retried by the caller: a create that seemed to fail may have rung the user.
+    pub async fn place(
+        &self,
+        resource_account: &str,
+        user_id: &str,
+        callback: &str,
+    ) -> Result<String, SyncError> {
+        let body = self
+            .post(
+                "/communications/calls",
+                json!({
+                    "@odata.type": "#microsoft.graph.call",
+                    "callbackUri": callback,
+                    "source": { "@odata.type": "#microsoft.graph.participantInfo",
+                        "identity": { "applicationInstance": { "id": resource_account } } },
+                    "targets": [ user(user_id) ],
+                    "requestedModalities": ["audio"],
+                    "mediaConfig": { "@odata.type": "#microsoft.graph.serviceHostedMediaConfig" },
+                }),
+            )
+            .await?;
+        let call: Value = serde_json::from_slice(&body).map_err(|source| SyncError::Malformed {
+            what: "a created Graph call",
+            source: Some(source),
+        })?;
+        call["id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .ok_or(SyncError::Malformed {
+                what: "a created Graph call with an id",
+                source: None,
+            })
+    }
+
+    /// Dials a phone number (E.164) into the call: the operation's end says whether it
+    /// answered.
+    pub async fn dial(&self, call: &str, number: &str, context: &str) -> Result<(), SyncError> {
+        self.post(
+            &format!("/communications/calls/{call}/participants/invite"),
+            json!({ "participants": [ { "@odata.type": "#microsoft.graph.invitationParticipantInfo",
+                "identity": { "phone": { "id": number } } } ], "clientContext": context }),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn play_prompt(&self, call: &str, uri: &str, context: &str) -> Result<(), SyncError> {
         self.post(
             &format!("/communications/calls/{call}/playPrompt"),

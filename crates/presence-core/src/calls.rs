@@ -148,6 +148,27 @@ pub enum OfferAnswer {
     NotSignalled { reason: String },
 }
 
+/// C3: why an outbound call would be refused in this state, if it would (`None`: the state
+/// is not known yet, so refused too). The app checks it before asking for a call, and the
+/// call controller again before placing it.
+pub fn outbound_refusal(state: Option<&PresenceStateDef>) -> Option<String> {
+    // Before the first reading the agent may well be in Do Not Disturb: wait for it.
+    let Some(state) = state else {
+        return Some("Outbound calls wait until your presence is known".to_string());
+    };
+    match state.class {
+        PresenceClass::LoggedOut => Some("No softphone while logged out".to_string()),
+        PresenceClass::DoNotDisturb => {
+            Some(format!("Outbound calls are blocked while {}", state.label))
+        }
+        _ if !state.allows_outbound => Some(format!(
+            "Outbound calls are not allowed while {}",
+            state.label
+        )),
+        _ => None,
+    }
+}
+
 /// Decides whether an inbound call is signalled in the given state (C1, C2, C4, C5, L2).
 /// Internal calls ignore presence but are not rung on a logged-out desktop (L2 wins there: the
 /// app has no softphone while logged out).

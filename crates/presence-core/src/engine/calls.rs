@@ -395,21 +395,7 @@ impl Engine {
 
     /// C3: why an outbound call would be refused now, if it would.
     pub(super) fn outbound_refusal(&self) -> Option<String> {
-        // Before the first reading the agent may well be in Do Not Disturb: wait for it.
-        let Some(state) = self.current_state() else {
-            return Some("Outbound calls wait until your presence is known".to_string());
-        };
-        match state.class {
-            PresenceClass::LoggedOut => Some("No softphone while logged out".to_string()),
-            PresenceClass::DoNotDisturb => {
-                Some(format!("Outbound calls are blocked while {}", state.label))
-            }
-            _ if !state.allows_outbound => Some(format!(
-                "Outbound calls are not allowed while {}",
-                state.label
-            )),
-            _ => None,
-        }
+        crate::calls::outbound_refusal(self.current_state())
     }
 
     /// Hands a call's log to the outbox, its subject composed from the rest (G3, G4).
