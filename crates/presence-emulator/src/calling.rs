@@ -554,6 +554,7 @@ impl World {
         leg.state = LegState::Terminated;
         leg.result = Some((code, subcode, message.to_string()));
         leg.operations.clear();
+        leg.far_end = None;
         self.calling.rings.retain(|ring| ring.call != call);
         self.notify_state(call);
         if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {

@@ -243,15 +243,22 @@ fn act(world: &mut World, id: &str, action: &str, body: ActionBody) -> Response 
                 )),
             },
         },
-        "transfer" => match body.transfer_target.as_ref().and_then(user_of) {
-            Some(user) => {
-                let user = user.to_string();
-                world.transfer_leg(id, &user).map(|()| accepted())
+        "transfer" => {
+            let target = body.transfer_target.as_ref();
+            match (target.and_then(user_of), target.and_then(phone_of)) {
+                (Some(user), _) => {
+                    let user = user.to_string();
+                    world.transfer_leg(id, &user).map(|()| accepted())
+                }
+                (None, Some(number)) => {
+                    let number = number.to_string();
+                    world.transfer_to_phone(id, &number).map(|()| accepted())
+                }
+                (None, None) => Err(CallError::bad_request(
+                    "transferTarget.identity needs user.id or phone.id",
+                )),
             }
-            None => Err(CallError::bad_request(
-                "transferTarget.identity.user.id is required",
-            )),
-        },
+        }
         "playPrompt" => {
             if body.prompts.is_empty() || body.prompts.len() > 20 {
                 Err(CallError::bad_request("playPrompt takes 1 to 20 prompts"))

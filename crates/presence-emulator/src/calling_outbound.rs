@@ -2,7 +2,9 @@
 //! agent's outbound call: a peer-to-peer call from one of the bot's resource accounts to a
 //! Teams user (the agent, whose Teams rings), then a PSTN number invited into it (the far end,
 //! which answers after `outbound_answer_s`, or fails the invitation when `far_end_answers` is
-//! off). Pure changes of the [`World`], beside `calling.rs`.
+//! off). A call transferred to a phone number (an overflow number) rings that far end the same
+//! way: it takes the call (`7015`), or the transfer fails (`established`, `500/7000`). Pure
+//! changes of the [`World`], beside `calling.rs`.
 
 use serde::Serialize;
 use serde_json::json;
@@ -20,6 +22,8 @@ pub struct FarEnd {
     pub client_context: Option<String>,
     #[serde(skip)]
     pub decides_at_ms: i64,
+    /// Rung by a transfer (the bot leaves once it answers), not by an invitation.
+    pub transfer: bool,
 }
 
 /// What a create-call body asks for, as read from it.
@@ -30,6 +34,16 @@ pub struct Placement {
     /// `targets[0].identity.user.id`: the Teams user called.
     pub user: String,
     pub callback_uri: Option<String>,
+}
+
+fn check_e164(number: &str) -> Result<(), CallError> {
+    let digits = number.strip_prefix('+').unwrap_or("");
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CallError::bad_request(format!(
+            "identity.phone.id {number:?} is not an E.164 number (+ and up to 15 digits)"
+        )));
+    }
+    Ok(())
 }
 
 impl World {
@@ -107,12 +121,7 @@ impl World {
         number: &str,
         client_context: Option<String>,
     ) -> Result<String, CallError> {
-        let digits = number.trim_start_matches('+');
-        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CallError::bad_request(format!(
-                "identity.phone.id {number:?} is not an E.164 number"
-            )));
-        }
+        check_e164(number)?;
         let decides_at_ms = self.now_ms() + self.settings.outbound_answer_s as i64 * 1000;
         let leg = self.leg_in(call, "invite", &[LegState::Established])?;
         if leg.far_end.is_some() || !leg.source_number.is_empty() {
@@ -126,6 +135,7 @@ impl World {
             operation: operation.clone(),
             client_context,
             decides_at_ms,
+            transfer: false,
         });
         if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
             entry.to = number.to_string();
@@ -135,8 +145,67 @@ impl World {
         Ok(operation)
     }
 
+    /// `POST …/transfer` to a phone number: the leg goes `transferring` and the number rings;
+    /// once it answers the transfer completes (`7015`), else it fails and the call is the
+    /// bot's again (`established`, `500/7000`).
+    pub fn transfer_to_phone(&mut self, call: &str, number: &str) -> Result<(), CallError> {
+        check_e164(number)?;
+        let decides_at_ms = self.now_ms() + self.settings.outbound_answer_s as i64 * 1000;
+        let leg = self.leg_in(call, "transfer", &[LegState::Established])?;
+        leg.state = LegState::Transferring;
+        leg.far_end = Some(FarEnd {
+            number: number.to_string(),
+            operation: String::new(),
+            client_context: None,
+            decides_at_ms,
+            transfer: true,
+        });
+        self.notify_state(call);
+        if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+            entry.teams = Some(format!("ringing {number}"));
+        }
+        self.note(format!("call {call}: transferred to {number}"));
+        Ok(())
+    }
+
+    fn transfer_decided(&mut self, call: &str, far_end: &FarEnd, answers: bool) {
+        if answers {
+            let data = json!({ "@odata.type": "#microsoft.graph.call", "id": call, "state": "transferAccepted" });
+            self.notify(
+                call,
+                "updated",
+                format!("/communications/calls/{call}"),
+                data,
+                false,
+            );
+            let teams = format!("taken by {}", far_end.number);
+            if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+                entry.teams = Some(teams.clone());
+            }
+            self.terminate_leg(call, 0, 7015, "GracefulTransferCompleted");
+            self.bot_call_ended(call, Some(&teams));
+            return;
+        }
+        if let Some(entry) = self.calls.iter_mut().find(|c| c.call_id == call) {
+            entry.teams = Some(format!("{} did not answer", far_end.number));
+        }
+        let Some(leg) = self.calling.legs.get_mut(call) else {
+            return;
+        };
+        leg.state = LegState::Established;
+        let mut data = self.leg_json(&self.calling.legs[call]);
+        data["resultInfo"] = result_info(500, 7000, "The transfer failed.");
+        self.notify(
+            call,
+            "updated",
+            format!("/communications/calls/{call}"),
+            data,
+            false,
+        );
+    }
+
     /// Far ends whose time has come answer (joined: the roster and a completed operation) or
-    /// fail the invitation.
+    /// fail the invitation; a transfer's far end takes the call or fails the transfer.
     pub(crate) fn tick_far_ends(&mut self) {
         let now = self.now_ms();
         let answers = self.settings.far_end_answers;
@@ -148,6 +217,10 @@ impl World {
             .filter_map(|leg| Some((leg.id.clone(), leg.far_end.take()?)))
             .collect();
         for (call, far_end) in due {
+            if far_end.transfer {
+                self.transfer_decided(&call, &far_end, answers);
+                continue;
+            }
             let (status, info) = if answers {
                 if let Some(leg) = self.calling.legs.get_mut(&call) {
                     leg.source_number = far_end.number.clone();

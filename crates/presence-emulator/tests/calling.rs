@@ -705,3 +705,65 @@ async fn a_placed_call_the_agent_does_not_pick_up_or_the_far_end_does_not_answer
         "NoAnswer: +14155550123 did not answer"
     );
 }
+
+#[tokio::test]
+async fn a_transfer_to_a_phone_number_completes_once_it_answers_or_fails_back_to_the_bot() {
+    let (emu, webhook, token) = started().await;
+    let answered = place(&emu, &webhook, "ada").await;
+    act(&emu, &token, &answered, "answer", media()).await;
+    let to_phone = json!({ "transferTarget": { "endpointType": "default", "identity": { "phone": { "id": "+14155550199" } } } });
+    assert_eq!(
+        act(
+            &emu,
+            &token,
+            &answered,
+            "transfer",
+            json!({ "transferTarget": { "identity": { "phone": { "id": "0800" } } } })
+        )
+        .await
+        .0,
+        400,
+        "not E.164"
+    );
+    assert_eq!(
+        act(&emu, &token, &answered, "transfer", to_phone.clone())
+            .await
+            .0,
+        202
+    );
+    control(&emu, "clock/advance", json!({ "seconds": 3 })).await;
+    let (_, ended) = webhook
+        .wait_for("transferred", |n| {
+            n["resourceUrl"] == format!("/communications/calls/{answered}")
+                && n["resourceData"]["state"] == "terminated"
+        })
+        .await;
+    assert_eq!(
+        ended["value"][0]["resourceData"]["resultInfo"]["subcode"],
+        7015
+    );
+    assert_eq!(
+        call_now(&emu, &answered).await["teams"],
+        "taken by +14155550199"
+    );
+
+    emu.with_world(|w| w.settings.far_end_answers = false);
+    let id = place(&emu, &webhook, "grace").await;
+    act(&emu, &token, &id, "answer", media()).await;
+    act(&emu, &token, &id, "transfer", to_phone).await;
+    control(&emu, "clock/advance", json!({ "seconds": 3 })).await;
+    let (_, failed) = webhook
+        .wait_for("transfer failed", |n| {
+            n["resourceUrl"] == format!("/communications/calls/{id}")
+                && n["resourceData"]["resultInfo"]["subcode"] == 7000
+        })
+        .await;
+    assert_eq!(failed["value"][0]["resourceData"]["state"], "established");
+    assert_eq!(
+        act(&emu, &token, &id, "microsoft.graph.keepAlive", json!({}))
+            .await
+            .0,
+        200,
+        "the call is the bot's again"
+    );
+}
