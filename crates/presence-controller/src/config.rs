@@ -100,6 +100,9 @@ pub struct CallSettings {
     pub redirect_timeout_s: u64,
     /// What the caller hears while the app rings (service-hosted media: an HTTPS .wav).
     pub ringback_prompt: String,
+    /// What a caller hears before an unanswered call ends, when the Call Center's rule is
+    /// EndWithPrompt and its `End_Prompt_Url__c` is empty.
+    pub closing_prompt: String,
 }
 
 impl Default for CallSettings {
@@ -110,6 +113,7 @@ impl Default for CallSettings {
             heartbeat_timeout_s: 120,
             redirect_timeout_s: 30,
             ringback_prompt: "https://presence-bridge.example/media/ringback.wav".into(),
+            closing_prompt: "https://presence-bridge.example/media/closing.wav".into(),
         }
     }
 }

@@ -18,6 +18,7 @@ use presence_sync::SyncError;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use crate::answering::Answering;
 use crate::config::Settings;
 use crate::directory::{agent_view, eligible, presence_of, Directory, PresenceRow, Route};
 use crate::flow::{Action, AgentView, CallFlow, Effect, Input, Rules};
@@ -57,6 +58,8 @@ pub(crate) struct Driver {
     pub(crate) salesforce: SalesforceClient,
     /// The agents, lines and queues, resolved.
     pub(crate) directory: Directory,
+    /// The Call Center's answering rule for unanswered direct calls.
+    pub(crate) answering: Answering,
     /// The Call Center (state classes, presence routing).
     pub(crate) center: CallCenter,
     pub(crate) rules: Rules,
@@ -138,6 +141,7 @@ impl Controller {
             .map(|state| state.label.clone())
             .collect();
         let log_missed_calls = center.settings().log_missed_calls;
+        let answering = Answering::load(&salesforce, &graph, &settings.calls.closing_prompt).await;
         let directory = Directory::resolve(&settings, &graph, &salesforce)
             .await
             .map_err(|(resource_account, why)| ControllerError::Line {
@@ -185,6 +189,7 @@ impl Controller {
             heartbeat_timeout_ms: settings.calls.heartbeat_timeout_s as i64 * 1000,
             log_missed_calls,
             logged_out_states: logged_out,
+            unanswered: answering.unanswered,
         };
         // The call logs wait here while Salesforce is away, and across a crash.
         let outbox = Arc::new(
@@ -201,6 +206,7 @@ impl Controller {
             graph,
             salesforce,
             directory,
+            answering,
             center,
             rules,
             outbox,
@@ -303,6 +309,16 @@ impl Driver {
             } if client_context == "invite" || client_context == "dial" => {
                 self.step_graph(&call, Input::Invited { joined: succeeded })
                     .await;
+            }
+            CallEvent::Operation {
+                call,
+                client_context,
+                ..
+            } if client_context == "closing" => {
+                self.step_graph(&call, Input::PromptDone).await;
+            }
+            CallEvent::TransferFailed { call } => {
+                self.step_graph(&call, Input::TransferFailed).await;
             }
             CallEvent::Operation { .. } | CallEvent::Roster { .. } => {}
         }

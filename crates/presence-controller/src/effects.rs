@@ -10,6 +10,7 @@ use presence_sync::salesforce::salesforce_datetime;
 use presence_sync::SyncError;
 use serde_json::{json, Map, Value};
 
+use crate::answering::Target;
 use crate::directory::{Agent, Route};
 use crate::driver::Driver;
 use crate::flow::{Action, RecordWrite};
@@ -33,15 +34,21 @@ impl Driver {
             .ok_or_else(|| unknown("the call's agent"))
     }
 
-    /// A queue call's overflow target.
-    fn overflow_of(&self, live: &LiveCall) -> Result<&Agent, SyncError> {
+    /// Where the call overflows to: a queue call's to the queue's overflow user, a direct
+    /// call's to the Call Center's overflow target (a user or a number).
+    fn overflow_of(&self, live: &LiveCall) -> Result<Target, SyncError> {
         match self.route(live) {
             Some(Route::Queue { queue, .. }) => self.directory.queues[*queue]
                 .overflow
                 .as_ref()
                 .and_then(|upn| self.directory.agents.get(upn))
+                .map(|agent| Target::User(agent.graph_id.clone()))
                 .ok_or_else(|| unknown("the queue's overflow target")),
-            _ => Err(unknown("the queue")),
+            _ => self
+                .answering
+                .overflow
+                .clone()
+                .ok_or_else(|| unknown("the Call Center's overflow target")),
         }
     }
 
@@ -103,15 +110,22 @@ impl Driver {
                 }
                 Action::HangUp => self.graph.hang_up(call).await,
                 Action::Reject => self.graph.reject(call).await,
-                Action::OverflowRedirect => {
-                    let target = self.overflow_of(live)?;
+                Action::OverflowRedirect => match self.overflow_of(live)? {
+                    Target::User(user) => {
+                        self.graph
+                            .redirect(call, &user, calls.redirect_timeout_s, callback)
+                            .await
+                    }
+                    Target::Phone(_) => Err(unknown("a redirect to a number")),
+                },
+                Action::OverflowTransfer => match self.overflow_of(live)? {
+                    Target::User(user) => self.graph.transfer(call, &user).await,
+                    Target::Phone(number) => self.graph.transfer_to_phone(call, &number).await,
+                },
+                Action::PlayClosing => {
                     self.graph
-                        .redirect(call, &target.graph_id, calls.redirect_timeout_s, callback)
+                        .play_prompt(call, &self.answering.closing_prompt, "closing")
                         .await
-                }
-                Action::OverflowTransfer => {
-                    let target = self.overflow_of(live)?;
-                    self.graph.transfer(call, &target.graph_id).await
                 }
             };
             match result {

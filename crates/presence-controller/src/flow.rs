@@ -8,9 +8,11 @@
 //! the call on `Agent_Call__c`. The app says Signalled (it rings for the ring timeout) or
 //! NotSignalled with a reason; Answered invites the agent into the call so that their Teams
 //! rings and connects (the bot stays in and sees the end); NotSignalled, Declined, no answer
-//! from the app, or no answer by the agent hand the call to the agent's own Teams (Teams'
-//! rules and voicemail), with the reason on the record. The caller hanging up at any point is
-//! `CallerHungUp`; the end of a connected call is `Ended`.
+//! from the app, or no answer by the agent go where the Call Center's answering rule says
+//! (`Unanswered_Calls__c`): the agent's own Teams (Teams' rules and voicemail), the overflow
+//! target (a user or a number; the agent's Teams should that transfer fail), or a closing
+//! prompt and the end of the call; the reason is on the record. The caller hanging up at any
+//! point is `CallerHungUp`; the end of a connected call is `Ended`.
 
 use presence_core::Disposition;
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,8 @@ pub enum Stage {
     HandingOver,
     /// The bot hung up; waiting for the end.
     Ending,
+    /// Playing the closing prompt of the answering rule; the bot hangs up once it is done.
+    Farewell,
     /// An outbound call: the bot calls the agent's Teams from their line.
     Placing,
     /// An outbound call: the agent is in; the number is being dialled.
@@ -69,6 +73,10 @@ pub enum Input {
     Ended { subcode: u32 },
     /// An action the controller took was refused for good.
     Refused(Action),
+    /// Graph: the closing prompt finished (played or not).
+    PromptDone,
+    /// Graph: a transfer failed; the call is the bot's again.
+    TransferFailed,
     /// Time passed.
     Tick,
 }
@@ -95,7 +103,25 @@ pub enum Action {
     Place,
     /// Dial the outbound call's number into it.
     Dial,
+    /// Play the answering rule's closing prompt.
+    PlayClosing,
 }
+
+/// The Call Center's rule for a direct call that is not signalled, declined or not answered
+/// (`Unanswered_Calls__c`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unanswered {
+    /// The agent's own Teams: its forwarding and voicemail apply.
+    #[default]
+    AgentTeams,
+    /// The overflow target (a user's Teams or a number).
+    Overflow,
+    /// A closing prompt, then the call ends.
+    EndWithPrompt,
+}
+
+/// How long a closing prompt may take before the bot hangs up anyway.
+pub const CLOSING_PROMPT_MAX_MS: i64 = 30_000;
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +167,8 @@ pub struct Rules {
     /// The Call Center's LoggedOut states: a call the app did not signal for one of them is
     /// not logged (G5).
     pub logged_out_states: Vec<String>,
+    /// Where unanswered direct calls go.
+    pub unanswered: Unanswered,
 }
 
 impl Rules {
@@ -173,6 +201,10 @@ pub struct CallFlow {
     /// An outbound call the agent asked for (`flow_outbound.rs`).
     #[serde(default)]
     pub outbound: Option<crate::flow_outbound::Outbound>,
+    /// A direct call was transferred to the overflow target: should that fail, the agent's
+    /// Teams takes it.
+    #[serde(default)]
+    pub overflowed: bool,
 }
 
 /// A queue call is offered to one agent at a time (C5), longest idle first; the next one on a
@@ -219,6 +251,7 @@ impl CallFlow {
                 overflow,
             }),
             outbound: None,
+            overflowed: false,
         };
         if first.is_none() {
             flow.stage = Stage::Redirected;
@@ -268,6 +301,7 @@ impl CallFlow {
             agent: None,
             queue: None,
             outbound: None,
+            overflowed: false,
         };
         if why_not.is_some() {
             flow.stage = Stage::Redirected;
@@ -280,10 +314,10 @@ impl CallFlow {
         self.stage == Stage::Done
     }
 
-    /// Hands the call to the agent's Teams: the record's change (if any), the call's log (it
-    /// is over for Presence Bridge), then the transfer.
-    /// A queue call goes to the next agent instead (the log waits for the call's end), or
-    /// to the overflow once none is left.
+    /// Hands a direct call on as the answering rule says (the agent's Teams, the overflow
+    /// target, or a closing prompt): the record's change (if any), the call's log (it is over
+    /// for Presence Bridge), then the action. A queue call goes to the next agent instead (the
+    /// log waits for the call's end), or to the queue's overflow once none is left.
     fn hand_over(
         &mut self,
         now_ms: i64,
@@ -321,9 +355,22 @@ impl CallFlow {
             }));
             return effects;
         }
-        self.stage = Stage::HandingOver;
         effects.extend(log);
-        effects.push(Effect::Graph(Action::HandOver));
+        // The Call Center's answering rule says where it goes.
+        self.stage = Stage::HandingOver;
+        let action = match rules.unanswered {
+            Unanswered::AgentTeams => Action::HandOver,
+            Unanswered::Overflow => {
+                self.overflowed = true;
+                Action::OverflowTransfer
+            }
+            Unanswered::EndWithPrompt => {
+                self.stage = Stage::Farewell;
+                self.deadline_ms = Some(now_ms + CLOSING_PROMPT_MAX_MS);
+                Action::PlayClosing
+            }
+        };
+        effects.push(Effect::Graph(action));
         effects
     }
 
@@ -464,7 +511,7 @@ impl CallFlow {
                         .collect(),
                     // Handed over (a completed transfer, 7015, or the caller left meanwhile):
                     // the record and the log were written when it was handed over.
-                    HandingOver | Done => Vec::new(),
+                    HandingOver | Farewell | Done => Vec::new(),
                     // An outbound call's stages are `flow_outbound.rs`'s.
                     Placing | Dialling | Closing => Vec::new(),
                 }
@@ -485,8 +532,27 @@ impl CallFlow {
                 missed("the agent's Teams could not be invited"),
                 rules.missed(Disposition::Missed),
             ),
-            (HandingOver, Input::Refused(Action::HandOver | Action::OverflowTransfer)) => {
-                self.stage = Ending;
+            // The overflow target could not take a direct call: the agent's Teams does.
+            (HandingOver, Input::TransferFailed | Input::Refused(Action::OverflowTransfer))
+                if self.overflowed =>
+            {
+                self.overflowed = false;
+                vec![Effect::Graph(Action::HandOver)]
+            }
+            // Nowhere to hand it: the bot hangs up (the record and the log were written when it
+            // was handed over, so its end adds nothing).
+            (
+                HandingOver,
+                Input::TransferFailed | Input::Refused(Action::HandOver | Action::OverflowTransfer),
+            ) => vec![Effect::Graph(Action::HangUp)],
+            (Farewell, Input::PromptDone | Input::Refused(Action::PlayClosing)) => {
+                self.stage = HandingOver;
+                self.deadline_ms = None;
+                vec![Effect::Graph(Action::HangUp)]
+            }
+            (Farewell, Input::Tick) if self.deadline_ms.is_some_and(|at| at <= now_ms) => {
+                self.stage = HandingOver;
+                self.deadline_ms = None;
                 vec![Effect::Graph(Action::HangUp)]
             }
             _ => Vec::new(),

@@ -61,6 +61,7 @@ impl CallFlow {
                 number: number.to_string(),
                 leg: None,
             }),
+            overflowed: false,
         };
         if let Some(reason) = refusal {
             flow.stage = Stage::Done;

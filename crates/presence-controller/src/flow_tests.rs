@@ -9,6 +9,7 @@ fn rules() -> Rules {
         heartbeat_timeout_ms: 120_000,
         log_missed_calls: true,
         logged_out_states: vec!["Logout".into()],
+        unanswered: Unanswered::AgentTeams,
     }
 }
 
@@ -243,4 +244,98 @@ fn c5_a_queue_call_is_offered_one_agent_at_a_time_then_overflows() {
     let last = flow.on(Input::Tick, 10 + 5_000, &rules());
     assert!(last.iter().any(|e| matches!(e, Effect::Record(w) if w.attempt == 2 && w.status.as_deref() == Some("Missed"))), "{last:?}");
     assert_eq!(last.last(), Some(&Effect::Graph(Action::OverflowTransfer)));
+}
+
+/// A direct call the app blocked (Do Not Disturb), under the answering rule `unanswered`.
+fn blocked_under(unanswered: Unanswered) -> (CallFlow, Rules, Vec<Effect>) {
+    let rules = Rules {
+        unanswered,
+        ..rules()
+    };
+    let (mut flow, _) = CallFlow::incoming("c", present(), &rules);
+    flow.on(Input::Leg("established".into()), 0, &rules);
+    let effects = flow.on(
+        Input::App {
+            status: "NotSignalled".into(),
+            reason: Some("Do Not Disturb".into()),
+        },
+        100,
+        &rules,
+    );
+    (flow, rules, effects)
+}
+
+#[test]
+fn c6_the_answering_rule_sends_an_unanswered_call_to_the_overflow_and_the_agents_teams_if_that_fails(
+) {
+    let (mut flow, rules, effects) = blocked_under(Unanswered::Overflow);
+    assert_eq!(
+        logs(&effects),
+        [("Do Not Disturb".to_string(), 0)],
+        "logged once, when handed on"
+    );
+    assert_eq!(
+        effects.last(),
+        Some(&Effect::Graph(Action::OverflowTransfer))
+    );
+    // The number did not take it: the agent's Teams does.
+    assert_eq!(
+        flow.on(Input::TransferFailed, 9_000, &rules),
+        [Effect::Graph(Action::HandOver)]
+    );
+    // And should that fail too, the bot hangs up; the end adds no second log.
+    assert_eq!(
+        flow.on(Input::TransferFailed, 40_000, &rules),
+        [Effect::Graph(Action::HangUp)]
+    );
+    assert!(flow
+        .on(Input::Ended { subcode: 5001 }, 40_100, &rules)
+        .is_empty());
+    assert!(flow.is_done());
+    // A transfer refused outright falls back the same way.
+    let (mut flow, rules, _) = blocked_under(Unanswered::Overflow);
+    assert_eq!(
+        flow.on(Input::Refused(Action::OverflowTransfer), 200, &rules),
+        [Effect::Graph(Action::HandOver)]
+    );
+}
+
+#[test]
+fn c6_end_with_prompt_plays_the_closing_prompt_then_hangs_up_once() {
+    let (mut flow, rules, effects) = blocked_under(Unanswered::EndWithPrompt);
+    assert_eq!(effects.last(), Some(&Effect::Graph(Action::PlayClosing)));
+    assert_eq!(flow.stage, Stage::Farewell);
+    assert!(flow.on(Input::Tick, 1_000, &rules).is_empty());
+    assert_eq!(
+        flow.on(Input::PromptDone, 4_000, &rules),
+        [Effect::Graph(Action::HangUp)]
+    );
+    assert!(flow
+        .on(Input::Ended { subcode: 5001 }, 4_100, &rules)
+        .is_empty());
+    // A prompt that never finishes: hung up after the longest a prompt may take.
+    let (mut flow, rules, _) = blocked_under(Unanswered::EndWithPrompt);
+    assert!(flow
+        .on(Input::Tick, 100 + CLOSING_PROMPT_MAX_MS - 1, &rules)
+        .is_empty());
+    assert_eq!(
+        flow.on(Input::Tick, 100 + CLOSING_PROMPT_MAX_MS, &rules),
+        [Effect::Graph(Action::HangUp)]
+    );
+    // The caller leaving during the prompt: over, nothing more written.
+    let (mut flow, rules, _) = blocked_under(Unanswered::EndWithPrompt);
+    assert!(flow
+        .on(Input::Ended { subcode: 540000 }, 1_000, &rules)
+        .is_empty());
+    assert!(flow.is_done());
+}
+
+#[test]
+fn a_hand_over_refused_for_good_hangs_up_without_a_second_log() {
+    let (mut flow, rules, _) = blocked_under(Unanswered::AgentTeams);
+    assert_eq!(
+        flow.on(Input::Refused(Action::HandOver), 200, &rules),
+        [Effect::Graph(Action::HangUp)]
+    );
+    assert!(logs(&flow.on(Input::Ended { subcode: 5001 }, 300, &rules)).is_empty());
 }

@@ -75,6 +75,8 @@ pub enum CallEvent {
     },
     /// The roster changed; the users now in the call.
     Roster { call: String, users: Vec<String> },
+    /// A transfer failed: the call is `established` again, with a failure's `resultInfo`.
+    TransferFailed { call: String },
 }
 
 /// The call id in a resource path (`/communications/calls/{id}…` or `/app/calls/{id}…`).
@@ -136,6 +138,9 @@ impl Notification {
                 call,
                 result: ResultInfo::of(data).unwrap_or_default(),
             });
+        }
+        if state == "established" && ResultInfo::of(data).is_some_and(|r| r.code >= 400) {
+            return Some(CallEvent::TransferFailed { call });
         }
         (!state.is_empty()).then_some(CallEvent::State { call, state })
     }
@@ -249,6 +254,17 @@ impl GraphClient {
         .map(drop)
     }
 
+    /// Hands an answered call to a phone number (the bot leaves once it answers; a failure
+    /// comes back as the call `established` again). The bot needs a resource account for it.
+    pub async fn transfer_to_phone(&self, call: &str, number: &str) -> Result<(), SyncError> {
+        self.post(
+            &format!("/communications/calls/{call}/transfer"),
+            json!({ "transferTarget": { "endpointType": "default", "identity": { "phone": { "id": number } } } }),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Invites a user into the call: their Teams rings; the operation's end says whether they
     /// joined. The bot stays in the call (and so sees its end and its length).
     pub async fn invite(&self, call: &str, user_id: &str, context: &str) -> Result<(), SyncError> {
@@ -312,7 +328,7 @@ impl GraphClient {
     pub async fn play_prompt(&self, call: &str, uri: &str, context: &str) -> Result<(), SyncError> {
         self.post(
             &format!("/communications/calls/{call}/playPrompt"),
-            json!({ "prompts": [ { "@odata.type": "#microsoft.graph.mediaPrompt", "mediaInfo": { "uri": uri, "resourceId": "ringback" } } ],
+            json!({ "prompts": [ { "@odata.type": "#microsoft.graph.mediaPrompt", "mediaInfo": { "uri": uri, "resourceId": context } } ],
                 "clientContext": context }),
         )
         .await

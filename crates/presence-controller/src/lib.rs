@@ -20,6 +20,7 @@
 //! [`store`] (live calls on disk), [`driver`] (sign-in, lines, the one loop that runs the
 //! flows, and the restart).
 
+mod answering;
 pub mod config;
 pub mod directory;
 pub mod driver;

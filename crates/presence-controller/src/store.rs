@@ -145,6 +145,7 @@ mod tests {
             heartbeat_timeout_ms: 120_000,
             log_missed_calls: true,
             logged_out_states: Vec::new(),
+            unanswered: Default::default(),
         };
         let (flow, effects) = CallFlow::incoming(
             "c1",

@@ -128,6 +128,8 @@ pub struct GraphCall {
     pub result: Option<(u32, u32, String)>,
     /// A call the bot placed (outgoing): the Teams user it called.
     pub placed_to: Option<usize>,
+    /// The media URIs of the prompts played, in order: for checks.
+    pub prompts: Vec<String>,
     /// A PSTN number invited into a placed call, until it answers.
     pub far_end: Option<crate::calling_outbound::FarEnd>,
 }
@@ -337,6 +339,7 @@ impl World {
             actions: Vec::new(),
             result: None,
             placed_to: None,
+            prompts: Vec::new(),
             far_end: None,
         };
         let data = self.leg_json(&leg);
@@ -503,9 +506,11 @@ impl World {
         &mut self,
         call: &str,
         client_context: Option<String>,
+        uris: Vec<String>,
     ) -> Result<String, CallError> {
         let due = self.now_ms() + self.settings.operation_ms as i64;
         let leg = self.leg_in(call, "playPrompt", &[LegState::Established])?;
+        leg.prompts.extend(uris);
         let operation = ids::guid();
         leg.operations.push(PendingOperation {
             id: operation.clone(),

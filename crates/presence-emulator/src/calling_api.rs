@@ -268,7 +268,15 @@ fn act(world: &mut World, id: &str, action: &str, body: ActionBody) -> Response 
                 ))
             } else {
                 world
-                    .play_prompt(id, body.client_context.clone())
+                    .play_prompt(
+                        id,
+                        body.client_context.clone(),
+                        body.prompts
+                            .iter()
+                            .filter_map(|p| p["mediaInfo"]["uri"].as_str())
+                            .map(str::to_string)
+                            .collect(),
+                    )
                     .map(|op| operation("playPromptOperation", &op, &body.client_context))
             }
         }

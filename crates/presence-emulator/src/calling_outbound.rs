@@ -84,6 +84,7 @@ impl World {
                 actions: vec!["create".into()],
                 result: None,
                 placed_to: Some(agent),
+                prompts: Vec::new(),
                 far_end: None,
             },
         );

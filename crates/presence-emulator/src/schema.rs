@@ -27,6 +27,8 @@ pub enum FieldKind {
     Checkbox,
     DateTime,
     Date,
+    /// A Url field: text of at most 255 characters (the org does not check the form).
+    Url,
     Picklist {
         values: Vec<String>,
         restricted: bool,
@@ -393,6 +395,16 @@ impl Field {
                 }
                 Ok(())
             }
+            FieldKind::Url => {
+                let text = value.as_str().ok_or_else(|| wrong_type("string"))?;
+                if text.chars().count() > 255 {
+                    return Err(FieldFault {
+                        error_code: "STRING_TOO_LONG",
+                        message: format!("{label}: data value too large: {text} (max length=255)"),
+                    });
+                }
+                Ok(())
+            }
             FieldKind::Number { precision, scale } => {
                 let number = value.as_f64().ok_or_else(|| wrong_type("double"))?;
                 let integer_digits = if number.abs() < 1.0 {
@@ -500,6 +512,7 @@ fn parse_field(root: roxmltree::Node) -> Result<Field, String> {
             scale: number("scale")?,
         },
         Some("Checkbox") => FieldKind::Checkbox,
+        Some("Url") => FieldKind::Url,
         Some("DateTime") => FieldKind::DateTime,
         Some("Date") => FieldKind::Date,
         Some("Lookup") => FieldKind::Lookup {
