@@ -33,9 +33,16 @@ echo "Emulator: $base  (control page: $base/_emulator/ui; act as the agent in Te
 "$controller" --config crates/presence-controller/demo.toml --emulator "$base" --listen 127.0.0.1:0 --store "$data/controller.sqlite" >"$controller_log" 2>&1 &
 ctl=$!
 await_line "$ctl" "$controller_log" 'webhook listening on'
-webhook=$(sed -n 's/.*webhook listening on \(http:[^ ]*\).*/\1/p' "$controller_log")
+webhook=$(sed -n 's/.*webhook listening on \(https\{0,1\}:[^ ]*\).*/\1/p' "$controller_log")
 [ -n "$webhook" ] || { echo "run-demo: the controller did not start"; cat "$controller_log"; exit 1; }
-curl -sf -X POST -H 'content-type: application/json' -d "{\"webhook\":\"$webhook\"}" "$base/_emulator/calling" >/dev/null
+# Its webhook serves HTTPS with a self-signed certificate: the emulated calling service is told
+# to trust it (as Microsoft's trusts a public certificate).
+pem=$(sed -n 's/.*webhook certificate (self-signed, for the caller to trust): \(.*\)$/\1/p' "$controller_log")
+# (A PEM is base64 and dashes: only its line ends need escaping in JSON.)
+trust=null
+[ -n "$pem" ] && trust="\"$(awk '{printf "%s\\n", $0}' "$pem")\""
+curl -sf -X POST -H 'content-type: application/json' \
+  -d "{\"webhook\":\"$webhook\",\"trust_pem\":$trust}" "$base/_emulator/calling" >/dev/null
 echo "Call controller: $webhook  (log: $controller_log)"
 echo "Desktop app: signed in as ${PRESENCE_BRIDGE_USER:-ada}"
 export PRESENCE_BRIDGE_EMULATOR=$base PRESENCE_BRIDGE_USER=${PRESENCE_BRIDGE_USER:-ada}

@@ -68,6 +68,27 @@ pub struct WebhookSettings {
     /// that a front door can route a call's notifications to the instance that owns it.
     #[serde(default = "instance")]
     pub instance: String,
+    /// HTTPS served by the controller itself; without it the webhook is plain HTTP, for a
+    /// TLS-terminating front (Azure Application Gateway, a reverse proxy) or loopback tests.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+}
+
+/// The webhook's certificate: PEM files (the chain and its private key), or, for demos on
+/// loopback, one made at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, PEM (the server's certificate first).
+    #[serde(default)]
+    pub cert: Option<std::path::PathBuf>,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub key: Option<std::path::PathBuf>,
+    /// Make a certificate for 127.0.0.1, ::1 and localhost at start, and write it (PEM) to
+    /// `<store>.webhook.pem` for the caller to trust (the demo's emulator does).
+    #[serde(default)]
+    pub self_signed: bool,
 }
 
 /// Where the live calls are kept.
@@ -263,6 +284,16 @@ impl Settings {
         ] {
             if url::Url::parse(url).is_err() {
                 return invalid(format!("{what} is not a URL: {url:?}"));
+            }
+        }
+        if let Some(tls) = &self.webhook.tls {
+            match (&tls.cert, &tls.key, tls.self_signed) {
+                (Some(_), Some(_), false) | (None, None, true) => {}
+                _ => {
+                    return invalid(
+                        "webhook.tls takes cert and key (PEM files), or self_signed = true".into(),
+                    )
+                }
             }
         }
         if let Some(url) = &self.webhook.public_url {

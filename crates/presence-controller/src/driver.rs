@@ -24,6 +24,7 @@ use crate::directory::{agent_view, eligible, presence_of, Directory, PresenceRow
 use crate::flow::{Action, AgentView, CallFlow, Effect, Input, Rules};
 use crate::graph::{CallEvent, GraphClient, Notification};
 use crate::store::{CallStore, LiveCall};
+use crate::tls::WebhookTls;
 use crate::webhook::{Keys, Webhook};
 
 /// Why the controller cannot run.
@@ -42,6 +43,8 @@ pub enum ControllerError {
     CallCenter(String),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("the webhook cannot listen on {address}: {error}")]
     Listen {
         address: String,
@@ -84,6 +87,11 @@ fn now_ms() -> i64 {
 #[derive(Debug)]
 pub struct Controller {
     pub webhook_address: SocketAddr,
+    /// The webhook as served here: `https://{address}/api/calling` with TLS, else `http://…`.
+    pub webhook_url: String,
+    /// A self-signed certificate's PEM file (`[webhook.tls] self_signed`): what the caller
+    /// must trust.
+    pub certificate_pem: Option<std::path::PathBuf>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -157,11 +165,17 @@ impl Controller {
         let webhook_address = listener
             .local_addr()
             .map_err(|e| ControllerError::Other(e.to_string()))?;
+        let tls = match &settings.webhook.tls {
+            Some(tls) => Some(WebhookTls::load(tls, &settings.store.path)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let certificate_pem = tls.as_ref().and_then(|tls| tls.self_signed_pem.clone());
         let mut settings = settings;
         settings
             .webhook
             .public_url
-            .get_or_insert_with(|| format!("http://{webhook_address}/api/calling"));
+            .get_or_insert_with(|| format!("{scheme}://{webhook_address}/api/calling"));
         let store = CallStore::open(&settings.store.path)?;
         let callback = format!(
             "{}/{}",
@@ -217,7 +231,18 @@ impl Controller {
         driver.restore().await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let server = axum::serve(listener, crate::webhook::router(webhook));
+            let router = crate::webhook::router(webhook);
+            let server: std::pin::Pin<
+                Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>,
+            > = match tls {
+                None => Box::pin(async move { axum::serve(listener, router).await }),
+                Some(tls) => Box::pin(async move {
+                    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.config);
+                    axum_server::tls_rustls::from_tcp_rustls(listener.into_std()?, config)?
+                        .serve(router.into_make_service())
+                        .await
+                }),
+            };
             let streaming = tokio::spawn(stream.run(news_tx));
             tokio::select! {
                 result = server => if let Err(error) = result { tracing::error!("the webhook stopped: {error}") },
@@ -228,6 +253,8 @@ impl Controller {
             deliveries.abort();
         });
         Ok(Self {
+            webhook_url: format!("{scheme}://{webhook_address}/api/calling"),
+            certificate_pem,
             webhook_address,
             stop: Some(stop),
             task,

@@ -30,6 +30,7 @@ pub mod flow_outbound;
 pub mod graph;
 mod placing;
 pub mod store;
+pub mod tls;
 pub mod webhook;
 
 pub use config::Settings;

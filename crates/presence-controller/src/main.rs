@@ -60,9 +60,16 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(pem) = &controller.certificate_pem {
+        println!(
+            "presence-controller: webhook certificate (self-signed, for the caller to trust): {}",
+            pem.display()
+        );
+    }
+    // Last: what scripts wait for.
     println!(
-        "presence-controller: webhook listening on http://{}/api/calling",
-        controller.webhook_address
+        "presence-controller: webhook listening on {}",
+        controller.webhook_url
     );
     let _ = tokio::signal::ctrl_c().await;
     controller.stop().await;

@@ -32,15 +32,18 @@ fn spawn(emu: &Emulator, config: &std::path::Path, port: u16, store: &std::path:
         .expect("the controller starts")
 }
 
-/// Waits until the controller says where it listens.
+/// Waits until the controller says where it listens (its last line at start).
 fn listening(child: &mut Child) {
     use std::io::BufRead as _;
     let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("a first line");
-    assert!(line.contains("webhook listening on"), "{line}");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let said = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.contains("webhook listening on"));
+    assert!(said.is_some(), "the controller never said where it listens");
+    // Its stdout stays read, so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
 }
 
 fn free_port() -> u16 {
@@ -68,11 +71,14 @@ async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_no
     std::fs::write(&config, text).expect("config");
     let store = scratch("calls.sqlite");
     let port = free_port();
-    emu.with_world(|w| {
-        w.calling.bot.webhook = Some(format!("http://127.0.0.1:{port}/api/calling"))
-    });
     let mut controller = spawn(&emu, &config, port, &store);
     listening(&mut controller);
+    // The demo settings serve HTTPS with a self-signed certificate, kept across the restart.
+    let pem = std::fs::read_to_string(store.with_extension("webhook.pem")).expect("its PEM");
+    emu.with_world(|w| {
+        w.calling.bot.webhook = Some(format!("https://127.0.0.1:{port}/api/calling"));
+        w.calling.bot.trust_pem = Some(pem);
+    });
     let ada = Agent::start(&emu, "ada").await;
     let grace = Agent::start(&emu, "grace").await;
     emu.salesforce_pick("alan", "Logout")

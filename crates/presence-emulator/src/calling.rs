@@ -28,6 +28,10 @@ pub struct CallingBot {
     /// Where incoming-call notifications go; without one, calls are handled by the emulator's
     /// built-in controller (`calls.rs`).
     pub webhook: Option<String>,
+    /// A certificate (PEM) the notifier trusts besides the public roots (a webhook with a
+    /// self-signed certificate, as in the demo).
+    #[serde(skip)]
+    pub trust_pem: Option<String>,
 }
 
 /// A resource account (application instance) bound to the bot, with its phone number.
@@ -164,6 +168,7 @@ impl Default for Calling {
                 client_secret: ids::token("bot~"),
                 display_name: "Presence Bridge".into(),
                 webhook: None,
+                trust_pem: None,
             },
             accounts: Vec::new(),
             legs: BTreeMap::new(),

@@ -441,29 +441,54 @@ fn webhook_token(world: &World) -> Option<String> {
     Some(crate::oidc::sign_jwt(&claims))
 }
 
+/// The notifier's HTTP client: the public roots, and `trust` (PEM) when given.
+fn notifier(trust: Option<&str>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(3));
+    if let Some(pem) = trust {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
+    }
+    builder.build()
+}
+
 /// POSTs queued notifications to the bot, in order, for as long as the emulator runs. A POST
 /// not acknowledged (2xx) within `webhook_ack_ms` fails an incoming call (the caller hears
 /// "could not be reached"); later notifications are not retried (Graph documents no retries).
 pub async fn deliver_forever(state: AppState) {
-    let http = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-    {
-        Ok(http) => http,
-        Err(error) => {
-            tracing::error!("the webhook notifier cannot start: {error}");
-            return;
-        }
-    };
+    // The client, and the extra certificate it was built to trust (rebuilt when that changes).
+    let mut client: Option<(reqwest::Client, Option<String>)> = None;
     loop {
-        let next: Option<(Notification, Option<String>, u64)> = {
+        let next: Option<(Notification, Option<String>, u64, Option<String>)> = {
             let mut world = state.world();
             let token = webhook_token(&world);
             let ack = world.settings.webhook_ack_ms;
-            world.calling.outgoing.pop_front().map(|n| (n, token, ack))
+            let trust = world.calling.bot.trust_pem.clone();
+            world
+                .calling
+                .outgoing
+                .pop_front()
+                .map(|n| (n, token, ack, trust))
         };
-        let Some((notification, token, ack_ms)) = next else {
+        let Some((notification, token, ack_ms, trust)) = next else {
             state.notifications.notified().await;
+            continue;
+        };
+        if client
+            .as_ref()
+            .is_none_or(|(_, built_for)| *built_for != trust)
+        {
+            match notifier(trust.as_deref()) {
+                Ok(http) => client = Some((http, trust)),
+                Err(error) => tracing::error!("the webhook notifier's client: {error}"),
+            }
+        }
+        let Some((http, _)) = &client else {
+            // No client to send with: the notification is not delivered, as a dead webhook.
+            let mut world = state.world();
+            world.note(format!(
+                "webhook {}: no HTTP client to send with",
+                notification.url
+            ));
+            world.webhook_failed(&notification, 0);
             continue;
         };
         let mut request = http

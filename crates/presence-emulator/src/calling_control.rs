@@ -115,6 +115,7 @@ pub fn calling_json(world: &World) -> Value {
             "clientSecret": calling.bot.client_secret,
             "displayName": calling.bot.display_name,
             "webhook": calling.bot.webhook,
+            "trustsExtraCertificate": calling.bot.trust_pem.is_some(),
         },
         "resourceAccounts": calling.accounts,
         "legs": calling.legs.values().collect::<Vec<_>>(),
@@ -141,6 +142,25 @@ pub struct CallingBody {
     /// The calling webhook (HTTPS in Azure; loopback `http://` is accepted here); `null`
     /// unregisters it.
     pub webhook: Option<String>,
+    /// A certificate (PEM) the notifier trusts besides the public roots, for a webhook with
+    /// a self-signed certificate; absent: unchanged, `null`: none.
+    #[serde(default, deserialize_with = "present")]
+    pub trust_pem: Option<Option<String>>,
+}
+
+/// Whether `pem` holds at least one certificate, and nothing that is not one.
+pub fn is_pem_certificate(pem: &str) -> bool {
+    use rustls::pki_types::pem::PemObject;
+    let found: Result<Vec<_>, _> =
+        rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+    found.is_ok_and(|certificates| !certificates.is_empty())
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// `POST /_emulator/calling` `{"webhook": "http://127.0.0.1:9443/api/calling"}`: what an admin
@@ -155,8 +175,17 @@ pub async fn post_calling(
             Some(url) if !(url.starts_with("https://") || url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") || url.starts_with("http://[::1]")) => {
                 Err(ControlError(format!("the calling webhook must be https:// (or a loopback http:// address here): {url:?}")))
             }
+            _ if body.trust_pem.as_ref().is_some_and(|pem| {
+                pem.as_ref().is_some_and(|pem| !is_pem_certificate(pem))
+            }) =>
+            {
+                Err(ControlError("trust_pem is not a PEM certificate".into()))
+            }
             webhook => {
                 world.calling.bot.webhook = webhook.map(str::to_string);
+                if let Some(trust) = body.trust_pem {
+                    world.calling.bot.trust_pem = trust;
+                }
                 world.note(format!("calling webhook set to {webhook:?}"));
                 Ok(calling_json(&world))
             }

@@ -34,6 +34,11 @@ struct Args {
     /// controller.
     #[arg(long, value_name = "URL")]
     calling_webhook: Option<String>,
+    /// A certificate (PEM) the webhook notifier trusts besides the public roots: the
+    /// controller's self-signed one in the demo (what `trust_pem` of `POST /_emulator/calling`
+    /// sets).
+    #[arg(long, value_name = "FILE")]
+    calling_trust: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -60,6 +65,27 @@ async fn main() {
     };
     if let Some(webhook) = &args.calling_webhook {
         state.world().calling.bot.webhook = Some(webhook.clone());
+    }
+    if let Some(path) = &args.calling_trust {
+        match std::fs::read_to_string(path) {
+            Ok(pem) if presence_emulator::calling_control::is_pem_certificate(&pem) => {
+                state.world().calling.bot.trust_pem = Some(pem)
+            }
+            Ok(_) => {
+                eprintln!(
+                    "presence-emulator: --calling-trust {}: not a PEM certificate",
+                    path.display()
+                );
+                std::process::exit(2);
+            }
+            Err(error) => {
+                eprintln!(
+                    "presence-emulator: --calling-trust {}: {error}",
+                    path.display()
+                );
+                std::process::exit(2);
+            }
+        }
     }
     let listener = match TcpListener::bind((args.host, args.port)).await {
         Ok(listener) => listener,
