@@ -186,8 +186,9 @@ pub(crate) fn parse_datetime(text: &str) -> Option<i64> {
         .map(|at| at.timestamp_millis())
 }
 
-/// Reads the presence of these Salesforce users now (the heartbeat is not streamed, so it is
-/// read, not cached): user id → row; a user without a row is absent.
+/// Reads the presence of these Salesforce users from Salesforce now (what the held view,
+/// `presence.rs`, is checked against before it turns a call away): user id → row; a user
+/// without a row is absent.
 pub async fn presence_of(
     salesforce: &SalesforceClient,
     users: &[&str],

@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::directory::{agent_view, eligible, presence_of, Directory, PresenceRow, Route};
 use crate::flow::{Action, AgentView, CallFlow, Effect, Input, Rules};
 use crate::graph::{CallEvent, GraphClient, Notification};
+use crate::presence::PresenceView;
 use crate::store::{CallStore, LiveCall};
 use crate::tls::WebhookTls;
 use crate::webhook::{Keys, Webhook};
@@ -63,6 +64,8 @@ pub(crate) struct Driver {
     pub(crate) directory: Directory,
     /// The Call Center's answering rule for unanswered direct calls.
     pub(crate) answering: Answering,
+    /// The agents' presence, kept current from the stream.
+    pub(crate) presence: PresenceView,
     /// The Call Center (state classes, presence routing).
     pub(crate) center: CallCenter,
     pub(crate) rules: Rules,
@@ -194,9 +197,15 @@ impl Controller {
             notifications,
         };
         let (news_tx, news) = mpsc::channel(256);
-        let stream =
-            Streaming::new(salesforce.clone(), &["/topic/AgentCalls".to_string()], None)
-                .map_err(|e| ControllerError::Other(format!("the Streaming API client: {e}")))?;
+        let stream = Streaming::new(
+            salesforce.clone(),
+            &[
+                "/topic/AgentCalls".to_string(),
+                "/topic/AgentPresence".to_string(),
+            ],
+            None,
+        )
+        .map_err(|e| ControllerError::Other(format!("the Streaming API client: {e}")))?;
         let rules = Rules {
             offer_timeout_ms: settings.calls.offer_timeout().as_millis() as i64,
             ring_timeout_ms: settings.calls.ring_timeout().as_millis() as i64,
@@ -221,6 +230,7 @@ impl Controller {
             salesforce,
             directory,
             answering,
+            presence: PresenceView::default(),
             center,
             rules,
             outbox,
@@ -228,6 +238,7 @@ impl Controller {
             store,
             callback,
         };
+        driver.read_presence().await;
         driver.restore().await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
@@ -386,7 +397,12 @@ impl Driver {
                 else {
                     return;
                 };
-                let view = match presence_of(&self.salesforce, &[&salesforce_id]).await {
+                let timeout = self.rules.heartbeat_timeout_ms;
+                let turned_away = |rows: &BTreeMap<String, PresenceRow>| {
+                    let view = agent_view(rows.get(&salesforce_id), &self.center);
+                    view.logged_out || view.heartbeat_age_ms.is_none_or(|age| age > timeout)
+                };
+                let view = match self.presence_rows(&[&salesforce_id], turned_away).await {
                     Ok(rows) => agent_view(rows.get(&salesforce_id), &self.center),
                     Err(error) => {
                         // Without the agent's presence the call cannot be offered safely: Teams takes it.
@@ -414,7 +430,15 @@ impl Driver {
                     })
                     .collect();
                 let users: Vec<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
-                let rows = match presence_of(&self.salesforce, &users).await {
+                // Confirmed when an agent held as gone might be back (a heartbeat not yet read).
+                let timeout = self.rules.heartbeat_timeout_ms;
+                let someone_gone = |rows: &BTreeMap<String, PresenceRow>| {
+                    users.iter().any(|user| {
+                        rows.get(*user)
+                            .is_none_or(|row| row.heartbeat_age_ms.is_none_or(|age| age > timeout))
+                    })
+                };
+                let rows = match self.presence_rows(&users, someone_gone).await {
                     Ok(rows) => rows,
                     Err(error) => {
                         tracing::warn!(
@@ -450,8 +474,50 @@ impl Driver {
         self.apply(&call, effects, false).await;
     }
 
+    /// Salesforce's time now, as this client estimates it (ages of rows are on its clock).
+    pub(crate) fn salesforce_now_ms(&self) -> i64 {
+        crate::directory::parse_datetime(&self.salesforce.now_datetime()).unwrap_or_else(now_ms)
+    }
+
+    /// Reads every agent's presence row again (at start, then every 15 s: heartbeats are not
+    /// streamed). A failure is said and tried again at the next refresh.
+    async fn read_presence(&mut self) {
+        let users: Vec<String> = self
+            .directory
+            .agents
+            .values()
+            .map(|agent| agent.salesforce_id.clone())
+            .collect();
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        if let Err(error) = self.presence.read(&self.salesforce, &users, now_ms()).await {
+            tracing::warn!(
+                "the agents' presence cannot be read ({error}); calls read it as they come"
+            );
+            self.presence.read_at_ms = Some(now_ms());
+        }
+    }
+
+    /// The presence rows of these users: as held, or, when `confirm` says a row held would
+    /// turn a call away, as Salesforce has them now (a stale view never turns a call away).
+    pub(crate) async fn presence_rows(
+        &self,
+        users: &[&str],
+        confirm: impl Fn(&BTreeMap<String, PresenceRow>) -> bool,
+    ) -> Result<BTreeMap<String, PresenceRow>, SyncError> {
+        let held = self.presence.rows(users, self.salesforce_now_ms());
+        if !confirm(&held) {
+            return Ok(held);
+        }
+        presence_of(&self.salesforce, users).await
+    }
+
     async fn on_news(&mut self, news: StreamNews) {
         match news {
+            StreamNews::Record(changed)
+                if SalesforceClient::is_presence_channel(&changed.channel) =>
+            {
+                self.presence.observe(&changed.record);
+            }
             StreamNews::Record(changed) => {
                 let text = |field: &str| {
                     changed
@@ -508,6 +574,9 @@ impl Driver {
     }
 
     async fn on_tick(&mut self) {
+        if self.presence.due(now_ms()) {
+            self.read_presence().await;
+        }
         let live: Vec<String> = self.calls.keys().cloned().collect();
         for call in live {
             self.step(&call, Input::Tick).await;

@@ -17,8 +17,10 @@
 //! read and queue eligibility), [`webhook`] (the HTTPS calling webhook and its token check),
 //! [`graph`] (notifications and actions), [`flow`] (one call's pure state machine) and
 //! [`flow_outbound`] (an outbound call's), `placing` (an outbound request taken up),
-//! [`store`] (live calls on disk), [`driver`] (sign-in, lines, the one loop that runs the
-//! flows, and the restart).
+//! [`store`] (live calls on disk), [`presence`] (the agents' presence held, kept current from
+//! the stream), `answering` (the Call Center's rule for unanswered calls), [`tls`] (the
+//! webhook's HTTPS), [`driver`] (sign-in, lines, the one loop that runs the flows, and the
+//! restart).
 
 mod answering;
 pub mod config;
@@ -29,6 +31,7 @@ pub mod flow;
 pub mod flow_outbound;
 pub mod graph;
 mod placing;
+pub mod presence;
 pub mod store;
 pub mod tls;
 pub mod webhook;

@@ -7,7 +7,7 @@ use presence_core::calls::{outbound_refusal, phone_digits};
 use presence_sync::salesforce::soql_literal;
 use serde_json::{Map, Value};
 
-use crate::directory::{presence_of, Route};
+use crate::directory::Route;
 use crate::driver::Driver;
 use crate::flow::CallFlow;
 use crate::store::LiveCall;
@@ -81,7 +81,8 @@ impl Driver {
             _ if age_ms.is_some_and(|age| age > STALE_REQUEST_MS) => {
                 Some("the request is more than a minute old; please call again".to_string())
             }
-            _ => match presence_of(&self.salesforce, &[&user]).await {
+            // The state is streamed: held as it is (read from Salesforce when none is held).
+            _ => match self.presence_rows(&[&user], |rows| rows.is_empty()).await {
                 Ok(rows) => outbound_refusal(
                     rows.get(&user)
                         .and_then(|row| self.center.state(&row.state)),

@@ -393,6 +393,8 @@ fn query(world: &mut World, number: &str, text: &str, headers: &HeaderMap) -> Re
             None,
         );
     };
+    // Which objects are read how often: what a client's caching saves shows here.
+    world.count(&format!("salesforce soql {}", parsed.object));
     for field in parsed
         .fields
         .iter()

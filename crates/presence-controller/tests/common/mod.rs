@@ -99,9 +99,22 @@ impl Agent {
             s["agents"].as_array().is_some_and(|a| {
                 a.iter()
                     .any(|a| a["name"] == user && a["heartbeatAgeMs"].is_number())
-            }) && s["streaming"]["clients"]
-                .as_array()
-                .is_some_and(|c| c.len() >= 2)
+            }) && s["streaming"]["clients"].as_array().is_some_and(|clients| {
+                let subscribed = |who: &dyn Fn(&Value) -> bool| {
+                    clients.iter().any(|c| {
+                        who(&c["agent"])
+                            && c["subscriptions"].as_array().is_some_and(|s| !s.is_empty())
+                    })
+                };
+                // The agent's own stream, and the controller's (the integration user's), if
+                // one runs.
+                let controller = emu.with_world(|w| w.calling.bot.webhook.is_some());
+                subscribed(&|agent| agent == user)
+                    && (!controller
+                        || subscribed(&|agent| {
+                            agent.as_str().is_some_and(|a| a.starts_with("005"))
+                        }))
+            })
         })
         .await;
         agent
