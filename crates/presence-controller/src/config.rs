@@ -52,6 +52,9 @@ pub struct SalesforceSettings {
     pub client_secret: Option<String>,
 }
 
+/// The demo's settings file, as shipped beside the crate.
+pub const DEMO: &str = include_str!("../demo.toml");
+
 /// The calling webhook this controller serves.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +246,18 @@ impl Settings {
     }
 
     /// Points every cloud at one emulator (`presence-emulator`), as the demo and tests run.
+    /// The demo settings (`demo.toml`: the emulator's demo tenant and org, HTTPS with a
+    /// self-signed certificate) pointed at the emulator at `base`, listening on a free
+    /// loopback port and keeping its live calls in `store`: what `make run` starts, and what
+    /// every end-to-end test of the product runs.
+    pub fn demo(base: &str, store: &Path) -> Result<Self, ConfigError> {
+        let mut settings =
+            Self::parse(&DEMO.replace("127.0.0.1:9441", "127.0.0.1:0"))?.at_emulator(base);
+        settings.store.path = store.to_path_buf();
+        settings.check()?;
+        Ok(settings)
+    }
+
     pub fn at_emulator(mut self, base: &str) -> Self {
         let base = base.trim_end_matches('/').to_string();
         self.graph.login_base = base.clone();

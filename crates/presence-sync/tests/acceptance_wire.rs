@@ -1,5 +1,6 @@
 //! Every acceptance story of RULES.md §8 through the real wire: the engine, the real Graph,
-//! Salesforce and Streaming clients and the driver, against the emulator on 127.0.0.1. The
+//! Salesforce and Streaming clients and the driver, against the emulator on 127.0.0.1, with
+//! the real call controller (`presence-controller`) owning every call to the agent. The
 //! engine-only versions live in `presence-core/tests/acceptance.rs`; here each story is played
 //! as an agent would see it, and checked in the emulator's state (what the clouds hold).
 //!
@@ -88,11 +89,13 @@ async fn signalled_call(emu: &Emulator, agent: &Agent, kind: &str, from: &str) -
     let mut ui = agent.handle.ui_effects();
     let call = emu.place_call("ada", kind, from).expect("call");
     until_call(emu, &call.call_id, "Signalled").await;
+    // A queue call's offer to this agent is `{call}~{n}`.
     let id = call.call_id.clone();
+    let offer = format!("{id}~");
     until_ui(
         &mut ui,
         "ringing",
-        |e| matches!(e, UiEffect::Ring { call_id, .. } if *call_id == id),
+        |e| matches!(e, UiEffect::Ring { call_id, .. } if *call_id == id || call_id.starts_with(&offer)),
     )
     .await;
     call.call_id
@@ -111,6 +114,7 @@ async fn holds_for(emu: &Emulator, span: Duration, what: &str, check: impl Fn(&V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_dnd_set_in_teams_reaches_salesforce_and_blocks_calls_both_ways() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     assert_eq!(salesforce_state(&emu.state()), Some("Available"));
     emu.teams_set_status("ada", "DoNotDisturb", "DoNotDisturb")
@@ -140,6 +144,7 @@ async fn a2_on_a_call_picked_in_salesforce_writes_busy_busy_to_teams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a3_presenting_or_focusing_blocks_direct_calls_and_outbound() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     emu.teams_activity("ada", "presentation", true)
         .expect("present");
@@ -163,6 +168,7 @@ async fn a3_presenting_or_focusing_blocks_direct_calls_and_outbound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a4_busy_in_a_call_or_away_in_teams_still_rings() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     emu.teams_activity("ada", "call", true).expect("in a call");
     until(&emu, "Salesforce follows the Teams call", |s| {
@@ -180,6 +186,7 @@ async fn a4_busy_in_a_call_or_away_in_teams_still_rings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a5_out_of_office_still_rings_and_shows_the_overlay() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     emu.with_world(|w| {
         presence_emulator::control::teams_out_of_office(w, "ada", true, Some("On leave".into()))
@@ -199,6 +206,7 @@ async fn a5_out_of_office_still_rings_and_shows_the_overlay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a6_dnd_wins_over_out_of_office() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     emu.with_world(|w| presence_emulator::control::teams_out_of_office(w, "ada", true, None))
         .expect("ooo");
@@ -218,6 +226,7 @@ async fn a6_dnd_wins_over_out_of_office() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a7_logout_hands_calls_and_presence_back_to_teams() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     agent.pick("Logout").await;
     until_salesforce(&emu, "Logout").await;
@@ -231,7 +240,14 @@ async fn a7_logout_hands_calls_and_presence_back_to_teams() {
     .await;
     let mut ui = agent.handle.ui_effects();
     let call = emu.place_call("ada", "Direct", MARGARET).expect("call");
-    until_outcome(&emu, &call.call_id, "NotOffered").await;
+    // Not offered: straight to her own Teams (its rules apply), nothing written (L2, L4).
+    until(&emu, "Ada's Teams rings", |_| {
+        emu.call(&call.call_id).and_then(|c| c.teams).as_deref() == Some("ringing Ada Lovelace")
+    })
+    .await;
+    assert!(emu
+        .call(&call.call_id)
+        .is_some_and(|c| c.record_id.is_none()));
     // Teams is the agent's own again: a change there stays there.
     emu.teams_set_status("ada", "Busy", "Busy").expect("busy");
     holds_for(&emu, Duration::from_secs(3), "Logout in Salesforce", |s| {
@@ -248,13 +264,21 @@ async fn a7_logout_hands_calls_and_presence_back_to_teams() {
 async fn a8_with_presence_routing_a_queue_call_is_not_offered_while_busy() {
     let emu = Emulator::start().await.expect("emulator");
     call_center(&emu, json!({ "Presence_Routing__c": true }));
+    let _controller = controller(&emu).await;
     let _agent = ready_agent(&emu, "ada").await;
     emu.salesforce_pick("ada", "Busy").expect("busy");
     until_teams(&emu, "Busy", "Busy").await;
+    let mut ui = _agent.handle.ui_effects();
     let call = emu.place_call("ada", "Queue", MARGARET).expect("call");
-    assert_eq!(
-        until_outcome(&emu, &call.call_id, "NotSignalled").await,
-        "NotSignalled: Busy"
+    // The controller routes by presence (C5): nobody of the queue may take it (Ada is Busy,
+    // Grace and Alan run no app), so it overflows to Grace's Teams and Ada never sees it.
+    until(&emu, "Grace's Teams rings", |_| {
+        emu.call(&call.call_id).and_then(|c| c.teams).as_deref() == Some("ringing Grace Hopper")
+    })
+    .await;
+    assert!(
+        !std::iter::from_fn(|| ui.try_recv().ok()).any(|e| matches!(e, UiEffect::Ring { .. })),
+        "nothing rang"
     );
     holds_for(
         &emu,
@@ -269,6 +293,7 @@ async fn a8_with_presence_routing_a_queue_call_is_not_offered_while_busy() {
 async fn a9_without_presence_routing_a_queue_call_is_offered_while_away() {
     let emu = Emulator::start().await.expect("emulator");
     call_center(&emu, json!({ "Presence_Routing__c": false }));
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     emu.salesforce_pick("ada", "Away").expect("away");
     until_snapshot(&agent, "Away", |s| s.state.as_deref() == Some("Away")).await;
@@ -283,6 +308,13 @@ async fn answer(emu: &Emulator, agent: &Agent, call_id: &str) {
         })
         .await;
     until_call(emu, call_id, "Answered").await;
+    // The agent's Teams rings with the controller's invitation and picks up.
+    until(emu, "connected in Teams", |_| {
+        emu.call(call_id)
+            .and_then(|c| c.teams)
+            .is_some_and(|t| t.starts_with("answered by"))
+    })
+    .await;
     until_salesforce(emu, "On a Call").await;
 }
 
@@ -290,6 +322,7 @@ async fn answer(emu: &Emulator, agent: &Agent, call_id: &str) {
 async fn a10_an_answered_call_ends_in_wrap_up_then_the_state_before() {
     let emu = Emulator::start().await.expect("emulator");
     call_center(&emu, json!({ "Wrap_Up_Seconds__c": 3 }));
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     let call = signalled_call(&emu, &agent, "Direct", MARGARET).await;
     answer(&emu, &agent, &call).await;
@@ -313,6 +346,7 @@ async fn a10_an_answered_call_ends_in_wrap_up_then_the_state_before() {
 async fn a11_dnd_chosen_during_the_call_skips_wrap_up() {
     let emu = Emulator::start().await.expect("emulator");
     call_center(&emu, json!({ "Wrap_Up_Seconds__c": 3 }));
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     let call = signalled_call(&emu, &agent, "Direct", MARGARET).await;
     answer(&emu, &agent, &call).await;
@@ -331,6 +365,7 @@ async fn a11_dnd_chosen_during_the_call_skips_wrap_up() {
 async fn a12_an_unanswered_outbound_call_has_no_wrap_up() {
     let emu = Emulator::start().await.expect("emulator");
     call_center(&emu, json!({ "Wrap_Up_Seconds__c": 3 }));
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     agent
         .intent(UserIntent::Dial {
@@ -402,6 +437,7 @@ async fn a13_sides_that_drifted_during_a_network_cut_converge_when_it_returns() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a14_a_second_direct_call_during_a_call_is_signalled_as_call_waiting() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     let first = signalled_call(&emu, &agent, "Direct", MARGARET).await;
     answer(&emu, &agent, &first).await;
@@ -429,13 +465,29 @@ async fn a14_a_second_direct_call_during_a_call_is_signalled_as_call_waiting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a15_an_internal_call_ignores_dnd_and_is_not_logged() {
+    // DND does not stop it: it never reaches the controller.
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     agent.pick("Do Not Disturb").await;
     until_salesforce(&emu, "Do Not Disturb").await;
-    let call = signalled_call(&emu, &agent, "Internal", EDSGER).await;
+    // A Teams user calling Ada rings her Teams directly: no bot is in the call, so presence
+    // is not considered and Presence Bridge logs nothing (C4).
+    let mut ui = agent.handle.ui_effects();
+    let call = emu
+        .place_call("ada", "Internal", EDSGER)
+        .expect("call")
+        .call_id;
+    until(&emu, "Ada's Teams rings", |_| {
+        emu.call(&call).and_then(|c| c.teams).as_deref() == Some("ringing Ada Lovelace")
+    })
+    .await;
     emu.hang_up(&call).expect("hang up");
     until_outcome(&emu, &call, "CallerHungUp").await;
+    assert!(
+        !std::iter::from_fn(|| ui.try_recv().ok()).any(|e| matches!(e, UiEffect::Ring { .. })),
+        "nothing rang in the app"
+    );
     holds_for(&emu, Duration::from_secs(2), "nothing logged", |s| {
         tasks(s).is_empty() && salesforce_state(s) == Some("Do Not Disturb")
     })

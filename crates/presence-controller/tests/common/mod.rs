@@ -16,13 +16,7 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// The demo settings, pointed at this emulator, with the webhook on a free loopback port and
 /// the live calls in a new file.
 pub fn settings(emu: &Emulator) -> Settings {
-    let text = include_str!("../../demo.toml").replace("127.0.0.1:9441", "127.0.0.1:0");
-    let mut settings = Settings::parse(&text)
-        .expect("demo.toml parses")
-        .at_emulator(&emu.base_url);
-    settings.check().expect("demo.toml is valid");
-    settings.store.path = scratch("calls.sqlite");
-    settings
+    Settings::demo(&emu.base_url, &scratch("calls.sqlite")).expect("demo.toml is valid")
 }
 
 /// A path in a new directory under the system's temporary one.

@@ -117,6 +117,40 @@ pub async fn start_agent_from(options: SyncOptions) -> Agent {
     }
 }
 
+/// Starts the call controller with the demo settings at this emulator and registers its
+/// webhook (trusting its certificate) at the emulated bot: the calls a test places go Teams →
+/// bot → `Agent_Call__c` → the agent's app, as in production. Keep it alive for the test.
+pub async fn controller(emu: &Emulator) -> presence_controller::Controller {
+    controller_with(emu, |_| {}).await
+}
+
+/// The call controller with the demo settings changed by `change`.
+pub async fn controller_with(
+    emu: &Emulator,
+    change: impl FnOnce(&mut presence_controller::Settings),
+) -> presence_controller::Controller {
+    let store = std::env::temp_dir()
+        .join(format!("presence-sync-test-{}", uuid::Uuid::new_v4()))
+        .join("calls.sqlite");
+    std::fs::create_dir_all(store.parent().expect("a directory")).expect("a scratch directory");
+    let mut settings =
+        presence_controller::Settings::demo(&emu.base_url, &store).expect("the demo settings");
+    change(&mut settings);
+    let controller = presence_controller::Controller::start(settings)
+        .await
+        .expect("the controller starts");
+    let pem = controller
+        .certificate_pem
+        .as_ref()
+        .map(|path| std::fs::read_to_string(path).expect("the webhook's certificate"));
+    let url = controller.webhook_url.clone();
+    emu.with_world(|w| {
+        w.calling.bot.webhook = Some(url);
+        w.calling.bot.trust_pem = pem;
+    });
+    controller
+}
+
 /// Starts an agent and waits until both links are up, the first heartbeat has landed, the
 /// stream is subscribed and the engine knows the Salesforce state.
 pub async fn ready_agent(emu: &Emulator, user: &str) -> Agent {
@@ -130,10 +164,12 @@ pub async fn settle(emu: &Emulator, agent: &Agent, user: &str) {
         agent_state(s, user)["heartbeatAgeMs"].is_number()
     })
     .await;
-    until(emu, "a streaming client", |s| {
-        s["streaming"]["clients"]
-            .as_array()
-            .is_some_and(|c| !c.is_empty())
+    until(emu, "the agent's stream subscribed", |s| {
+        s["streaming"]["clients"].as_array().is_some_and(|clients| {
+            clients.iter().any(|c| {
+                c["agent"] == user && c["subscriptions"].as_array().is_some_and(|s| !s.is_empty())
+            })
+        })
     })
     .await;
     until_snapshot(agent, "both links connected and a state", |s| {
