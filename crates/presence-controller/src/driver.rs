@@ -13,7 +13,7 @@ use presence_sync::auth::TokenSource;
 use presence_sync::outbox::Outbox;
 use presence_sync::request::Transport;
 use presence_sync::salesforce::{soql_literal, SalesforceClient};
-use presence_sync::streaming::{StreamNews, Streaming};
+use presence_sync::streaming::{FallbackQuery, StreamNews, Streaming};
 use presence_sync::SyncError;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -76,6 +76,25 @@ pub(crate) struct Driver {
     store: CallStore,
     /// The `callbackUri` of every call: `{public_url}/{instance}`.
     pub(crate) callback: String,
+}
+
+/// What stands in for the two topics while streaming is unavailable: every agent's records
+/// (the integration user sees them all), polled by `LastModifiedDate`.
+fn fallback_queries() -> Vec<FallbackQuery> {
+    vec![
+        FallbackQuery {
+            channel: "/topic/AgentCalls".into(),
+            object: "Agent_Call__c".into(),
+            fields: "Call_Id__c, User__c, Kind__c, Status__c, Reason__c, To_Number__c, Logged_By_Controller__c".into(),
+            filter: "Call_Id__c != null".into(),
+        },
+        FallbackQuery {
+            channel: "/topic/AgentPresence".into(),
+            object: "Agent_Presence__c".into(),
+            fields: "User__c, State__c, Changed_At__c".into(),
+            filter: "User__c != null".into(),
+        },
+    ]
 }
 
 /// How fast queued call logs are delivered: the app's pace (an outage's backlog drains
@@ -205,6 +224,7 @@ impl Controller {
             ],
             None,
         )
+        .map(|stream| stream.with_fallback(fallback_queries()))
         .map_err(|e| ControllerError::Other(format!("the Streaming API client: {e}")))?;
         let rules = Rules {
             offer_timeout_ms: settings.calls.offer_timeout().as_millis() as i64,

@@ -70,6 +70,7 @@ async fn a_change_crosses_both_ways_and_is_not_echoed_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_call_rings_stops_and_is_logged_once_with_the_caller() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let agent = start_agent(&emu, "ada").await;
     until(&emu, "a heartbeat", |s| {
         ada(s)["heartbeatAgeMs"].is_number()
@@ -79,7 +80,7 @@ async fn a_missed_call_rings_stops_and_is_logged_once_with_the_caller() {
     let call = emu
         .place_call("ada", "Direct", "+1 415 555 0100")
         .expect("call");
-    assert_eq!(call.status, "Offered");
+    assert_eq!(call.handled_by, "bot", "the controller owns it");
     let call_id = call.call_id.clone();
     until(&emu, "signalled", |_| {
         emu.call(&call_id).is_some_and(|c| c.status == "Signalled")
@@ -277,6 +278,7 @@ async fn the_call_center_configuration_is_read_from_salesforce_and_checked() {
 async fn without_streaming_changes_and_calls_arrive_by_polling_until_the_stream_returns() {
     use presence_emulator::world::{Fault, FaultKind};
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     emu.with_world(|w| {
         w.faults.push(Fault {
             api: presence_emulator::Api::Cometd,
@@ -338,21 +340,19 @@ async fn without_streaming_changes_and_calls_arrive_by_polling_until_the_stream_
     // The stream returns: the polls stop and changes are pushed again.
     emu.with_world(|w| w.faults.clear());
     let started = Instant::now();
-    while emu.state()["streaming"]["clients"]
-        .as_array()
-        .is_none_or(|c| c.is_empty())
-    {
+    // (The controller's stream too: it polls the same objects while its own is down.)
+    let integration = emu.with_world(|w| w.integration.as_ref().map(|u| u.salesforce_id.clone()));
+    let integration = integration.expect("the integration user");
+    while !(subscribed(&emu.state(), "ada") && subscribed(&emu.state(), &integration)) {
         assert!(started.elapsed() < Duration::from_secs(40), "stream back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let queries = counter(&emu.state(), "salesforce GET query");
+    // The calls' polls: the controller's presence refresh (every 15 s) reads presence rows.
+    let polls = |emu: &Emulator| counter(&emu.state(), "salesforce soql Agent_Call__c");
+    let queries = polls(&emu);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(
-        counter(&emu.state(), "salesforce GET query"),
-        queries,
-        "no polling once the stream is back"
-    );
+    assert_eq!(polls(&emu), queries, "no polling once the stream is back");
     emu.salesforce_pick("ada", "Busy").expect("pick");
     until(&emu, "Teams Busy", |s| {
         teams(s) == ("Busy".into(), "Busy".into())

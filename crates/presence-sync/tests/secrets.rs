@@ -56,6 +56,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_the_clouds_issued_reaches_a_log_line_or_a_file() {
     let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
     let data_dir = std::env::temp_dir().join(format!(
         "presence-secrets-{}-{}",
         std::process::id(),
@@ -76,10 +77,7 @@ async fn no_token_the_clouds_issued_reaches_a_log_line_or_a_file() {
     let mut stdin = child.stdin.take().expect("stdin");
 
     until(&emu, "a heartbeat and the stream", |s| {
-        ada(s)["heartbeatAgeMs"].is_number()
-            && s["streaming"]["clients"]
-                .as_array()
-                .is_some_and(|c| !c.is_empty())
+        ada(s)["heartbeatAgeMs"].is_number() && subscribed(s, "ada")
     })
     .await;
     // Both directions, a call, and tokens that expire so that both refresh (Entra rotates its

@@ -15,7 +15,7 @@ pub const PRESENCE_FIELDS: &str = "State__c, Origin_Client__c, Sequence__c";
 
 /// The `Agent_Call__c` fields [`call_event`] reads (what queries select).
 pub const CALL_FIELDS: &str =
-    "Call_Id__c, Kind__c, Status__c, From_Number__c, To_Number__c, Logged_By_Controller__c";
+    "Call_Id__c, Kind__c, Status__c, Reason__c, From_Number__c, To_Number__c, Logged_By_Controller__c";
 
 /// One entry of a REST error answer (`[{"message": …, "errorCode": "INVALID_SESSION_ID"}]`).
 #[derive(Debug, Clone, Deserialize)]

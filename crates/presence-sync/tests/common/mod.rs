@@ -117,6 +117,17 @@ pub async fn start_agent_from(options: SyncOptions) -> Agent {
     }
 }
 
+/// Whether `user`'s own stream client is subscribed (the controller has one of its own).
+pub fn subscribed(state: &Value, user: &str) -> bool {
+    state["streaming"]["clients"]
+        .as_array()
+        .is_some_and(|clients| {
+            clients.iter().any(|c| {
+                c["agent"] == user && c["subscriptions"].as_array().is_some_and(|s| !s.is_empty())
+            })
+        })
+}
+
 /// Starts the call controller with the demo settings at this emulator and registers its
 /// webhook (trusting its certificate) at the emulated bot: the calls a test places go Teams →
 /// bot → `Agent_Call__c` → the agent's app, as in production. Keep it alive for the test.
@@ -165,11 +176,7 @@ pub async fn settle(emu: &Emulator, agent: &Agent, user: &str) {
     })
     .await;
     until(emu, "the agent's stream subscribed", |s| {
-        s["streaming"]["clients"].as_array().is_some_and(|clients| {
-            clients.iter().any(|c| {
-                c["agent"] == user && c["subscriptions"].as_array().is_some_and(|s| !s.is_empty())
-            })
-        })
+        subscribed(s, user)
     })
     .await;
     until_snapshot(agent, "both links connected and a state", |s| {
