@@ -30,6 +30,8 @@ fn is_task(path: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n2_a_reply_lost_after_the_write_is_retried_and_the_call_logged_once() {
     let emu = Emulator::start().await.expect("emulator");
+    // The controller writes the Task, through the same outbox code as the app.
+    let _controller = controller(&emu).await;
     let agent = ready_agent(&emu, "ada").await;
     // Salesforce carries out the first Task upsert, but the answer never reaches the app.
     fault(
@@ -160,10 +162,18 @@ async fn t4_a_call_write_refused_for_twenty_seconds_is_sent_five_times_and_the_c
         Some(2),
         Some("sobjects/Task"),
     );
-    let call = emu.place_call("ada", "Direct", MARGARET).expect("call");
+    // An offer whose log is the app's to write (a controller that leaves it to the app).
+    let call = offer_logged_by_the_app(&emu, "ada", MARGARET);
     // The app's answer never lands, so the controller gives the call to Teams' rules (Missed).
-    until_call(&emu, &call.call_id, "Missed").await;
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    until(&emu, "the app's first answer", |_| {
+        requests(&emu)
+            .iter()
+            .any(|(_, path, _)| path.contains("sobjects/Agent_Call__c"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    end_offer(&emu, &call, "Missed");
+    tokio::time::sleep(Duration::from_secs(15)).await;
     let call_writes = |emu: &Emulator| {
         requests(emu)
             .into_iter()
@@ -182,7 +192,7 @@ async fn t4_a_call_write_refused_for_twenty_seconds_is_sent_five_times_and_the_c
     let state = emu.state();
     let tasks = tasks(&state);
     assert_eq!(tasks.len(), 1, "one record per call: {tasks:?}");
-    assert_eq!(tasks[0]["Call_Log_Key__c"], call.call_id.as_str());
+    assert_eq!(tasks[0]["Call_Log_Key__c"], call.as_str());
     assert_eq!(tasks[0]["CallDisposition"], "Missed");
     assert_eq!(call_writes(&emu), refused, "nothing resent after the cap");
     drop(agent);
@@ -495,15 +505,15 @@ async fn d3_a_full_disk_still_rings_and_tells_the_agent_the_log_was_not_saved() 
     let agent = start_agent_with(&emu, "ada", outbox.clone()).await;
     settle(&emu, &agent, "ada").await;
     let mut ui = agent.handle.ui_effects();
-    let call = emu.place_call("ada", "Direct", MARGARET).expect("call");
-    let id = call.call_id.clone();
+    // The app's own log of a call (a controller that leaves it to the app).
+    let id = offer_logged_by_the_app(&emu, "ada", MARGARET);
     until_ui(
         &mut ui,
         "ringing",
         |e| matches!(e, UiEffect::Ring { call_id, .. } if *call_id == id),
     )
     .await;
-    emu.hang_up(&call.call_id).expect("hang up");
+    end_offer(&emu, &id, "CallerHungUp");
     let notice = until_ui(
         &mut ui,
         "the agent told",

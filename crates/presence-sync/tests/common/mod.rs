@@ -128,6 +128,65 @@ pub fn subscribed(state: &Value, user: &str) -> bool {
         })
 }
 
+/// Offers a call to `agent` the way a controller that leaves the call's log to the app writes
+/// it (an older controller: no `Logged_By_Controller__c`), straight into the emulated org, so
+/// that the record streams to the app. The app's own call logging and its outbox are what such
+/// tests exercise; the test plays that controller's part ([`end_offer`]). Returns the call id.
+pub fn offer_logged_by_the_app(emu: &Emulator, agent: &str, from: &str) -> String {
+    let call_id = uuid::Uuid::new_v4().to_string();
+    emu.with_world(|w| {
+        let index = w.agent_index(agent).expect("an agent");
+        let (user, extension) = (w.agents[index].salesforce_id.clone(), w.agents[index].extension.clone());
+        let now = chrono::DateTime::from_timestamp_millis(w.now_ms()).unwrap_or_default();
+        let fields = serde_json::json!({
+            "Name": call_id, "Call_Id__c": call_id, "User__c": user, "OwnerId": user,
+            "Kind__c": "Direct", "From_Number__c": from, "To_Number__c": extension,
+            "Status__c": "Offered", "Offered_At__c": presence_sync::salesforce::salesforce_datetime(now),
+        });
+        w.insert_record("Agent_Call__c", fields.as_object().cloned().unwrap_or_default())
+            .expect("the offer is written");
+    });
+    call_id
+}
+
+/// The status the offer's record has now.
+pub fn offer_status(emu: &Emulator, call_id: &str) -> Option<String> {
+    emu.with_world(|w| {
+        let id = w.find_record("Agent_Call__c", "Call_Id__c", call_id)?;
+        w.record("Agent_Call__c", &id)?
+            .get("Status__c")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    })
+}
+
+/// Waits until the offer's record has `status` (written by the app).
+pub async fn until_offer(emu: &Emulator, call_id: &str, status: &str) {
+    until(emu, &format!("offer {call_id} {status}"), |_| {
+        offer_status(emu, call_id).as_deref() == Some(status)
+    })
+    .await;
+}
+
+/// Ends an offer as its controller would: `CallerHungUp`, `Missed`, `Ended`.
+pub fn end_offer(emu: &Emulator, call_id: &str, status: &str) {
+    emu.with_world(|w| {
+        let id = w
+            .find_record("Agent_Call__c", "Call_Id__c", call_id)
+            .expect("the offer");
+        let now = chrono::DateTime::from_timestamp_millis(w.now_ms()).unwrap_or_default();
+        let fields = serde_json::json!({
+            "Status__c": status,
+            "Ended_At__c": presence_sync::salesforce::salesforce_datetime(now),
+        });
+        assert!(w.update_record(
+            "Agent_Call__c",
+            &id,
+            fields.as_object().cloned().unwrap_or_default()
+        ));
+    });
+}
+
 /// Starts the call controller with the demo settings at this emulator and registers its
 /// webhook (trusting its certificate) at the emulated bot: the calls a test places go Teams →
 /// bot → `Agent_Call__c` → the agent's app, as in production. Keep it alive for the test.
