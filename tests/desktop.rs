@@ -124,15 +124,7 @@ async fn controller(emu: &Emulator) -> presence_controller::Controller {
     let controller = presence_controller::Controller::start(settings)
         .await
         .expect("the controller starts");
-    let pem = controller
-        .certificate_pem
-        .as_ref()
-        .map(|path| std::fs::read_to_string(path).expect("the webhook's certificate"));
-    let url = controller.webhook_url.clone();
-    emu.with_world(|w| {
-        w.calling.bot.webhook = Some(url);
-        w.calling.bot.trust_pem = pem;
-    });
+    emu.register_calling_webhook(&controller.webhook_url, controller.certificate());
     controller
 }
 

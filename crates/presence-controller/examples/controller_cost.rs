@@ -69,15 +69,7 @@ async fn main() {
     settings.store.path = store.clone();
     let controller = Controller::start(settings).await.expect("controller");
     // Over HTTPS, as Teams reaches it (the demo settings' self-signed certificate).
-    let pem = controller
-        .certificate_pem
-        .as_ref()
-        .map(|path| std::fs::read_to_string(path).expect("the webhook's certificate"));
-    let webhook = controller.webhook_url.clone();
-    emu.with_world(|w| {
-        w.calling.bot.webhook = Some(webhook);
-        w.calling.bot.trust_pem = pem;
-    });
+    emu.register_calling_webhook(&controller.webhook_url, controller.certificate());
     let ada = emu.with_world(|w| w.agents[0].salesforce_id.clone());
     let presence = emu.with_world(|w| {
         w.insert_record(

@@ -1,14 +1,13 @@
 //! Who is who: the settings' lines and queues resolved to agents in both clouds (their Entra
-//! object id by UPN, their Salesforce user by username), and the agents' presence as their
-//! `Agent_Presence__c` rows say it now, with the choice of a queue's eligible agents (C5,
-//! longest idle first) as a pure function.
+//! object id by UPN, their Salesforce user by username), what an agent's `Agent_Presence__c`
+//! row means for a call, and the choice of a queue's eligible agents (C5, longest idle first)
+//! as a pure function. The rows themselves are `presence.rs`'s.
 
 use std::collections::BTreeMap;
 
 use presence_core::calls::gate_inbound;
 use presence_core::{CallCenter, CallKind, OfferAnswer, PresenceClass};
 use presence_sync::salesforce::{soql_literal, SalesforceClient};
-use presence_sync::SyncError;
 use serde_json::{Map, Value};
 
 use crate::config::Settings;
@@ -184,47 +183,6 @@ pub(crate) fn parse_datetime(text: &str) -> Option<i64> {
         .or_else(|_| chrono::DateTime::parse_from_rfc3339(text))
         .ok()
         .map(|at| at.timestamp_millis())
-}
-
-/// Reads the presence of these Salesforce users from Salesforce now (what the held view,
-/// `presence.rs`, is checked against before it turns a call away): user id → row; a user
-/// without a row is absent.
-pub async fn presence_of(
-    salesforce: &SalesforceClient,
-    users: &[&str],
-) -> Result<BTreeMap<String, PresenceRow>, SyncError> {
-    if users.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let ids: Vec<String> = users
-        .iter()
-        .map(|u| format!("'{}'", soql_literal(u)))
-        .collect();
-    let page = salesforce
-        .query::<Map<String, Value>>(&format!(
-            "SELECT User__c, State__c, Heartbeat_At__c, Changed_At__c FROM Agent_Presence__c WHERE User__c IN ({})",
-            ids.join(", ")
-        ))
-        .await?;
-    let now = parse_datetime(&salesforce.now_datetime())
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    Ok(page
-        .records
-        .iter()
-        .filter_map(|record| {
-            let text = |field: &str| record.get(field).and_then(Value::as_str);
-            let user = text("User__c")?.to_string();
-            let age = |field: &str| text(field).and_then(parse_datetime).map(|at| now - at);
-            Some((
-                user,
-                PresenceRow {
-                    state: text("State__c").unwrap_or("").to_string(),
-                    heartbeat_age_ms: age("Heartbeat_At__c"),
-                    unchanged_for_ms: age("Changed_At__c"),
-                },
-            ))
-        })
-        .collect())
 }
 
 /// What a direct call's agent's row means for the call.

@@ -20,10 +20,10 @@ use tokio::sync::mpsc;
 
 use crate::answering::Answering;
 use crate::config::Settings;
-use crate::directory::{agent_view, eligible, presence_of, Directory, PresenceRow, Route};
+use crate::directory::{agent_view, eligible, Directory, PresenceRow, Route};
 use crate::flow::{Action, AgentView, CallFlow, Effect, Input, Rules};
 use crate::graph::{CallEvent, GraphClient, Notification};
-use crate::presence::PresenceView;
+use crate::presence::{presence_of, PresenceView};
 use crate::store::{CallStore, LiveCall};
 use crate::tls::WebhookTls;
 use crate::webhook::{Keys, Webhook};
@@ -290,6 +290,15 @@ impl Controller {
             stop: Some(stop),
             task,
         })
+    }
+
+    /// The self-signed certificate's PEM (what a caller must trust), if the webhook serves
+    /// one; `None` too when its file cannot be read (said in the log).
+    pub fn certificate(&self) -> Option<String> {
+        let path = self.certificate_pem.as_ref()?;
+        std::fs::read_to_string(path)
+            .map_err(|error| tracing::error!("{}: {error}", path.display()))
+            .ok()
     }
 
     /// Stops handling calls and waits for it.

@@ -122,6 +122,20 @@ impl PresenceView {
     }
 }
 
+/// Reads the presence of these Salesforce users from Salesforce now (what the held view is
+/// checked against before it turns a call away): user id → row, ages on Salesforce's clock; a
+/// user without a row is absent.
+pub async fn presence_of(
+    salesforce: &SalesforceClient,
+    users: &[&str],
+) -> Result<BTreeMap<String, PresenceRow>, SyncError> {
+    let mut view = PresenceView::default();
+    let wall = chrono::Utc::now().timestamp_millis();
+    view.read(salesforce, users, wall).await?;
+    let now = parse_datetime(&salesforce.now_datetime()).unwrap_or(wall);
+    Ok(view.rows(users, now))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,17 @@ async fn a_call_is_offered_from_the_held_view_and_a_turn_away_is_confirmed_first
     // The app runs before the controller starts: its first read holds Ada's heartbeat.
     let agent = Agent::start(&emu, "ada").await;
     let _controller = controller_for(&emu).await;
+    // Its stream subscribed, and the one catch-up poll that follows a subscription done.
+    until(&emu, "the controller's stream", |s| {
+        s["streaming"]["clients"].as_array().is_some_and(|clients| {
+            clients.iter().any(|c| {
+                c["agent"].as_str().is_some_and(|a| a.starts_with("005"))
+                    && c["subscriptions"].as_array().is_some_and(|s| !s.is_empty())
+            })
+        })
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let before = presence_queries(&emu);
     let id = emu
         .place_call("ada", "Direct", "+1 415 555 0100")

@@ -25,8 +25,8 @@ pub struct CallingBot {
     #[serde(skip)]
     pub client_secret: String,
     pub display_name: String,
-    /// Where incoming-call notifications go; without one, calls are handled by the emulator's
-    /// built-in controller (`calls.rs`).
+    /// Where incoming-call notifications go; without one, calls to the bot's numbers cannot
+    /// be reached.
     pub webhook: Option<String>,
     /// A certificate (PEM) the notifier trusts besides the public roots (a webhook with a
     /// self-signed certificate, as in the demo).
@@ -327,7 +327,7 @@ impl World {
     }
 
     /// A call arrives for a resource account of the bot (from PSTN). `None` when no webhook
-    /// is registered (the built-in controller takes calls then).
+    /// is registered (the caller cannot be reached).
     pub fn ring_bot(&mut self, account: usize, from: &str, call_id: &str) -> Option<String> {
         self.calling.bot.webhook.as_ref()?;
         let now = self.now_ms();

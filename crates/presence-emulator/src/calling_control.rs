@@ -1,7 +1,8 @@
 //! The control surface of Graph's calling side: register the bot's webhook, read the bot,
 //! its numbers, call legs and the agents' ringing Teams clients, and act as the agent in Teams
 //! (answer or decline the call their Teams rings with). Calls placed with `POST
-//! /_emulator/calls` reach the bot through [`place_bot_call`] once a webhook is registered.
+//! /_emulator/calls` go into emulated Teams through [`place_bot_call`]: to the bot's numbers
+//! (our controller, by its webhook), or, internal ones, straight to the agent's Teams.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -14,13 +15,12 @@ use crate::control::ControlError;
 use crate::http::AppState;
 use crate::world::{Call, World};
 
-/// Places a control-API call into emulated Teams when a calling webhook is registered: a
-/// direct call to the agent's number or a queue call to the queue's number reaches the bot
-/// (whose resource account holds the number); an internal call rings the agent's Teams at
-/// once. `None` when no webhook is registered or no resource account has the number (the
-/// built-in controller takes the call then).
-pub fn place_bot_call(world: &mut World, agent: usize, kind: &str, from: &str) -> Option<Call> {
-    world.calling.bot.webhook.as_ref()?;
+/// Places a control-API call into emulated Teams: a direct call to the agent's number or a
+/// queue call to the queue's number reaches the bot (whose resource account holds the number);
+/// an internal call rings the agent's Teams at once. With no calling webhook registered (the
+/// controller is not running), or no resource account holding the number, the caller cannot
+/// be reached, as on a real tenant (`NotReached: …`).
+pub fn place_bot_call(world: &mut World, agent: usize, kind: &str, from: &str) -> Call {
     let now = world.now_ms();
     let call_id = crate::ids::guid();
     let agent_rec = world.agents[agent].clone();
@@ -48,7 +48,7 @@ pub fn place_bot_call(world: &mut World, agent: usize, kind: &str, from: &str) -
             "internal call {call_id} from {from} rings {}'s Teams",
             agent_rec.display_name
         ));
-        return Some(call);
+        return call;
     }
     let extensions: Vec<String> = world.agents.iter().map(|a| a.extension.clone()).collect();
     let account = world.calling.accounts.iter().position(|account| {
@@ -57,16 +57,38 @@ pub fn place_bot_call(world: &mut World, agent: usize, kind: &str, from: &str) -
         } else {
             account.number == agent_rec.extension
         }
-    })?;
-    let to = world.calling.accounts[account].number.clone();
-    let call = Call::for_bot(&call_id, &agent_rec.name, kind, from, &to, now);
+    });
+    let to = account.map_or_else(
+        || agent_rec.extension.clone(),
+        |account| world.calling.accounts[account].number.clone(),
+    );
+    let mut call = Call::for_bot(&call_id, &agent_rec.name, kind, from, &to, now);
+    let unreachable = match account {
+        None => Some(format!("{to} is not a number of the bot")),
+        Some(_) if world.calling.bot.webhook.is_none() => {
+            Some("no calling webhook is registered for the bot".to_string())
+        }
+        Some(_) => None,
+    };
+    if let Some(why) = unreachable {
+        call.status = "NotReached".into();
+        call.outcome = Some(format!("NotReached: {why}"));
+        call.ended_ms = Some(now);
+        world.note(format!(
+            "call {call_id} from {from} cannot be reached: {why}"
+        ));
+        world.calls.push(call.clone());
+        return call;
+    }
     world.calls.push(call.clone());
-    world.ring_bot(account, from, &call_id)?;
-    Some(call)
+    if let Some(account) = account {
+        world.ring_bot(account, from, &call_id);
+    }
+    call
 }
 
-/// The caller hangs up a call that went through Teams; `false` when the emulator's built-in
-/// controller has it.
+/// The caller (or an outbound call's far end) hangs up a call in emulated Teams; `false` for
+/// a call that is not there (or over).
 pub fn hang_up_bot_call(world: &mut World, call_id: &str) -> bool {
     let Some(call) = world.calls.iter().find(|c| c.call_id == call_id).cloned() else {
         return false;

@@ -1,8 +1,7 @@
 //! `presence-emulator` answers "what would the clouds say?": Microsoft Graph presence and
 //! calling (a calling bot's side of the communications API, and the agents' Teams clients),
-//! Entra ID sign-in, Salesforce (OAuth, REST, the Streaming API over CometD) and, for calls no
-//! bot takes, a built-in call controller, all on one loopback port, speaking the real wire
-//! formats so that the very same client code runs against it or against a real tenant and org. A control API under `/_emulator/` (and a page
+//! Entra ID sign-in, Salesforce (OAuth, REST, the Streaming API over CometD), all on one
+//! loopback port, speaking the real wire formats so that the very same client code runs against it or against a real tenant and org. A control API under `/_emulator/` (and a page
 //! at `/_emulator/ui`) lets tests, benchmarks and the demo act as the agent in Teams and
 //! Salesforce, place calls, inject faults and move time. It keeps its own wire types and
 //! imports nothing from the app.
@@ -12,7 +11,7 @@
 //! [`soql`] (Salesforce REST), [`cometd`] (streaming), [`calling`] (Graph's call legs),
 //! [`teams_clients`] (the agents' Teams, deadlines, call outcomes), [`calling_api`] (the
 //! calling routes and the webhook notifier), [`calling_control`] (its control routes),
-//! [`calls`] (the built-in call controller), [`control`] (the control surface), [`settings`]
+//! [`calling_outbound`] (calls the bot places), [`control`] (the control surface), [`settings`]
 //! (its settings), [`scenario`] (the demo data), [`clock`], [`ids`], [`http`] (faults,
 //! counters, error bodies).
 
@@ -23,7 +22,6 @@ pub mod calling;
 pub mod calling_api;
 pub mod calling_control;
 pub mod calling_outbound;
-pub mod calls;
 pub mod clock;
 pub mod cometd;
 pub mod control;
@@ -300,7 +298,6 @@ async fn tick_forever(state: AppState) {
         interval.tick().await;
         {
             let mut world = state.world();
-            calls::tick(&mut world);
             world.tick_calling();
             let now = world.now_ms();
             let mut changed = Vec::new();
@@ -436,6 +433,15 @@ impl Emulator {
         from: &str,
     ) -> Result<world::Call, control::ControlError> {
         self.with_world(|w| control::place_call(w, agent, kind, from))
+    }
+
+    /// Registers the calling bot's webhook, and the certificate (PEM) its notifier trusts
+    /// besides the public roots, as `POST /_emulator/calling` does.
+    pub fn register_calling_webhook(&self, url: &str, trust_pem: Option<String>) {
+        self.with_world(|w| {
+            w.calling.bot.webhook = Some(url.to_string());
+            w.calling.bot.trust_pem = trust_pem;
+        });
     }
 
     pub fn hang_up(&self, call_id: &str) -> Result<world::Call, control::ControlError> {

@@ -30,8 +30,8 @@ struct Args {
     #[arg(long, value_name = "FILE", requires = "tls")]
     tls_cert: Option<std::path::PathBuf>,
     /// The calling bot's webhook (what `POST /_emulator/calling` sets): calls to the bot's
-    /// numbers are then offered to it (our `presence-controller`) instead of the built-in
-    /// controller.
+    /// numbers are offered to it (our `presence-controller`); without one they cannot be
+    /// reached.
     #[arg(long, value_name = "URL")]
     calling_webhook: Option<String>,
     /// A certificate (PEM) the webhook notifier trusts besides the public roots: the

@@ -14,8 +14,10 @@ pub struct Settings {
     pub token_lifetime_s: u64,
     /// Salesforce access-token lifetime (its session timeout).
     pub salesforce_session_s: u64,
+    /// Accepted and shown for the checks that set it; no longer used (the built-in call
+    /// controller is retired; `presence-controller` has its own timers).
     pub ring_timeout_s: u64,
-    /// How long the controller waits for the app to answer an offer.
+    /// As `ring_timeout_s`: kept, unused.
     pub offer_timeout_s: u64,
     pub heartbeat_timeout_s: u64,
     pub long_poll_ms: u64,

@@ -353,11 +353,24 @@ impl World {
 }
 
 impl Call {
-    /// A call placed into emulated Teams for the calling bot.
+    /// A call placed into emulated Teams for the calling bot, ringing, with no outcome yet.
     pub fn for_bot(call_id: &str, agent: &str, kind: &str, from: &str, to: &str, now: i64) -> Self {
-        let mut call = Call::new(call_id, agent, kind, from, to, now);
-        call.status = "Ringing".into();
-        call.handled_by = "bot".into();
-        call
+        Self {
+            call_id: call_id.to_string(),
+            agent: agent.to_string(),
+            kind: kind.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            record_id: None,
+            status: "Ringing".into(),
+            reason: None,
+            outcome: None,
+            offered_ms: now,
+            signalled_ms: None,
+            answered_ms: None,
+            ended_ms: None,
+            handled_by: "bot".into(),
+            teams: None,
+        }
     }
 }

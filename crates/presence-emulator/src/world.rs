@@ -189,21 +189,16 @@ pub struct Call {
     pub record_id: Option<String>,
     pub status: String,
     pub reason: Option<String>,
-    /// Final outcome: "Answered", "Missed", "CallerHungUp", "Declined", "NotSignalled: <reason>",
-    /// "NotOffered: <why>", "Ended".
+    /// Final outcome (the README's vocabulary): `Ended`, `CallerHungUp`, `Declined`, `Missed`,
+    /// `NotSignalled: {reason}`, `NotOffered: {what Teams did}`, `NotReached: {why}`,
+    /// `Overflow: …`, `Internal: …`, `NoAnswer: …`.
     pub outcome: Option<String>,
     pub offered_ms: i64,
     pub signalled_ms: Option<i64>,
     pub answered_ms: Option<i64>,
     pub ended_ms: Option<i64>,
-    #[serde(skip)]
-    pub ring_deadline_ms: Option<i64>,
-    #[serde(skip)]
-    pub answer_deadline_ms: Option<i64>,
-    #[serde(skip)]
-    pub outbound_answer_ms: Option<i64>,
-    /// Who handles the call: `emulator` (the built-in controller) or `bot` (Graph's calling
-    /// API and the registered calling webhook: our `presence-controller`).
+    /// Who handles the call: `bot` (Graph's calling API and the registered calling webhook:
+    /// our `presence-controller`) or `teams` (an internal call, straight to the agent's Teams).
     pub handled_by: String,
     /// What the agent's own Teams client did with it (bot calls): `ringing Ada Lovelace`,
     /// `answered by Ada Lovelace in Teams`, `taken by Ada Lovelace's voicemail`, ….
@@ -292,7 +287,6 @@ pub struct World {
     pub api_usage: u64,
     pub changes: VecDeque<Change>,
     pub settings: Settings,
-    pub next_call: u64,
     /// Query locators: the records still to page, the total, the batch size.
     pub query_locators: BTreeMap<String, (Vec<Value>, usize, usize)>,
     /// Graph's calling side: the bot, its numbers, its call legs, the agents' Teams rings.
@@ -362,7 +356,6 @@ impl World {
             api_usage: 0,
             changes: VecDeque::new(),
             settings: Settings::default(),
-            next_call: 1,
             query_locators: BTreeMap::new(),
             calling: crate::calling::Calling::default(),
             integration: None,
@@ -565,11 +558,10 @@ impl World {
                 .calls
                 .iter()
                 .any(|call| call.call_id == call_id && call.handled_by == "bot");
+            // Records of other calls (the app's outbound requests, before the controller
+            // places them) are Salesforce's alone: nothing in Teams follows from them.
             if by_bot {
                 self.mirror_bot_call(&call_id, &record, id);
-            } else {
-                // Calls of the built-in controller, and outbound calls the app places.
-                crate::calls::on_agent_call_changed(self, id);
             }
         }
     }

@@ -581,10 +581,9 @@ async fn every_control_route_answers_and_changes_what_it_says() {
         .json()
         .await
         .expect("json");
-    assert_eq!(
-        read["outcome"],
-        "NotOffered: no heartbeat from the agent's app"
-    );
+    // An internal call rings grace's Teams directly (no bot, no controller needed).
+    assert_eq!(read["handled_by"], "teams");
+    assert_eq!(read["teams"], "ringing Grace Hopper");
     assert_eq!(
         client
             .get(format!("{base}/_emulator/calls/nope"))

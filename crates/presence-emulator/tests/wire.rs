@@ -1055,25 +1055,20 @@ async fn streaming_delivers_a_record_only_to_the_user_who_may_see_it() {
         }
     }
     emu.salesforce_pick("ada", "Available").expect("pick");
-    // Ada's app beats (through REST, as ada), so that the controller offers her the call.
-    let heartbeat = http()
-        .patch(format!(
-            "{}/services/data/v62.0/sobjects/Agent_Presence__c/User__c/{}",
-            emu.base_url,
-            emu.state()["agents"][0]["salesforceId"]
-                .as_str()
-                .expect("id")
-        ))
-        .bearer_auth(&ada_token)
-        .json(&json!({ "Heartbeat_At__c": emu.with_world(|w| presence_emulator::clock::salesforce_datetime(w.now_ms())) }))
-        .send()
-        .await
-        .expect("heartbeat");
-    assert!(heartbeat.status().is_success(), "{}", heartbeat.status());
-    let call = emu
-        .place_call("ada", "Direct", "+14155550100")
-        .expect("call");
-    assert_eq!(call.status, "Offered", "{call:?}");
+    // A call offered to ada, as our controller writes it: a record she owns.
+    let ada_id = emu.state()["agents"][0]["salesforceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let offer = json!({ "Name": "call-1", "Call_Id__c": "call-1", "User__c": ada_id, "OwnerId": ada_id,
+        "Kind__c": "Direct", "From_Number__c": "+14155550100", "Status__c": "Offered" });
+    let record = emu.with_world(|w| {
+        w.insert_record(
+            "Agent_Call__c",
+            offer.as_object().cloned().unwrap_or_default(),
+        )
+    });
+    assert!(record.is_some());
     let seen = |replies: &[Value]| -> Vec<String> {
         replies
             .iter()
@@ -1089,13 +1084,13 @@ async fn streaming_delivers_a_record_only_to_the_user_who_may_see_it() {
     );
     assert!(to_ada
         .iter()
-        .any(|m| m["data"]["sobject"]["Call_Id__c"] == call.call_id.as_str()));
+        .any(|m| m["data"]["sobject"]["Call_Id__c"] == "call-1"));
     let to_grace = grace.connect().await;
     assert!(
         seen(&to_grace).is_empty(),
         "nothing of ada's reaches grace: {to_grace:?}"
     );
-    // The owners are the agents: the controller offers the call as the agent's record.
+    // The owners are the agents.
     let state = emu.state();
     let ada_id = state["agents"][0]["salesforceId"].clone();
     let owned = |records: &Value| {
@@ -1149,144 +1144,34 @@ async fn streaming_fails_like_salesforce_on_revoked_tokens_and_injected_faults()
 
 // ---- Call controller
 
-async fn alive(emu: &Emulator, token: &str, instance: &str, agent_user: &str, state: &str) {
-    let now = chrono_now(emu);
-    let response = http()
-        .patch(format!(
-            "{instance}/services/data/v62.0/sobjects/Agent_Presence__c/User__c/{agent_user}"
-        ))
-        .bearer_auth(token)
-        .json(&json!({"State__c": state, "Heartbeat_At__c": now}))
-        .send()
-        .await
-        .expect("heartbeat");
-    assert!(response.status().is_success());
-}
-
-fn chrono_now(emu: &Emulator) -> String {
-    emu.with_world(|w| presence_emulator::clock::salesforce_datetime(w.now_ms()))
-}
-
-async fn answer_offer(token: &str, instance: &str, record_id: &str, fields: Value) {
-    let response = http()
-        .patch(format!(
-            "{instance}/services/data/v62.0/sobjects/Agent_Call__c/{record_id}"
-        ))
-        .bearer_auth(token)
-        .json(&fields)
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(response.status(), 204);
-}
-
 #[tokio::test]
-async fn the_call_controller_offers_rings_times_out_and_records_every_outcome() {
+async fn without_a_calling_webhook_a_call_to_the_bots_numbers_cannot_be_reached() {
     let emu = Emulator::start().await.expect("start");
-    let (token, instance) = salesforce_token(&emu, "ada").await;
-    let ada = emu.state()["agents"][0]["salesforceId"]
-        .as_str()
-        .expect("ada")
-        .to_string();
-    // No heartbeat yet: not offered, Teams' rules take it.
+    // No controller is running: Teams cannot reach the bot, as on a real tenant.
     let call = emu
         .place_call("ada", "Direct", "+14155550100")
         .expect("call");
+    assert_eq!(call.handled_by, "bot");
     assert_eq!(
         call.outcome.as_deref(),
-        Some("NotOffered: no heartbeat from the agent's app")
+        Some("NotReached: no calling webhook is registered for the bot")
     );
-    alive(&emu, &token, &instance, &ada, "Available").await;
-    // Offered, signalled, not answered: missed after the ring timeout.
-    let call = emu
-        .place_call("ada", "Direct", "+14155550100")
+    assert_eq!(call.to, "+14155550101", "ada's number");
+    let queue = emu
+        .place_call("ada", "Queue", "+14155550100")
         .expect("call");
-    assert_eq!(call.status, "Offered");
-    let record = call.record_id.clone().expect("record");
-    answer_offer(
-        &token,
-        &instance,
-        &record,
-        json!({"Status__c": "Signalled"}),
-    )
-    .await;
-    emu.with_world(|w| {
-        w.clock.advance(Duration::from_secs(21));
-        presence_emulator::calls::tick(w);
-    });
-    assert_eq!(
-        emu.call(&call.call_id).and_then(|c| c.outcome),
-        Some("Missed".into())
-    );
-    // Not signalled with a reason: answering rules apply, the reason is kept.
-    let call = emu
-        .place_call("ada", "Direct", "+14155550100")
+    assert_eq!(queue.to, "+14155550110", "the Support line");
+    assert!(queue.outcome.is_some_and(|o| o.starts_with("NotReached")));
+    // Nothing reached Salesforce.
+    assert_eq!(emu.state()["agentCalls"], json!([]));
+    // An internal call has no bot in it: the agent's Teams rings, and the hang-up ends it.
+    let internal = emu
+        .place_call("ada", "Internal", "+14155550142")
         .expect("call");
-    answer_offer(
-        &token,
-        &instance,
-        call.record_id.as_deref().expect("record"),
-        json!({"Status__c": "NotSignalled", "Reason__c": "Presenting"}),
-    )
-    .await;
-    assert_eq!(
-        emu.call(&call.call_id).and_then(|c| c.outcome),
-        Some("NotSignalled: Presenting".into())
-    );
-    // Answered, then the caller hangs up: Ended.
-    let call = emu
-        .place_call("ada", "Queue", "+14155550123")
-        .expect("call");
-    let record = call.record_id.clone().expect("record");
-    answer_offer(
-        &token,
-        &instance,
-        &record,
-        json!({"Status__c": "Signalled"}),
-    )
-    .await;
-    answer_offer(&token, &instance, &record, json!({"Status__c": "Answered"})).await;
-    let ended = emu.hang_up(&call.call_id).expect("hang up");
-    assert_eq!(ended.outcome.as_deref(), Some("Ended"));
-    // The caller abandons while it rings.
-    let call = emu
-        .place_call("ada", "Direct", "+14155550100")
-        .expect("call");
-    answer_offer(
-        &token,
-        &instance,
-        call.record_id.as_deref().expect("record"),
-        json!({"Status__c": "Signalled"}),
-    )
-    .await;
-    assert_eq!(
-        emu.hang_up(&call.call_id)
-            .expect("hang up")
-            .outcome
-            .as_deref(),
-        Some("CallerHungUp")
-    );
-    // Logged out: never offered.
-    alive(&emu, &token, &instance, &ada, "Logout").await;
-    let call = emu
-        .place_call("ada", "Direct", "+14155550100")
-        .expect("call");
-    assert_eq!(
-        call.outcome.as_deref(),
-        Some("NotOffered: agent logged out")
-    );
-    // A stale heartbeat counts as gone.
-    alive(&emu, &token, &instance, &ada, "Available").await;
-    emu.with_world(|w| w.clock.advance(Duration::from_secs(121)));
-    let call = emu
-        .place_call("ada", "Direct", "+14155550100")
-        .expect("call");
-    assert_eq!(
-        call.outcome.as_deref(),
-        Some("NotOffered: agent's heartbeat is stale")
-    );
-    let calls = emu.state()["calls"].as_array().map(Vec::len);
-    assert_eq!(calls, Some(7), "every outcome is recorded");
+    assert_eq!(internal.handled_by, "teams");
+    assert_eq!(internal.teams.as_deref(), Some("ringing Ada Lovelace"));
+    let ended = emu.hang_up(&internal.call_id).expect("hang up");
+    assert_eq!(ended.outcome.as_deref(), Some("CallerHungUp"));
 }
 
 #[tokio::test]

@@ -50,15 +50,7 @@ pub async fn controller_with(emu: &Emulator, change: impl FnOnce(&mut Settings))
 /// Registers the controller's webhook at the emulated bot, trusting its certificate (the demo
 /// settings serve HTTPS with a self-signed one).
 pub fn trust(emu: &Emulator, controller: &Controller) {
-    let pem = controller
-        .certificate_pem
-        .as_ref()
-        .map(|path| std::fs::read_to_string(path).expect("the webhook's certificate"));
-    let url = controller.webhook_url.clone();
-    emu.with_world(|w| {
-        w.calling.bot.webhook = Some(url);
-        w.calling.bot.trust_pem = pem;
-    });
+    emu.register_calling_webhook(&controller.webhook_url, controller.certificate());
 }
 
 pub struct Agent {
