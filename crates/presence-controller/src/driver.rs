@@ -1,6 +1,8 @@
-//! The one async driver: signs in to both clouds, resolves the lines' agents, serves the
-//! webhook, follows `/topic/AgentCalls`, and feeds every call's [`CallFlow`] with what Graph
-//! and the agents' apps say, performing the effects it returns.
+//! The one async driver: signs in to both clouds, resolves the lines' agents, reads the
+//! answering rule, serves the webhook (HTTPS when set), follows `/topic/AgentCalls` and
+//! `/topic/AgentPresence` (polling in their place while streaming is unavailable), and feeds
+//! every call's [`CallFlow`] with what Graph and the agents' apps say, performing the effects
+//! it returns. The held presence is `presence.rs`'s, the restart `restore.rs`'s.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,10 +14,10 @@ use presence_sync::app_auth::AppCredentials;
 use presence_sync::auth::TokenSource;
 use presence_sync::outbox::Outbox;
 use presence_sync::request::Transport;
-use presence_sync::salesforce::{soql_literal, SalesforceClient};
+use presence_sync::salesforce::SalesforceClient;
 use presence_sync::streaming::{FallbackQuery, StreamNews, Streaming};
 use presence_sync::SyncError;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::answering::Answering;
@@ -23,7 +25,7 @@ use crate::config::Settings;
 use crate::directory::{agent_view, eligible, Directory, PresenceRow, Route};
 use crate::flow::{Action, AgentView, CallFlow, Effect, Input, Rules};
 use crate::graph::{CallEvent, GraphClient, Notification};
-use crate::presence::{presence_of, PresenceView};
+use crate::presence::PresenceView;
 use crate::store::{CallStore, LiveCall};
 use crate::tls::WebhookTls;
 use crate::webhook::{Keys, Webhook};
@@ -73,7 +75,7 @@ pub(crate) struct Driver {
     pub(crate) outbox: Arc<Outbox>,
     /// Live calls, as also kept in `store`.
     pub(crate) calls: BTreeMap<String, LiveCall>,
-    store: CallStore,
+    pub(crate) store: CallStore,
     /// The `callbackUri` of every call: `{public_url}/{instance}`.
     pub(crate) callback: String,
 }
@@ -101,7 +103,7 @@ fn fallback_queries() -> Vec<FallbackQuery> {
 /// without a burst).
 const LOG_DELIVERIES_PER_SECOND: u32 = presence_sync::driver::OUTBOX_DELIVERIES_PER_SECOND;
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -503,43 +505,6 @@ impl Driver {
         self.apply(&call, effects, false).await;
     }
 
-    /// Salesforce's time now, as this client estimates it (ages of rows are on its clock).
-    pub(crate) fn salesforce_now_ms(&self) -> i64 {
-        crate::directory::parse_datetime(&self.salesforce.now_datetime()).unwrap_or_else(now_ms)
-    }
-
-    /// Reads every agent's presence row again (at start, then every 15 s: heartbeats are not
-    /// streamed). A failure is said and tried again at the next refresh.
-    async fn read_presence(&mut self) {
-        let users: Vec<String> = self
-            .directory
-            .agents
-            .values()
-            .map(|agent| agent.salesforce_id.clone())
-            .collect();
-        let users: Vec<&str> = users.iter().map(String::as_str).collect();
-        if let Err(error) = self.presence.read(&self.salesforce, &users, now_ms()).await {
-            tracing::warn!(
-                "the agents' presence cannot be read ({error}); calls read it as they come"
-            );
-            self.presence.read_at_ms = Some(now_ms());
-        }
-    }
-
-    /// The presence rows of these users: as held, or, when `confirm` says a row held would
-    /// turn a call away, as Salesforce has them now (a stale view never turns a call away).
-    pub(crate) async fn presence_rows(
-        &self,
-        users: &[&str],
-        confirm: impl Fn(&BTreeMap<String, PresenceRow>) -> bool,
-    ) -> Result<BTreeMap<String, PresenceRow>, SyncError> {
-        let held = self.presence.rows(users, self.salesforce_now_ms());
-        if !confirm(&held) {
-            return Ok(held);
-        }
-        presence_of(&self.salesforce, users).await
-    }
-
     async fn on_news(&mut self, news: StreamNews) {
         match news {
             StreamNews::Record(changed)
@@ -612,7 +577,7 @@ impl Driver {
         }
     }
 
-    async fn step(&mut self, call: &str, input: Input) {
+    pub(crate) async fn step(&mut self, call: &str, input: Input) {
         let Some(live) = self.calls.get_mut(call) else {
             return;
         };
@@ -628,7 +593,7 @@ impl Driver {
     /// marks them done, or forgets the call once it is over. `replaying` (at a restart): an
     /// action Graph refuses was done before the crash, or the call is gone, which the
     /// reconciliation that follows finds out.
-    async fn apply(&mut self, call: &str, effects: Vec<Effect>, replaying: bool) {
+    pub(crate) async fn apply(&mut self, call: &str, effects: Vec<Effect>, replaying: bool) {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.front().cloned() {
             let Some(live) = self.calls.get(call).cloned() else {
@@ -698,81 +663,5 @@ impl Driver {
         if let Err(error) = kept {
             tracing::error!("call {call}: {error}");
         }
-    }
-
-    /// At start: every call the store kept is taken up again. What was left undone is done,
-    /// then each call is brought up to date: Graph says whether it still exists (and whether
-    /// the bot's answer took), Salesforce what the app wrote meanwhile.
-    async fn restore(&mut self) -> Result<(), ControllerError> {
-        let kept = self.store.load()?;
-        if kept.is_empty() {
-            return Ok(());
-        }
-        tracing::info!("taking up {} calls kept from before", kept.len());
-        for (live, pending) in kept {
-            let call = live.flow.call.clone();
-            self.calls.insert(call.clone(), live);
-            self.apply(&call, pending, true).await;
-        }
-        let live: Vec<String> = self.calls.keys().cloned().collect();
-        for call in &live {
-            let Some(graph_call) = self
-                .calls
-                .get(call)
-                .and_then(|live| live.flow.graph_call().map(str::to_string))
-            else {
-                continue;
-            };
-            match self.graph.state(&graph_call).await {
-                Ok(None) => self.step(call, Input::Ended { subcode: 0 }).await,
-                Ok(Some(state)) => self.step(call, Input::Leg(state)).await,
-                Err(error) => tracing::warn!(
-                    "call {call}: its state cannot be read after the restart: {error}"
-                ),
-            }
-        }
-        for call in live {
-            // The record of the offer under way (a queue call's current one).
-            let Some(key) = self
-                .calls
-                .get(&call)
-                .map(|live| live.flow.record_key(live.flow.attempt()))
-            else {
-                continue;
-            };
-            let page = self
-                .salesforce
-                .query::<Map<String, Value>>(&format!(
-                    "SELECT Status__c, Reason__c FROM Agent_Call__c WHERE Call_Id__c = '{}' LIMIT 1",
-                    soql_literal(&key)
-                ))
-                .await;
-            match page {
-                Ok(page) => {
-                    if let Some(record) = page.records.first() {
-                        let text = |field: &str| {
-                            record
-                                .get(field)
-                                .and_then(Value::as_str)
-                                .map(str::to_string)
-                        };
-                        if let Some(status) = text("Status__c") {
-                            self.step(
-                                &call,
-                                Input::App {
-                                    status,
-                                    reason: text("Reason__c"),
-                                },
-                            )
-                            .await;
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(
-                    "call {call}: its record cannot be read after the restart: {error}"
-                ),
-            }
-        }
-        Ok(())
     }
 }

@@ -19,8 +19,8 @@
 //! [`flow_outbound`] (an outbound call's), `placing` (an outbound request taken up),
 //! [`store`] (live calls on disk), [`presence`] (the agents' presence held, kept current from
 //! the stream), `answering` (the Call Center's rule for unanswered calls), [`tls`] (the
-//! webhook's HTTPS), [`driver`] (sign-in, lines, the one loop that runs the flows, and the
-//! restart).
+//! webhook's HTTPS), [`driver`] (sign-in, lines, the one loop that runs the flows), `restore`
+//! (the restart).
 
 mod answering;
 pub mod config;
@@ -32,6 +32,7 @@ pub mod flow_outbound;
 pub mod graph;
 mod placing;
 pub mod presence;
+mod restore;
 pub mod store;
 pub mod tls;
 pub mod webhook;

@@ -12,6 +12,7 @@ use presence_sync::SyncError;
 use serde_json::{Map, Value};
 
 use crate::directory::{parse_datetime, PresenceRow};
+use crate::driver::{now_ms, Driver};
 
 /// How often the whole view is read again (heartbeats age by this much at most, and an event
 /// the stream lost is made good).
@@ -134,6 +135,45 @@ pub async fn presence_of(
     view.read(salesforce, users, wall).await?;
     let now = parse_datetime(&salesforce.now_datetime()).unwrap_or(wall);
     Ok(view.rows(users, now))
+}
+
+impl Driver {
+    /// Salesforce's time now, as this client estimates it (ages of rows are on its clock).
+    pub(crate) fn salesforce_now_ms(&self) -> i64 {
+        crate::directory::parse_datetime(&self.salesforce.now_datetime()).unwrap_or_else(now_ms)
+    }
+
+    /// Reads every agent's presence row again (at start, then every 15 s: heartbeats are not
+    /// streamed). A failure is said and tried again at the next refresh.
+    pub(crate) async fn read_presence(&mut self) {
+        let users: Vec<String> = self
+            .directory
+            .agents
+            .values()
+            .map(|agent| agent.salesforce_id.clone())
+            .collect();
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        if let Err(error) = self.presence.read(&self.salesforce, &users, now_ms()).await {
+            tracing::warn!(
+                "the agents' presence cannot be read ({error}); calls read it as they come"
+            );
+            self.presence.read_at_ms = Some(now_ms());
+        }
+    }
+
+    /// The presence rows of these users: as held, or, when `confirm` says a row held would
+    /// turn a call away, as Salesforce has them now (a stale view never turns a call away).
+    pub(crate) async fn presence_rows(
+        &self,
+        users: &[&str],
+        confirm: impl Fn(&BTreeMap<String, PresenceRow>) -> bool,
+    ) -> Result<BTreeMap<String, PresenceRow>, SyncError> {
+        let held = self.presence.rows(users, self.salesforce_now_ms());
+        if !confirm(&held) {
+            return Ok(held);
+        }
+        presence_of(&self.salesforce, users).await
+    }
 }
 
 #[cfg(test)]
