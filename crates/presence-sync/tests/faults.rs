@@ -598,7 +598,10 @@ async fn t6_t7_a_refused_or_ambiguous_log_is_set_aside_while_the_rest_drains() {
         50,
     ));
     until(&emu, "the good logs", |s| tasks(s).len() == 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until(&emu, "the outbox drained", |_| {
+        outbox.pending().is_ok_and(|pending| pending == 0)
+    })
+    .await;
     worker.abort();
     let dead = outbox.dead().expect("dead");
     let keys: Vec<&str> = dead.iter().map(|d| d.key.as_str()).collect();
@@ -633,6 +636,12 @@ async fn t6_refusals_that_pass_are_retried_and_the_logs_saved() {
         50,
     ));
     until(&emu, "all three logs", |s| tasks(s).len() == 3).await;
+    // The last Task lands before the outbox marks its row delivered: wait for that too, or
+    // the abort below may come in between (seen on a slow machine).
+    until(&emu, "the outbox drained", |_| {
+        outbox.pending().is_ok_and(|pending| pending == 0)
+    })
+    .await;
     worker.abort();
     assert_eq!(outbox.dead().expect("dead"), Vec::new());
     assert_eq!(outbox.pending().expect("pending"), 0);
