@@ -137,6 +137,11 @@ pub enum UserIntent {
         number: String,
     },
     ExtendWrapUp,
+    /// Send a call log that Salesforce refused again (from the "not saved" list), once what it
+    /// refused has been put right.
+    RetryCallLog {
+        key: String,
+    },
 }
 
 /// The result of an effect, reported back by the connector that performed it.
@@ -212,6 +217,9 @@ pub enum Input {
     /// How the set-up around the engine goes: signing in, the Call Center read, what cannot
     /// run. The engine runs from the first second, so the snapshot says all of it.
     Setup(SetupNews),
+    /// The calls whose logs are set aside in the outbox now (the whole list, each time it
+    /// changes): the "not saved to Salesforce" list.
+    UnsavedCalls(Vec<crate::snapshot::UnsavedCall>),
 }
 
 /// News from the start-up of the sync and from signing in again, for the snapshot.
@@ -381,6 +389,11 @@ pub enum Effect {
     LogCall {
         log: CallLog,
     },
+    /// Queue a call log set aside in the outbox again (the agent's Retry); the outbox's next
+    /// list comes back as [`Input::UnsavedCalls`].
+    RetryCallLog {
+        key: String,
+    },
     Ui(UiEffect),
     /// Something worth a log line (an unknown Teams value, a refused write).
     Diagnostic {
@@ -406,6 +419,7 @@ impl Effect {
             | Effect::PlaceCall { id, .. }
             | Effect::LookupCaller { id, .. } => Some(*id),
             Effect::LogCall { .. }
+            | Effect::RetryCallLog { .. }
             | Effect::Ui(_)
             | Effect::Diagnostic { .. }
             | Effect::Shutdown => None,

@@ -43,6 +43,6 @@ pub use io::{
 pub use retry::{Backoff, Failure, Jitter, RetryPolicy};
 pub use snapshot::{
     BlockedCall, CallPhase, CallRecord, CallView, LinkState, LinkView, Snapshot, StateChoice,
-    WrapUpView,
+    UnsavedCall, WrapUpView,
 };
 pub use teams::{Activity, Availability, TeamsPair, TeamsPresence};

@@ -232,6 +232,48 @@ impl BlockedCall {
     }
 }
 
+/// A call whose log Salesforce refused for good (or that could not be sent), with why and a
+/// Retry: the "not saved to Salesforce" list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsavedCall {
+    /// The log's key (`Call_Log_Key__c`), which the Retry names.
+    pub key: String,
+    /// Salesforce's reason ("HTTP 400 FIELD_CUSTOM_VALIDATION_EXCEPTION: …").
+    pub reason: String,
+    /// The list's line: "Ada Lovelace · Missed · 14:02".
+    pub summary: String,
+    /// Whether the log can be sent again (a log whose stored copy cannot be read cannot).
+    pub retry: bool,
+}
+
+impl UnsavedCall {
+    /// A call log set aside: `who` is the other party (name or number), `at` the local time.
+    pub fn new(
+        key: String,
+        who: &str,
+        disposition: &Disposition,
+        at: &str,
+        reason: String,
+    ) -> Self {
+        Self {
+            key,
+            reason,
+            summary: format!("{who} · {disposition} · {at}"),
+            retry: true,
+        }
+    }
+
+    /// A row set aside whose call log cannot be read back: shown with its key, never retried.
+    pub fn unreadable(key: String, reason: String) -> Self {
+        Self {
+            summary: format!("Call {key} (its stored log cannot be read)"),
+            key,
+            reason,
+            retry: false,
+        }
+    }
+}
+
 /// A running wrap-up (W2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrapUpView {
@@ -282,6 +324,9 @@ pub struct Snapshot {
     pub wrap_up: Option<WrapUpView>,
     pub recent_calls: Vec<CallRecord>,
     pub blocked_calls: Vec<BlockedCall>,
+    /// Calls whose logs are not in Salesforce and will not be without the agent (refused for
+    /// good), oldest first.
+    pub unsaved_calls: Vec<UnsavedCall>,
     /// The Teams presence last read.
     pub teams_presence: Option<TeamsPresence>,
 }

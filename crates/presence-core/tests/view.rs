@@ -3,7 +3,10 @@
 
 mod support;
 
-use presence_core::{CallKind, CallPhase, CallProgress, Failure, Input, Link, UserIntent};
+use presence_core::{
+    CallKind, CallPhase, CallProgress, Disposition, Failure, Input, Link, UiEffect, UnsavedCall,
+    UserIntent,
+};
 use support::*;
 
 #[test]
@@ -80,6 +83,41 @@ fn blocked_calls_carry_their_history_line() {
     w.offer("b", CallKind::Direct, "+14155550100");
     let blocked = w.snapshot().blocked_calls;
     assert_eq!(blocked[0].summary, "+14155550100 · Do Not Disturb");
+}
+
+#[test]
+fn refused_call_logs_are_listed_with_their_reason_and_only_those_listed_can_be_retried() {
+    let mut w = World::new().started();
+    let refused = UnsavedCall::new(
+        "call-1".into(),
+        "Ada Lovelace",
+        &Disposition::Missed,
+        "14:02",
+        "HTTP 400 FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject is required".into(),
+    );
+    let unreadable = UnsavedCall::unreadable("call-2".into(), "unreadable payload".into());
+    w.input(Input::UnsavedCalls(vec![refused.clone(), unreadable]));
+    let shown = w.snapshot();
+    assert_eq!(shown.unsaved_calls.len(), 2);
+    assert_eq!(
+        shown.unsaved_calls[0].summary,
+        "Ada Lovelace · Missed · 14:02"
+    );
+    assert!(shown.unsaved_calls[0].retry && !shown.unsaved_calls[1].retry);
+    assert_eq!(shown.problems, ["2 calls not saved to Salesforce"]);
+
+    // Retry asks the outbox for the listed one; an unreadable or unknown key asks for nothing.
+    for key in ["call-1", "call-2", "call-9"] {
+        w.user(UserIntent::RetryCallLog { key: key.into() });
+    }
+    assert_eq!(w.record.retried_logs, ["call-1"]);
+    assert!(w.record.ui.iter().any(|ui| matches!(ui,
+        UiEffect::Notice { text } if text.contains("cannot be sent again"))));
+
+    // The outbox's next list replaces the old one: the retried log is no longer set aside.
+    w.input(Input::UnsavedCalls(vec![]));
+    let shown = w.snapshot();
+    assert!(shown.unsaved_calls.is_empty() && shown.problems.is_empty());
 }
 
 #[test]

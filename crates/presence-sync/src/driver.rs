@@ -278,6 +278,10 @@ async fn running(
     let mut outbox = Lane::new("outbox delivery", spawn_outbox(&connectors), seed);
     send_staged_presence(&connectors).await;
     engine.handle_input(now(), Input::Started);
+    // The "not saved to Salesforce" list: read now, and again whenever a row is set aside or
+    // queued again.
+    let mut set_aside = connectors.outbox.set_aside_changes.subscribe();
+    set_aside.mark_changed();
     let mut clocks = (tokio::time::Instant::now(), SystemTime::now());
     let mut drift_check = tokio::time::interval(Duration::from_secs(5));
     let mut quitting = false;
@@ -299,6 +303,7 @@ async fn running(
                         });
                     }
                 }
+                Effect::RetryCallLog { key } => retry_call_log(&connectors, &ui, &key),
                 other => effects.perform(other, &connectors),
             }
         }
@@ -351,6 +356,10 @@ async fn running(
                     lane.restarted(spawn_stream(&connectors, stream_tx.clone()));
                 }
             }
+            Ok(()) = set_aside.changed() => match connectors.outbox.unsaved_calls() {
+                Ok(unsaved) => engine.handle_input(now(), Input::UnsavedCalls(unsaved)),
+                Err(error) => tracing::error!("the calls not saved cannot be listed: {error}"),
+            },
             () = outbox.due_for_restart() => outbox.restarted(Some(spawn_outbox(&connectors))),
             _ = sleep => engine.handle_timeout(now()),
             _ = drift_check.tick() => {
@@ -364,6 +373,21 @@ async fn running(
                 }
                 clocks = (tokio::time::Instant::now(), SystemTime::now());
             }
+        }
+    }
+}
+
+/// The agent's Retry of a call log set aside: queued again, as if new; the list that comes back
+/// (the outbox says the rows changed) no longer has it, unless Salesforce refuses it again.
+fn retry_call_log(connectors: &Connectors, ui: &broadcast::Sender<UiEffect>, key: &str) {
+    match connectors.outbox.requeue(key) {
+        Ok(true) => tracing::info!("call log {key} queued again at the agent's request"),
+        Ok(false) => tracing::info!("call log {key} was not set aside any more; nothing to retry"),
+        Err(error) => {
+            tracing::error!("call log {key} could not be queued again: {error}");
+            let _ = ui.send(UiEffect::Notice {
+                text: format!("The call log could not be queued again: {error}"),
+            });
         }
     }
 }

@@ -191,9 +191,12 @@ async fn carry_out(effect: Effect, connectors: &Connectors) -> Vec<Input> {
             ],
             Err(error) => vec![done(id, Err(error))],
         },
-        Effect::LogCall { .. } | Effect::Ui(_) | Effect::Diagnostic { .. } | Effect::Shutdown => {
-            Vec::new()
-        }
+        // The driver performs these itself (they touch the outbox or the UI, never the network).
+        Effect::LogCall { .. }
+        | Effect::RetryCallLog { .. }
+        | Effect::Ui(_)
+        | Effect::Diagnostic { .. }
+        | Effect::Shutdown => Vec::new(),
     }
 }
 

@@ -33,6 +33,7 @@ mod salesforce;
 mod setup;
 mod teams;
 mod timers;
+mod unsaved;
 mod view;
 mod wrap_up;
 
@@ -123,6 +124,8 @@ pub struct Engine {
     wrap_up: WrapUp,
     quit: Quit,
     setup: Setup,
+    /// The call logs the outbox set aside, as last read (the "not saved to Salesforce" list).
+    unsaved: Vec<crate::snapshot::UnsavedCall>,
     /// Unknown Teams values already reported once.
     logged_unrecognised: HashSet<String>,
 }
@@ -163,6 +166,7 @@ impl Engine {
             wrap_up: WrapUp::default(),
             quit: Quit::default(),
             setup: Setup::default(),
+            unsaved: Vec::new(),
             logged_unrecognised: HashSet::new(),
             timing,
         }
@@ -205,6 +209,7 @@ impl Engine {
             }
             Input::Quit => self.on_quit(),
             Input::Setup(news) => self.on_setup(news),
+            Input::UnsavedCalls(unsaved) => self.on_unsaved_calls(unsaved),
         }
         self.reconcile();
     }

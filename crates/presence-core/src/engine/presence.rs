@@ -91,6 +91,7 @@ impl Engine {
             }
             UserIntent::Dial { call_id, number } => self.on_dial(call_id, &number),
             UserIntent::ExtendWrapUp => self.extend_wrap_up(),
+            UserIntent::RetryCallLog { key } => self.retry_call_log(&key),
         }
     }
 

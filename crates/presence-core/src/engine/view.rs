@@ -78,6 +78,7 @@ impl Engine {
             problems.push("No connection to Teams (logged out)".to_string());
         }
         problems.extend(links.iter().filter_map(|view| view.problem.clone()));
+        problems.extend(self.unsaved_line());
         let status_line = if not_running {
             "Not running".to_string()
         } else if source_text.is_empty() {
@@ -147,6 +148,7 @@ impl Engine {
             }),
             recent_calls: self.calls.recent.iter().cloned().collect(),
             blocked_calls: self.calls.blocked.iter().cloned().collect(),
+            unsaved_calls: self.unsaved.clone(),
             teams_presence: self.teams.seen.clone(),
         }
     }

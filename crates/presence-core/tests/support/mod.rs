@@ -52,6 +52,8 @@ pub struct Record {
     pub diagnostics: Vec<String>,
     pub shutdown: bool,
     pub placed_calls: Vec<String>,
+    /// Call logs the agent asked to send again (their keys).
+    pub retried_logs: Vec<String>,
 }
 
 pub struct World {
@@ -338,6 +340,7 @@ impl World {
                 self.done(id, salesforce);
             }
             Effect::LogCall { log } => self.record.logs.push(log),
+            Effect::RetryCallLog { key } => self.record.retried_logs.push(key),
             Effect::Ui(ui) => self.record.ui.push(ui),
             Effect::Diagnostic { message } => self.record.diagnostics.push(message),
             Effect::Shutdown => self.record.shutdown = true,
