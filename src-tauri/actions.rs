@@ -15,6 +15,17 @@ pub fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
     let state = app.state::<Arc<ShellState>>().inner().clone();
     match action {
         TrayAction::OpenPanel => panel::show(app),
+        TrayAction::OpenLogFolder => {
+            let opened = crate::logging::log_dir()
+                .ok_or_else(|| "there is no log folder (no XDG_STATE_HOME or HOME)".to_string())
+                .and_then(crate::system::open);
+            if let Err(problem) = opened {
+                let _ = app.emit(
+                    NOTICE_EVENT,
+                    format!("The log folder cannot be opened: {problem}"),
+                );
+            }
+        }
         TrayAction::Quit => quit::quit(app.clone()),
         TrayAction::StartAtLogin(on) => {
             if let Err(problem) = crate::autostart::set(on) {

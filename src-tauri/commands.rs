@@ -69,6 +69,16 @@ pub async fn extend_wrap_up(state: State<'_, Arc<ShellState>>) -> Result<(), She
     state.send_intent(UserIntent::ExtendWrapUp).await
 }
 
+/// Sends a call log Salesforce refused again, from the panel's "not saved" list.
+#[tauri::command]
+pub async fn retry_call_log(
+    state: State<'_, Arc<ShellState>>,
+    key: String,
+) -> Result<(), ShellError> {
+    let key = bounded(key, "call log")?;
+    state.send_intent(UserIntent::RetryCallLog { key }).await
+}
+
 /// Signs in to one cloud again (K1), offered while its link says a sign-in is needed.
 #[tauri::command]
 pub async fn sign_in(state: State<'_, Arc<ShellState>>, link: Link) -> Result<(), ShellError> {

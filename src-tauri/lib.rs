@@ -17,17 +17,20 @@
 //! inputs), `quit.rs` (Quit and signals), `tray.rs` (snapshot → icon, tooltip, menu),
 //! `panel.rs` (the panel window), `toast.rs` (notifications, with Answer and Decline on a
 //! ringing call), `sign_in.rs` (where to sign in, the browser), `autostart.rs` (start at
-//! login), `commands.rs` (IPC commands, each a few lines).
+//! login), `commands.rs` (IPC commands, each a few lines), `logging.rs` (the log file),
+//! `system.rs` (the browser and the file manager).
 
 mod actions;
 mod autostart;
 mod commands;
+pub mod logging;
 mod panel;
 mod pump;
 mod quit;
 mod sign_in;
 mod state;
 mod sync;
+mod system;
 mod toast;
 mod tray;
 
@@ -67,6 +70,7 @@ impl Desktop {
 
 /// Starts the desktop app and blocks until it quits.
 pub fn run() {
+    logging::install();
     let sync = sync::start_for_this_desktop();
     match build_app(
         Builder::default(),
@@ -127,6 +131,7 @@ pub fn build_app<R: Runtime>(
             commands::dial,
             commands::extend_wrap_up,
             commands::sign_in,
+            commands::retry_call_log,
         ])
         .build(context)
 }

@@ -43,13 +43,9 @@ pub fn open_browser(prompt: &SignInPrompt) {
     let SignInPrompt::Browser { url, .. } = prompt else {
         return;
     };
-    #[cfg(all(unix, not(target_os = "macos")))]
-    let opener = "xdg-open";
-    #[cfg(target_os = "macos")]
-    let opener = "open";
-    #[cfg(windows)]
-    let opener = "explorer";
-    if let Err(error) = std::process::Command::new(opener).arg(url).spawn() {
-        eprintln!("presence-bridge: the browser could not be opened ({opener}: {error}); open the address shown in the panel");
+    if let Err(error) = crate::system::open(url) {
+        tracing::warn!(
+            "the browser could not be opened ({error}); open the address shown in the panel"
+        );
     }
 }

@@ -19,6 +19,7 @@ const PICK_PREFIX: &str = "pick:";
 const SIGN_IN_PREFIX: &str = "sign-in:";
 const OPEN_ID: &str = "open";
 const AUTOSTART_ID: &str = "autostart";
+const LOG_FOLDER_ID: &str = "log-folder";
 const QUIT_ID: &str = "quit";
 
 /// What a tray menu entry asks for.
@@ -30,6 +31,8 @@ pub enum TrayAction {
     /// Sign in to this cloud again (K1).
     SignIn(Link),
     OpenPanel,
+    /// Show the log files in the file manager (for a support ticket).
+    OpenLogFolder,
     Quit,
 }
 
@@ -41,6 +44,7 @@ impl TrayAction {
             // The menu shows the state before the click: a click asks for the other one.
             AUTOSTART_ID => Some(TrayAction::StartAtLogin(!crate::autostart::enabled())),
             QUIT_ID => Some(TrayAction::Quit),
+            LOG_FOLDER_ID => Some(TrayAction::OpenLogFolder),
             _ if id.starts_with(SIGN_IN_PREFIX) => id
                 .strip_prefix(SIGN_IN_PREFIX)
                 .and_then(Link::from_id)
@@ -204,6 +208,13 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &TrayModel) -> tauri::Resul
     )?)?;
     menu.append(&MenuItem::with_id(
         app,
+        LOG_FOLDER_ID,
+        "Open log folder",
+        true,
+        None::<&str>,
+    )?)?;
+    menu.append(&MenuItem::with_id(
+        app,
         QUIT_ID,
         "Quit (logs out)",
         true,
@@ -257,6 +268,10 @@ mod tests {
             Some(TrayAction::OpenPanel)
         );
         assert_eq!(TrayAction::from_menu_id(QUIT_ID), Some(TrayAction::Quit));
+        assert_eq!(
+            TrayAction::from_menu_id(LOG_FOLDER_ID),
+            Some(TrayAction::OpenLogFolder)
+        );
         for link in [Link::Teams, Link::Salesforce] {
             assert_eq!(
                 TrayAction::from_menu_id(&format!("{SIGN_IN_PREFIX}{}", link.id())),

@@ -29,3 +29,4 @@ export const hangUp = (callId) => need().invoke("hang_up", { callId });
 export const dial = (number) => need().invoke("dial", { number });
 export const extendWrapUp = () => need().invoke("extend_wrap_up");
 export const signIn = (link) => need().invoke("sign_in", { link });
+export const retryCallLog = (key) => need().invoke("retry_call_log", { key });

@@ -118,6 +118,23 @@ function renderHistory(listId, titleId, rows, withCallBack) {
   show(titleId, rows.length > 0);
 }
 
+// Calls whose logs Salesforce refused, each with its reason and a Retry (once the reason is
+// put right, say by an admin fixing a validation rule).
+function renderUnsaved(rows) {
+  $("unsaved").replaceChildren(...rows.map((row) => {
+    const item = element("li");
+    item.dataset.key = row.key;
+    const text = element("span", row.summary);
+    text.append(element("span", row.reason, "reason"));
+    item.append(text);
+    if (row.retry) {
+      item.append(button("Retry", () => act(() => ipc.retryCallLog(row.key)), "link"));
+    }
+    return item;
+  }));
+  show("unsaved-box", rows.length > 0);
+}
+
 function render(snapshot) {
   $("label").textContent = snapshot.label;
   $("source").textContent = snapshot.source_text;
@@ -156,6 +173,7 @@ function render(snapshot) {
     item.append(pick);
     return item;
   }));
+  renderUnsaved(snapshot.unsaved_calls);
   renderHistory("blocked", "blocked-title", snapshot.blocked_calls, true);
   renderHistory("recent", "recent-title", snapshot.recent_calls, false);
 }

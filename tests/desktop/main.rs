@@ -8,171 +8,14 @@
 //! read from screenshots (ImageMagick) and from the notifications sent, and every outcome is
 //! checked in the clouds' state.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+mod unsaved;
+
 use std::time::{Duration, Instant};
 
 use presence_emulator::Emulator;
 use serde_json::{json, Value};
-
-/// Where trayer docks the tray icons (`scripts/ui-tests.sh`): the bottom-right 120×32 pixels.
-const TRAY_AREA: &str = "120x32+904+736";
-const TRAY_ICON: (u32, u32) = (1005, 751);
-/// The colour of the tray icon's badge (a link is not connected).
-const BADGE: &str = "#FF8C00";
-/// The top of the panel window (420 pixels wide, at the top left): header and calls.
-const PANEL_TOP: &str = "420x240+0+0";
-
-/// Kills the app if a check fails half-way.
-struct App {
-    child: Child,
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("{program} could not run: {error}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/shots");
-    std::fs::create_dir_all(&dir).expect("shots dir");
-    dir
-}
-
-/// Takes a screenshot and returns the colours (`#RRGGBB`) in a region of it.
-fn colours_in(shot: &str, region: &str) -> String {
-    let path = shots_dir().join(shot);
-    let path = path.to_str().expect("utf-8 path");
-    run("import", &["-window", "root", path]);
-    run(
-        "convert",
-        &[
-            path,
-            "-crop",
-            region,
-            "+repage",
-            "-format",
-            "%c",
-            "histogram:info:-",
-        ],
-    )
-    .to_uppercase()
-}
-
-async fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until a screenshot shows `colour` in `region`; the last one is kept as `shot`.
-async fn until_seen(what: &str, shot: &str, region: &str, colour: &str) {
-    until(what, Duration::from_secs(10), || {
-        colours_in(shot, region).contains(colour).then_some(())
-    })
-    .await;
-}
-
-/// Waits until Salesforce shows `state` (set from the desktop) and Teams the preferred
-/// `availability` written for it.
-async fn until_both_clouds(emu: &Emulator, state: &str, availability: &str) {
-    until(
-        &format!("{state} in Salesforce and {availability} in Teams"),
-        Duration::from_secs(10),
-        || {
-            let whole = emu.state();
-            let agent = ada(&whole);
-            (agent["salesforce"]["State__c"] == state
-                && agent["salesforce"]["Source__c"] == "Desktop"
-                && agent["teams"]["preferred"]["availability"] == availability)
-                .then_some(())
-        },
-    )
-    .await;
-}
-
-/// The call controller with the demo settings at this emulator, its webhook registered at the
-/// emulated bot (trusting its certificate): calls go Teams → bot → the app, as in production.
-async fn controller(emu: &Emulator) -> presence_controller::Controller {
-    let store = std::env::temp_dir()
-        .join(format!("pb-desktop-controller-{}", std::process::id()))
-        .join("calls.sqlite");
-    let _ = std::fs::remove_dir_all(store.parent().expect("a directory"));
-    std::fs::create_dir_all(store.parent().expect("a directory")).expect("a scratch directory");
-    let settings =
-        presence_controller::Settings::demo(&emu.base_url, &store).expect("the demo settings");
-    let controller = presence_controller::Controller::start(settings)
-        .await
-        .expect("the controller starts");
-    emu.register_calling_webhook(&controller.webhook_url, controller.certificate());
-    controller
-}
-
-fn ada(state: &Value) -> &Value {
-    state["agents"]
-        .as_array()
-        .and_then(|agents| agents.iter().find(|agent| agent["name"] == "ada"))
-        .expect("ada is in the demo")
-}
-
-fn salesforce_state(emu: &Emulator) -> String {
-    ada(&emu.state())["salesforce"]["State__c"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn notify_log() -> String {
-    let path =
-        std::env::var("PB_NOTIFY_LOG").expect("PB_NOTIFY_LOG (run through scripts/ui-tests.sh)");
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn panel_window() -> Option<String> {
-    let output = Command::new("xdotool")
-        .args(["search", "--name", "^Presence Bridge$"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .next()
-        .map(str::to_string)
-}
-
-/// Opens the tray menu with a right click and picks its `entry`-th selectable entry by
-/// keyboard (the first lines, which only inform, are skipped by the menu itself).
-async fn pick_from_tray(entry: usize, shot: Option<&str>) {
-    let (x, y) = (TRAY_ICON.0.to_string(), TRAY_ICON.1.to_string());
-    run("xdotool", &["mousemove", &x, &y, "click", "3"]);
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    for _ in 0..entry {
-        run("xdotool", &["key", "Down"]);
-    }
-    if let Some(shot) = shot {
-        colours_in(shot, "420x400+604+368");
-    }
-    run("xdotool", &["key", "Return"]);
-}
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a display, a tray host and a notification server: make ui-tests"]
@@ -390,23 +233,6 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     let _ = std::fs::remove_dir_all(&data);
 }
 
-/// Starts the app with `env` and its standard error in `target/shots/<log>`.
-fn start_app(env: &[(&str, &str)], log: &str) -> App {
-    let log = std::fs::File::create(shots_dir().join(log)).expect("log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_presence-bridge"));
-    command
-        .env_remove("PRESENCE_BRIDGE_EMULATOR")
-        .env_remove("PRESENCE_BRIDGE_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(log);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    App {
-        child: command.spawn().expect("the app starts"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a display: make ui-tests"]
 async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_signs_in() {
@@ -464,6 +290,10 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
         data_home.join("presence-bridge").exists(),
         "the agent's data lives under XDG_DATA_HOME"
     );
+    // No XDG_STATE_HOME: the log file is under ~/.local/state, and says where it is.
+    let log_file = home.join(".local/state/presence-bridge/logs/presence-bridge.log");
+    let log_text = std::fs::read_to_string(&log_file).expect("the log file");
+    assert!(log_text.contains("logging to "), "{log_text}");
     // "Start at login" in the tray menu (after the ten states) writes the session's autostart
     // entry for this very binary.
     until_seen(
@@ -489,53 +319,6 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
     let _ = app.child.kill();
     let _ = app.child.wait();
     let _ = std::fs::remove_dir_all(&home);
-}
-
-/// The wall-clock times (seconds) of the notification calls `member` in the recorded log whose
-/// summary is `summary` (`None`: any), in order.
-fn notification_times(member: &str, summary: Option<&str>) -> Vec<f64> {
-    let log = notify_log();
-    let blocks: Vec<&str> = log.split("method call time=").skip(1).collect();
-    blocks
-        .iter()
-        .filter(|block| {
-            block
-                .lines()
-                .next()
-                .unwrap_or("")
-                .ends_with(&format!("member={member}"))
-        })
-        .filter(|block| {
-            // Notify's arguments: app name, replaces id, icon, summary, body. A first show
-            // replaces nothing (0); an update of the caller's name replaces the toast.
-            let strings: Vec<&str> = block.lines().skip(1).map(str::trim).collect();
-            summary.is_none_or(|summary| {
-                strings.get(1) == Some(&"uint32 0")
-                    && strings.get(3) == Some(&format!("string \"{summary}\"").as_str())
-            })
-        })
-        .filter_map(|block| block.split_whitespace().next()?.parse().ok())
-        .collect()
-}
-
-fn wall_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.as_secs_f64() * 1000.0)
-        .unwrap_or_default()
-}
-
-fn percentiles(name: &str, mut samples: Vec<f64>) {
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    eprintln!(
-        "| {name} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
-        samples.len(),
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(1.0)
-    );
 }
 
 /// `make bench-desktop`: how fast a call reaches the agent's desktop and leaves it again.
