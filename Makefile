@@ -53,7 +53,7 @@ core-purity:
 keyring-tests: deps
 	scripts/keyring-tests.sh
 
-# The desktop app in its real webview with a tray host and a notification server (tests/desktop.rs).
+# The desktop app in its real webview with a tray host and a notification server (tests/desktop/).
 ui-tests: deps
 	scripts/ui-tests.sh
 

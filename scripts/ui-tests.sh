@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The desktop UI tests (tests/desktop.rs) against the real app in its real webview, with what a
+# The desktop UI tests (tests/desktop/) against the real app in its real webview, with what a
 # desktop gives it: a virtual display, a tray host (trayer, docked bottom right), a notification
 # server (dunst) on a private session bus, and a record of every notification call
 # (dbus-monitor → PB_NOTIFY_LOG) for the test to read. Screenshots land in target/shots/.

@@ -1,6 +1,6 @@
 //! The shell on Tauri's mock runtime: the app built by `build_app`, with the panel's IPC
 //! commands answered from a real sync signed in to the emulator over loopback. (The real
-//! webview, tray and toasts are `tests/desktop.rs`, under Xvfb.)
+//! webview, tray and toasts are `tests/desktop/`, under Xvfb.)
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
