@@ -73,6 +73,8 @@ pub(crate) struct Driver {
     pub(crate) rules: Rules,
     /// The durable queue of call logs (Tasks), delivered by `outbox::deliver_forever`.
     pub(crate) outbox: Arc<Outbox>,
+    /// The refused Tasks already shown to their agents.
+    pub(crate) refusals: Arc<crate::unsaved::Refusals>,
     /// Live calls, as also kept in `store`.
     pub(crate) calls: BTreeMap<String, LiveCall>,
     pub(crate) store: CallStore,
@@ -87,7 +89,7 @@ fn fallback_queries() -> Vec<FallbackQuery> {
         FallbackQuery {
             channel: "/topic/AgentCalls".into(),
             object: "Agent_Call__c".into(),
-            fields: "Call_Id__c, User__c, Kind__c, Status__c, Reason__c, To_Number__c, Logged_By_Controller__c".into(),
+            fields: "Call_Id__c, User__c, Kind__c, Status__c, Reason__c, To_Number__c, Logged_By_Controller__c, Log_Retry_At__c".into(),
             filter: "Call_Id__c != null".into(),
         },
         FallbackQuery {
@@ -246,6 +248,12 @@ impl Controller {
             Arc::new(salesforce.clone()),
             LOG_DELIVERIES_PER_SECOND,
         ));
+        let refusals = Arc::new(crate::unsaved::Refusals::default());
+        let reporting = tokio::spawn(crate::unsaved::report_forever(
+            outbox.clone(),
+            salesforce.clone(),
+            refusals.clone(),
+        ));
         let mut driver = Driver {
             settings,
             graph,
@@ -256,6 +264,7 @@ impl Controller {
             center,
             rules,
             outbox,
+            refusals,
             calls: BTreeMap::new(),
             store,
             callback,
@@ -284,6 +293,7 @@ impl Controller {
             }
             streaming.abort();
             deliveries.abort();
+            reporting.abort();
         });
         Ok(Self {
             webhook_url: format!("{scheme}://{webhook_address}/api/calling"),
@@ -523,6 +533,12 @@ impl Driver {
                 let (Some(call), Some(status)) = (text("Call_Id__c"), text("Status__c")) else {
                     return;
                 };
+                // The agent asks for a refused Task to be sent again.
+                if text("Log_Retry_At__c").is_some() {
+                    crate::unsaved::retry(&self.outbox, &self.salesforce, &self.refusals, &call)
+                        .await;
+                    return;
+                }
                 let reason = text("Reason__c");
                 let claimed = changed
                     .record

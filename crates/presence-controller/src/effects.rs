@@ -204,6 +204,8 @@ impl Driver {
             caller,
             subject: String::new(),
             owner: Some(owner),
+            // The owner's offer: where a refusal of the Task is shown to them.
+            offer_record: Some(live.flow.record_key(live.flow.attempt())),
         };
         log.subject = log.composed_subject();
         if let Err(error) = self.outbox.enqueue(&log) {

@@ -18,8 +18,8 @@
 //! [`graph`] (notifications and actions), [`flow`] (one call's pure state machine) and
 //! [`flow_outbound`] (an outbound call's), `placing` (an outbound request taken up),
 //! [`store`] (live calls on disk), [`presence`] (the agents' presence held, kept current from
-//! the stream), `answering` (the Call Center's rule for unanswered calls), [`tls`] (the
-//! webhook's HTTPS), [`driver`] (sign-in, lines, the one loop that runs the flows), `restore`
+//! the stream), `answering` (the Call Center's rule for unanswered calls), `unsaved` (refused
+//! Tasks shown to their agents, and their Retry), [`tls`] (the webhook's HTTPS), [`driver`] (sign-in, lines, the one loop that runs the flows), `restore`
 //! (the restart).
 
 mod answering;
@@ -35,6 +35,7 @@ pub mod presence;
 mod restore;
 pub mod store;
 pub mod tls;
+mod unsaved;
 pub mod webhook;
 
 pub use config::Settings;

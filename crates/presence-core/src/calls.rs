@@ -215,6 +215,31 @@ pub fn gate_inbound(
     }
 }
 
+/// Text for a desktop notification's body: escaped for servers that read the notification
+/// specification's markup (`<b>`, `<a href>`, entities), as is where they do not. Escaped, the
+/// result holds no `<`, `>` or quote, and every `&` starts one of the five entities written here.
+pub fn notification_body(text: &str, server_reads_markup: bool) -> String {
+    if !server_reads_markup {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Longest reason from outside shown whole (Salesforce's refusal of a record), in characters:
+/// a validation rule's message is at most 255.
+pub const MAX_REASON_CHARS: usize = 255;
+
 /// Longest caller text shown, in characters.
 pub const MAX_DISPLAY_CHARS: usize = 64;
 
@@ -223,6 +248,13 @@ pub const MAX_DISPLAY_CHARS: usize = 64;
 /// folded, at most [`MAX_DISPLAY_CHARS`] characters (with an ellipsis when cut). Markup is not
 /// escaped here: the panel renders text, never HTML, and the toast escapes for its own format.
 pub fn display_text(raw: &str) -> String {
+    display_text_within(raw, MAX_DISPLAY_CHARS)
+}
+
+/// [`display_text`] with room for `max_chars` characters: for longer text from outside that is
+/// shown whole, such as Salesforce's reason for refusing a record (a validation rule's message).
+pub fn display_text_within(raw: &str, max_chars: usize) -> String {
+    let max_chars = max_chars.max(2);
     let mut out = String::new();
     let mut count = 0;
     let mut pending_space = false;
@@ -235,14 +267,14 @@ pub fn display_text(raw: &str) -> String {
             continue;
         }
         if pending_space {
-            if count + 1 >= MAX_DISPLAY_CHARS {
+            if count + 1 >= max_chars {
                 break;
             }
             out.push(' ');
             count += 1;
             pending_space = false;
         }
-        if count + 1 > MAX_DISPLAY_CHARS {
+        if count + 1 > max_chars {
             break;
         }
         out.push(ch);
@@ -255,7 +287,7 @@ pub fn display_text(raw: &str) -> String {
         > out.chars().filter(|ch| !ch.is_whitespace()).count()
     {
         // Cut: make room for the ellipsis.
-        while out.chars().count() >= MAX_DISPLAY_CHARS {
+        while out.chars().count() >= max_chars {
             out.pop();
         }
         out = out.trim_end().to_string();

@@ -220,6 +220,18 @@ pub enum Input {
     /// The calls whose logs are set aside in the outbox now (the whole list, each time it
     /// changes): the "not saved to Salesforce" list.
     UnsavedCalls(Vec<crate::snapshot::UnsavedCall>),
+    /// What the call controller says of the Task of one of the agent's calls
+    /// (`Agent_Call__c.Log_Error__c`): refused for good with `reason`, or (`None`) saved or
+    /// being sent again. Every event of the agent's calls says it, so `None` is the usual news.
+    ControllerLog {
+        /// The offer's `Call_Id__c`.
+        call_id: String,
+        /// The other party's number, for the list's line.
+        number: String,
+        /// When the call was offered, in the agent's time ("Dec 2, 14:02").
+        at: String,
+        reason: Option<String>,
+    },
 }
 
 /// News from the start-up of the sync and from signing in again, for the snapshot.
@@ -282,6 +294,10 @@ pub struct CallLog {
     /// writes its logs as the integration user, owned by the agent.
     #[serde(default)]
     pub owner: Option<String>,
+    /// The `Agent_Call__c` (its `Call_Id__c`) that stands for this call with its owner, where
+    /// the call controller says so if Salesforce refuses the Task for good (the app lists it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_record: Option<String>,
 }
 
 impl CallLog {
@@ -394,6 +410,12 @@ pub enum Effect {
     RetryCallLog {
         key: String,
     },
+    /// Ask the call controller to send a Task it set aside again (`Log_Retry_At__c` on the
+    /// offer `call_id`): the agent's Retry of a log the controller writes.
+    RequestLogRetry {
+        id: EffectId,
+        call_id: String,
+    },
     Ui(UiEffect),
     /// Something worth a log line (an unknown Teams value, a refused write).
     Diagnostic {
@@ -417,7 +439,8 @@ impl Effect {
             | Effect::AnswerOffer { id, .. }
             | Effect::UpdateCall { id, .. }
             | Effect::PlaceCall { id, .. }
-            | Effect::LookupCaller { id, .. } => Some(*id),
+            | Effect::LookupCaller { id, .. }
+            | Effect::RequestLogRetry { id, .. } => Some(*id),
             Effect::LogCall { .. }
             | Effect::RetryCallLog { .. }
             | Effect::Ui(_)

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::calls::{CallKind, CallerMatch, Disposition};
+use crate::calls::{display_text_within, CallKind, CallerMatch, Disposition, MAX_REASON_CHARS};
 use crate::class::{IconId, PresenceClass};
 use crate::io::{Link, Source};
 use crate::teams::TeamsPresence;
@@ -244,6 +244,8 @@ pub struct UnsavedCall {
     pub summary: String,
     /// Whether the log can be sent again (a log whose stored copy cannot be read cannot).
     pub retry: bool,
+    /// The call controller holds this log (else the app's own outbox): a Retry asks it.
+    pub by_controller: bool,
 }
 
 impl UnsavedCall {
@@ -255,11 +257,36 @@ impl UnsavedCall {
         at: &str,
         reason: String,
     ) -> Self {
+        Self::line(key, format!("{who} · {disposition} · {at}"), reason)
+    }
+
+    /// A call log the call controller set aside: `how` is the call's outcome when the app
+    /// knows it.
+    pub fn from_controller(
+        call_id: String,
+        who: &str,
+        how: Option<&Disposition>,
+        at: &str,
+        reason: String,
+    ) -> Self {
+        let summary = match how {
+            Some(how) => format!("{who} · {how} · {at}"),
+            None => format!("{who} · {at}"),
+        };
+        Self {
+            by_controller: true,
+            ..Self::line(call_id, summary, reason)
+        }
+    }
+
+    fn line(key: String, summary: String, reason: String) -> Self {
         Self {
             key,
-            reason,
-            summary: format!("{who} · {disposition} · {at}"),
+            // Salesforce's words (a validation rule's message, written by anyone): inert text.
+            reason: display_text_within(&reason, MAX_REASON_CHARS),
+            summary,
             retry: true,
+            by_controller: false,
         }
     }
 
@@ -268,8 +295,9 @@ impl UnsavedCall {
         Self {
             summary: format!("Call {key} (its stored log cannot be read)"),
             key,
-            reason,
+            reason: display_text_within(&reason, MAX_REASON_CHARS),
             retry: false,
+            by_controller: false,
         }
     }
 }

@@ -121,6 +121,36 @@ fn refused_call_logs_are_listed_with_their_reason_and_only_those_listed_can_be_r
 }
 
 #[test]
+fn a_log_the_controller_could_not_save_is_listed_until_it_says_otherwise_and_retried_through_it() {
+    let mut w = World::new().started();
+    let news = |reason: Option<&str>| Input::ControllerLog {
+        call_id: "call-5".into(),
+        number: "+14155550100".into(),
+        at: "Dec 2, 14:02".into(),
+        reason: reason.map(str::to_string),
+    };
+    // Every event of a call says it; with nothing refused, nothing is listed.
+    w.input(news(None));
+    assert!(w.snapshot().unsaved_calls.is_empty());
+    w.input(news(Some("HTTP 400 FIELD_CUSTOM_VALIDATION_EXCEPTION: no")));
+    let shown = w.snapshot();
+    assert_eq!(shown.unsaved_calls.len(), 1);
+    let line = &shown.unsaved_calls[0];
+    assert!(line.by_controller && line.retry);
+    assert_eq!(line.summary, "+14155550100 · Dec 2, 14:02");
+    // The same news again (the offer's next event) is one line, not two.
+    w.input(news(Some("HTTP 400 FIELD_CUSTOM_VALIDATION_EXCEPTION: no")));
+    assert_eq!(w.snapshot().unsaved_calls.len(), 1);
+    w.user(UserIntent::RetryCallLog {
+        key: "call-5".into(),
+    });
+    assert_eq!(w.record.retried_logs, ["controller:call-5"]);
+    // The controller clears the refusal as it sends the Task again.
+    w.input(news(None));
+    assert!(w.snapshot().unsaved_calls.is_empty());
+}
+
+#[test]
 fn link_ids_are_stable_and_read_back() {
     for link in Link::ALL {
         assert_eq!(Link::from_id(link.id()), Some(link));

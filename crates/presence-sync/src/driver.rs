@@ -21,7 +21,7 @@ use crate::outbox::{deliver_forever, STAGED_PRESENCE_MAX_AGE};
 use crate::salesforce::SalesforceClient;
 use crate::start::{StartError, Started};
 use crate::streaming::{StreamNews, Streaming};
-use crate::wire::{call_event, presence_observation, CallEvent};
+use crate::wire::{call_event, controller_log, presence_observation, CallEvent};
 
 pub use crate::effects::EFFECT_DEADLINE;
 
@@ -468,19 +468,23 @@ fn stream_inputs(news: StreamNews) -> Vec<Input> {
                     .into_iter()
                     .collect()
             } else {
-                match call_event(&streamed.record) {
-                    Some(CallEvent::Offered(offer)) => vec![Input::CallOffered(offer)],
+                let call = match call_event(&streamed.record) {
+                    Some(CallEvent::Offered(offer)) => Some(Input::CallOffered(offer)),
                     Some(CallEvent::Progress {
                         call_id,
                         progress,
                         controller_logs,
-                    }) => vec![Input::CallProgress {
+                    }) => Some(Input::CallProgress {
                         call_id,
                         progress,
                         controller_logs,
-                    }],
-                    None => Vec::new(),
-                }
+                    }),
+                    None => None,
+                };
+                // The call first, so that the list's line can name how it ended.
+                call.into_iter()
+                    .chain(controller_log(&streamed.record))
+                    .collect()
             }
         }
     }

@@ -191,6 +191,10 @@ async fn carry_out(effect: Effect, connectors: &Connectors) -> Vec<Input> {
             ],
             Err(error) => vec![done(id, Err(error))],
         },
+        Effect::RequestLogRetry { id, call_id } => vec![done(
+            id,
+            connectors.salesforce.request_log_retry(&call_id).await,
+        )],
         // The driver performs these itself (they touch the outbox or the UI, never the network).
         Effect::LogCall { .. }
         | Effect::RetryCallLog { .. }

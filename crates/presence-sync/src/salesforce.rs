@@ -254,6 +254,35 @@ impl SalesforceClient {
             .await
     }
 
+    /// The agent's Retry of a Task the call controller set aside (on the offer `call_id`).
+    pub async fn request_log_retry(&self, call_id: &str) -> Result<(), SyncError> {
+        let body = crate::wire::salesforce::LogRetryUpsert {
+            retry_at: self.now_datetime(),
+        };
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, &body)
+            .await
+    }
+
+    /// The call controller's word on the Task of the offer `call_id`: refused for `error`, or
+    /// (`None`) being sent again, which also clears the agent's retry request.
+    pub async fn report_log_error(
+        &self,
+        call_id: &str,
+        error: Option<&str>,
+    ) -> Result<(), SyncError> {
+        // Log_Error__c is Text(255): a longer reason is cut, on a character boundary.
+        let error = error.map(|error| match error.char_indices().nth(255) {
+            Some((at, _)) => &error[..at],
+            None => error,
+        });
+        let body = crate::wire::salesforce::LogErrorUpsert {
+            error,
+            retry_at: None,
+        };
+        self.upsert("Agent_Call__c", "Call_Id__c", call_id, &body)
+            .await
+    }
+
     pub async fn place_call(&self, call_id: &str, number: &str) -> Result<(), SyncError> {
         let body = OutboundCallUpsert {
             name: call_id,

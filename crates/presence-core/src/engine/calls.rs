@@ -157,6 +157,7 @@ impl Engine {
                         caller: None,
                         subject: String::new(),
                         owner: None,
+                        offer_record: None,
                     });
                 }
             }
@@ -351,6 +352,7 @@ impl Engine {
                 caller: call.caller,
                 subject: String::new(),
                 owner: None,
+                offer_record: None,
             });
         }
         if answered && !self.calls.any_connected() {

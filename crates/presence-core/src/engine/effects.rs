@@ -24,6 +24,8 @@ pub(super) enum Pending {
         write: CallWrite,
         attempt: u32,
     },
+    /// The agent's Retry of a log the call controller holds, asked of it through Salesforce.
+    LogRetryRequest,
 }
 
 impl Pending {
@@ -37,7 +39,8 @@ impl Pending {
             Pending::ReadSalesforce
             | Pending::WriteSalesforce(_)
             | Pending::Heartbeat
-            | Pending::CallWrite { .. } => Link::Salesforce,
+            | Pending::CallWrite { .. }
+            | Pending::LogRetryRequest => Link::Salesforce,
         }
     }
 }

@@ -124,6 +124,14 @@ impl Engine {
             Pending::KeepSession => self.keep_session_done(failure),
             Pending::WriteSalesforce(value) => self.salesforce_write_done(value, failure),
             Pending::Heartbeat => {}
+            Pending::LogRetryRequest => {
+                if let Some(failure) = failure {
+                    self.notice(format!(
+                        "The retry could not be asked of Salesforce: {}",
+                        failure.describe()
+                    ));
+                }
+            }
             Pending::CallWrite { write, attempt } => {
                 if let Some(failure) = failure {
                     self.call_write_failed(write, attempt, &failure);

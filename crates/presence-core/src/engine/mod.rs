@@ -125,7 +125,7 @@ pub struct Engine {
     quit: Quit,
     setup: Setup,
     /// The call logs the outbox set aside, as last read (the "not saved to Salesforce" list).
-    unsaved: Vec<crate::snapshot::UnsavedCall>,
+    unsaved: unsaved::Unsaved,
     /// Unknown Teams values already reported once.
     logged_unrecognised: HashSet<String>,
 }
@@ -166,7 +166,7 @@ impl Engine {
             wrap_up: WrapUp::default(),
             quit: Quit::default(),
             setup: Setup::default(),
-            unsaved: Vec::new(),
+            unsaved: unsaved::Unsaved::default(),
             logged_unrecognised: HashSet::new(),
             timing,
         }
@@ -210,6 +210,12 @@ impl Engine {
             Input::Quit => self.on_quit(),
             Input::Setup(news) => self.on_setup(news),
             Input::UnsavedCalls(unsaved) => self.on_unsaved_calls(unsaved),
+            Input::ControllerLog {
+                call_id,
+                number,
+                at,
+                reason,
+            } => self.on_controller_log(call_id, &number, &at, reason),
         }
         self.reconcile();
     }

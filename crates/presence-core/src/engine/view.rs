@@ -148,7 +148,7 @@ impl Engine {
             }),
             recent_calls: self.calls.recent.iter().cloned().collect(),
             blocked_calls: self.calls.blocked.iter().cloned().collect(),
-            unsaved_calls: self.unsaved.clone(),
+            unsaved_calls: self.unsaved.all(),
             teams_presence: self.teams.seen.clone(),
         }
     }

@@ -341,6 +341,12 @@ impl World {
             }
             Effect::LogCall { log } => self.record.logs.push(log),
             Effect::RetryCallLog { key } => self.record.retried_logs.push(key),
+            Effect::RequestLogRetry { id, call_id } => {
+                self.record
+                    .retried_logs
+                    .push(format!("controller:{call_id}"));
+                self.done(id, salesforce);
+            }
             Effect::Ui(ui) => self.record.ui.push(ui),
             Effect::Diagnostic { message } => self.record.diagnostics.push(message),
             Effect::Shutdown => self.record.shutdown = true,

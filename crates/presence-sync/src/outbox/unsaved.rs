@@ -76,6 +76,7 @@ mod tests {
             }),
             subject: String::new(),
             owner: None,
+            offer_record: None,
         }
     }
 

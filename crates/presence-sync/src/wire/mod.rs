@@ -15,8 +15,8 @@ pub mod salesforce;
 
 pub use graph::{GraphPresence, GraphUser, OutOfOfficeSettings};
 pub use salesforce::{
-    call_event, presence_observation, CallEvent, QueryPage, SearchAnswer, UserInfo, CALL_FIELDS,
-    PRESENCE_FIELDS,
+    call_event, controller_log, presence_observation, CallEvent, QueryPage, SearchAnswer, UserInfo,
+    CALL_FIELDS, PRESENCE_FIELDS,
 };
 
 /// The body of a request without one (a GET), typed for the clients' `send`.

@@ -4,8 +4,8 @@
 //! as JSON numbers that may carry a fraction (`2.0`); empty fields as `null`.
 
 use presence_core::{
-    CallKind, CallLog, CallOffer, CallProgress, CallType, CallerMatch, PresenceWrite,
-    SalesforceObservation,
+    calls::display_text, CallKind, CallLog, CallOffer, CallProgress, CallType, CallerMatch, Input,
+    PresenceWrite, SalesforceObservation,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,7 +15,7 @@ pub const PRESENCE_FIELDS: &str = "State__c, Origin_Client__c, Sequence__c";
 
 /// The `Agent_Call__c` fields [`call_event`] reads (what queries select).
 pub const CALL_FIELDS: &str =
-    "Call_Id__c, Kind__c, Status__c, Reason__c, From_Number__c, To_Number__c, Logged_By_Controller__c";
+    "Call_Id__c, Kind__c, Status__c, Reason__c, From_Number__c, To_Number__c, Offered_At__c, Logged_By_Controller__c, Log_Error__c";
 
 /// One entry of a REST error answer (`[{"message": …, "errorCode": "INVALID_SESSION_ID"}]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -330,6 +330,56 @@ pub struct CallStatusUpsert<'a> {
     pub ended_at: Option<String>,
 }
 
+/// The agent's Retry of a Task the call controller set aside: the controller, following the
+/// offers on its stream, sends it again.
+#[derive(Debug, Serialize)]
+pub struct LogRetryUpsert {
+    #[serde(rename = "Log_Retry_At__c")]
+    pub retry_at: String,
+}
+
+/// What the call controller says of a call's Task on the agent's offer: refused with the
+/// reason, or (`None`, both fields cleared) being sent again.
+#[derive(Debug, Serialize)]
+pub struct LogErrorUpsert<'a> {
+    #[serde(rename = "Log_Error__c")]
+    pub error: Option<&'a str>,
+    #[serde(rename = "Log_Retry_At__c")]
+    pub retry_at: Option<String>,
+}
+
+/// What an offer's record says of its Task, for the agent's "not saved" list: `None` when
+/// the record does not carry `Log_Error__c` at all (an older PushTopic), else the news.
+pub fn controller_log(record: &Map<String, Value>) -> Option<Input> {
+    let error = record.get("Log_Error__c")?;
+    let text = |field: &str| record.get(field).and_then(Value::as_str);
+    let call_id = text("Call_Id__c")?.to_string();
+    let number = match text("Kind__c") {
+        Some("Outbound") => text("To_Number__c"),
+        _ => text("From_Number__c"),
+    }
+    .map(display_text)
+    .unwrap_or_default();
+    let at = text("Offered_At__c")
+        .and_then(|at| chrono::DateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
+        .map(|at| {
+            at.with_timezone(&chrono::Local)
+                .format("%b %-d, %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| "at an unknown time".into());
+    let reason = error
+        .as_str()
+        .filter(|reason| !reason.trim().is_empty())
+        .map(display_text);
+    Some(Input::ControllerLog {
+        call_id,
+        number,
+        at,
+        reason,
+    })
+}
+
 /// An outbound call the agent places: the controller dials it.
 #[derive(Debug, Serialize)]
 pub struct OutboundCallUpsert<'a> {
@@ -416,6 +466,46 @@ mod tests {
 
     fn map(value: Value) -> Map<String, Value> {
         value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn an_offer_says_whether_the_controller_could_save_its_task() {
+        // An older PushTopic without the field says nothing either way.
+        let old = json!({"Call_Id__c": "c1", "Kind__c": "Direct", "Status__c": "Ended"});
+        assert_eq!(controller_log(&map(old)), None);
+        let saved = json!({"Call_Id__c": "c1", "Kind__c": "Direct", "From_Number__c": "+1 415 555 0100", "Log_Error__c": null});
+        assert!(matches!(
+            controller_log(&map(saved)),
+            Some(Input::ControllerLog { reason: None, ref number, ref at, .. })
+                if number == "+1 415 555 0100" && at == "at an unknown time"
+        ));
+        let refused = json!({
+            "Call_Id__c": "c2~1", "Kind__c": "Outbound", "To_Number__c": "+1\u{202e}415", "From_Number__c": "+2",
+            "Offered_At__c": "2026-12-02T14:02:00.000+0000", "Log_Error__c": "HTTP 400 X: <b>no</b>",
+        });
+        let Some(Input::ControllerLog {
+            call_id,
+            number,
+            at,
+            reason,
+        }) = controller_log(&map(refused))
+        else {
+            panic!("a refusal");
+        };
+        assert_eq!(call_id, "c2~1");
+        assert!(
+            !number.contains('\u{202e}'),
+            "the number is display text: {number:?}"
+        );
+        assert!(
+            at.contains(", ") && at.len() >= "Dec 2, 14:02".len(),
+            "{at}"
+        );
+        assert_eq!(
+            reason.as_deref(),
+            Some("HTTP 400 X: <b>no</b>"),
+            "text, escaped where shown"
+        );
     }
 
     #[test]
@@ -519,6 +609,7 @@ mod tests {
             }),
             subject: "x".repeat(300),
             owner: Some("005000000000001AAA".into()),
+            offer_record: None,
         };
         let task = serde_json::to_value(TaskUpsert::new(&log, "2026-12-01".into())).expect("json");
         assert_eq!(task["WhatId"], "001");

@@ -386,5 +386,6 @@ pub fn call_log(key: &str) -> presence_core::CallLog {
         caller: None,
         subject: format!("Missed call {key}"),
         owner: None,
+        offer_record: None,
     }
 }
