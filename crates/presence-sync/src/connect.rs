@@ -145,37 +145,15 @@ async fn connect_target(
     }
 }
 
-/// Signs in to the options' target, waiting for the network when it is not there (N1): before
-/// each wait ([`crate::retry::SIGN_IN`]: about 1 s, growing to a minute, a server's
-/// `Retry-After` honoured) `on_offline` hears why and for how long. Real-cloud refresh
-/// tokens are kept in the OS keyring under the options' service; when no keyring answers, in
-/// memory only, and `warn` is told that the sign-in then lasts only while the process runs.
-/// Refusals (a bad client id, a revoked sign-in) end it, and so does any failure once the agent
-/// was asked to sign in interactively: that is not repeated behind the agent's back.
-pub(crate) async fn connect_when_online(
-    options: &SyncOptions,
-    outbox: Arc<outbox::Outbox>,
-    prompt: impl Fn(SignInPrompt) + Send + Sync + 'static,
+/// Where the sign-ins of `target` keep their refresh tokens: real clouds' in the OS keyring
+/// under `keyring_service`, or, when no keyring answers, in memory only, and `warn` is told
+/// that the sign-in then lasts only while the process runs; the emulator's in memory.
+pub(crate) fn secret_store(
+    target: &SignInTarget,
+    keyring_service: &str,
     warn: impl Fn(String),
-    on_offline: impl Fn(&SyncError, std::time::Duration),
-) -> Result<Connectors, SyncError> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let SyncOptions {
-        target,
-        client_id,
-        keyring_service,
-        transport,
-        ..
-    } = options;
-    let prompted = Arc::new(AtomicBool::new(false));
-    let prompt: Arc<dyn Fn(SignInPrompt) + Send + Sync> = {
-        let prompted = prompted.clone();
-        Arc::new(move |asked| {
-            prompted.store(true, Ordering::SeqCst);
-            prompt(asked)
-        })
-    };
-    let secrets: Arc<dyn secrets::SecretStore> = match target {
+) -> Arc<dyn secrets::SecretStore> {
+    match target {
         SignInTarget::Emulator { .. } => Arc::new(secrets::MemoryStore::default()),
         SignInTarget::Clouds(_) => {
             let (store, unavailable) = secrets::keyring_or_memory(keyring_service);
@@ -186,6 +164,36 @@ pub(crate) async fn connect_when_online(
             }
             store
         }
+    }
+}
+
+/// Signs in to the options' target, waiting for the network when it is not there (N1): before
+/// each wait ([`crate::retry::SIGN_IN`]: about 1 s, growing to a minute, a server's
+/// `Retry-After` honoured) `on_offline` hears why and for how long. Refresh tokens are kept in
+/// `secrets` ([`secret_store`]). Refusals (a bad client id, a revoked sign-in) end it, and so
+/// does any failure once the agent was asked to sign in interactively: that is not repeated
+/// behind the agent's back (the start-up offers it to the agent again).
+pub(crate) async fn connect_when_online(
+    options: &SyncOptions,
+    outbox: Arc<outbox::Outbox>,
+    secrets: Arc<dyn secrets::SecretStore>,
+    prompt: impl Fn(SignInPrompt) + Send + Sync + 'static,
+    on_offline: impl Fn(&SyncError, std::time::Duration),
+) -> Result<Connectors, SyncError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let SyncOptions {
+        target,
+        client_id,
+        transport,
+        ..
+    } = options;
+    let prompted = Arc::new(AtomicBool::new(false));
+    let prompt: Arc<dyn Fn(SignInPrompt) + Send + Sync> = {
+        let prompted = prompted.clone();
+        Arc::new(move |asked| {
+            prompted.store(true, Ordering::SeqCst);
+            prompt(asked)
+        })
     };
     let mut backoff =
         presence_core::Backoff::new(crate::retry::SIGN_IN, crate::retry::seed(target.agent()));
@@ -232,31 +240,36 @@ pub async fn connect_clouds(
     let (salesforce, salesforce_account) =
         cloud_endpoints(settings, presence_core::Link::Salesforce);
     let (entra, salesforce) = (entra.over(transport), salesforce.over(transport));
-    let resumed = (
-        auth::TokenSource::resume(entra.clone(), secrets.clone(), &teams_account).await?,
-        auth::TokenSource::resume(salesforce.clone(), secrets.clone(), &salesforce_account).await?,
-    );
-    let (graph_tokens, salesforce_tokens) = match resumed {
-        (Some(graph), Some(salesforce)) => (graph, salesforce),
-        _ => {
-            let show = prompt.clone();
-            let prompt = move |asked| show(asked);
-            let graph =
+    let show = prompt.clone();
+    let prompt = move |asked| show(asked);
+    // Each cloud on its own, kept as soon as it is signed in: when the second sign-in fails
+    // and the agent tries again, the first resumes without asking twice.
+    let graph_tokens =
+        match auth::TokenSource::resume(entra.clone(), secrets.clone(), &teams_account).await? {
+            Some(resumed) => resumed,
+            None => {
                 interactive_sign_in(settings, presence_core::Link::Teams, transport, &prompt)
-                    .await?;
-            let salesforce = interactive_sign_in(
-                settings,
-                presence_core::Link::Salesforce,
-                transport,
-                &prompt,
-            )
-            .await?;
-            (graph, salesforce)
-        }
-    };
+                    .await?
+            }
+        };
     graph_tokens
         .keep_in(secrets.clone(), &teams_account)
         .await?;
+    let salesforce_tokens =
+        match auth::TokenSource::resume(salesforce.clone(), secrets.clone(), &salesforce_account)
+            .await?
+        {
+            Some(resumed) => resumed,
+            None => {
+                interactive_sign_in(
+                    settings,
+                    presence_core::Link::Salesforce,
+                    transport,
+                    &prompt,
+                )
+                .await?
+            }
+        };
     salesforce_tokens
         .keep_in(secrets, &salesforce_account)
         .await?;

@@ -40,6 +40,9 @@ pub(crate) struct Session {
     pub(crate) phase: watch::Sender<Phase>,
     /// The links whose sign-in is under way, so that a second request starts no second one.
     signing_in: Mutex<Vec<Link>>,
+    /// While the first sign-in waits for the agent to try again (it failed after they were
+    /// asked): what wakes it.
+    first_sign_in_again: Mutex<Option<tokio::sync::oneshot::Sender<Link>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -81,7 +84,29 @@ impl Session {
             prompt,
             phase: watch::Sender::new(Phase::Starting),
             signing_in: Mutex::new(Vec::new()),
+            first_sign_in_again: Mutex::new(None),
         })
+    }
+
+    /// The first sign-in failed after the agent was asked: waits until they ask to sign in
+    /// again (the panel's or the tray's "Sign in"), and says to which cloud. `None` if every
+    /// handle is gone.
+    pub(crate) async fn wait_for_sign_in_again(&self) -> Option<Link> {
+        let (wake, woken) = tokio::sync::oneshot::channel();
+        if let Ok(mut waiting) = self.first_sign_in_again.lock() {
+            *waiting = Some(wake);
+        }
+        woken.await.ok()
+    }
+
+    /// Wakes the first sign-in if it waits for the agent; false if it does not.
+    fn sign_in_again_at_start(&self, link: Link) -> bool {
+        let waiting = self
+            .first_sign_in_again
+            .lock()
+            .ok()
+            .and_then(|mut waiting| waiting.take());
+        waiting.is_some_and(|wake| wake.send(link).is_ok())
     }
 }
 
@@ -160,7 +185,9 @@ impl SyncHandle {
     /// Signs in to `link` again while the sync runs (K1: the server refused our tokens and
     /// the link says a sign-in is needed). The prompt given to [`crate::start`] shows what to
     /// do, and so does the snapshot; the running clients take the new tokens over and the
-    /// engine is told.
+    /// engine is told. Before the sync runs, when the first sign-in failed after the agent was
+    /// asked (timed out in the browser, the network gone): the first sign-in starts over, and
+    /// this returns at once (the snapshot tells how it goes).
     pub async fn sign_in_again(&self, link: Link) -> Result<(), SignInAgainError> {
         let session = self
             .session
@@ -168,6 +195,7 @@ impl SyncHandle {
             .ok_or(SignInAgainError::NotConnected)?;
         let connectors = match &*session.phase.borrow() {
             Phase::Running(connectors) => connectors.clone(),
+            Phase::Starting if session.sign_in_again_at_start(link) => return Ok(()),
             Phase::Starting => return Err(SignInAgainError::NotConnected),
             Phase::Ended => return Err(SignInAgainError::Stopped),
         };

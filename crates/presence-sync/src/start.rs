@@ -13,7 +13,9 @@ use presence_core::{Engine, EngineConfig, Input, Link, SetupNews};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use crate::connect::{connect_when_online, SignInPrompt, SignInTarget, EMULATOR_CLIENT_ID};
+use crate::connect::{
+    connect_when_online, secret_store, SignInPrompt, SignInTarget, EMULATOR_CLIENT_ID,
+};
 use crate::driver;
 use crate::error::SyncError;
 use crate::handle::{Connectors, Session, SyncHandle};
@@ -148,9 +150,17 @@ async fn start_up(options: SyncOptions, session: Arc<Session>) -> Result<Started
             (data.outbox.clone(), Some(data))
         }
     };
+    // The links the agent was asked to sign in to, in this attempt.
+    let asked_links = Arc::new(std::sync::Mutex::new(Vec::<Link>::new()));
     let asked = {
-        let session = session.clone();
-        move |asked: SignInPrompt| session.ask(asked)
+        let (session, asked_links) = (session.clone(), asked_links.clone());
+        move |asked: SignInPrompt| {
+            if let Ok(mut links) = asked_links.lock() {
+                links.retain(|link| *link != asked.link());
+                links.push(asked.link());
+            }
+            session.ask(asked)
+        }
     };
     let warn = |warning: String| {
         tracing::warn!("{warning}");
@@ -167,9 +177,53 @@ async fn start_up(options: SyncOptions, session: Arc<Session>) -> Result<Started
             session.tell(Input::LinkLost { link, failure });
         }
     };
-    let connectors = connect_when_online(&options, outbox, asked, warn, offline)
-        .await
-        .map_err(StartError::SignIn)?;
+    // One store for every attempt: a cloud signed in before the other failed resumes from it.
+    let secrets = secret_store(&options.target, &options.keyring_service, warn);
+    let connectors = loop {
+        let attempt = connect_when_online(
+            &options,
+            outbox.clone(),
+            secrets.clone(),
+            asked.clone(),
+            &offline,
+        )
+        .await;
+        let asked_last = asked_links
+            .lock()
+            .ok()
+            .and_then(|links| links.last().copied());
+        match (attempt, asked_last) {
+            (Ok(connectors), _) => break connectors,
+            // Refused before anything was asked of the agent (a bad client id, say): final.
+            (Err(error), None) => return Err(StartError::SignIn(error)),
+            // A sign-in the agent was asked for failed (timed out in the browser, the network
+            // gone, cancelled): offered again in the panel and the tray, never final.
+            (Err(error), Some(link)) => {
+                let reason = error.to_string();
+                tracing::warn!("the sign-in to {} failed: {reason}", link.cloud_name());
+                session.tell(Input::Setup(SetupNews::SignInFailed { link, reason }));
+                session.tell(Input::LinkLost {
+                    link,
+                    failure: presence_core::Failure::Unauthorized,
+                });
+                match session.wait_for_sign_in_again().await {
+                    Some(chosen) => tracing::info!(
+                        "signing in again, as the agent asked (from the {} link)",
+                        chosen.name()
+                    ),
+                    None => return Err(StartError::SignIn(error)),
+                }
+            }
+        }
+    };
+    // Each sign-in the agent was asked for is done: its request (or failure) leaves the snapshot.
+    for link in asked_links
+        .lock()
+        .map(|links| links.clone())
+        .unwrap_or_default()
+    {
+        session.tell(Input::SignedIn { link });
+    }
     match connectors.salesforce.load_call_center().await {
         Ok(call_center) => session.tell(Input::Setup(SetupNews::CallCenter(Box::new(call_center)))),
         Err(error) => {

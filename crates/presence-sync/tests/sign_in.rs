@@ -319,3 +319,102 @@ async fn a_passing_identity_provider_error_keeps_the_refresh_token() {
         .expect("resume");
     assert!(resumed.is_some(), "signed in again from the kept token");
 }
+
+/// Plays the agent's browser for one sign-in: authorize (auto-approved), then the redirect back.
+async fn approve_in_browser(url: &str) -> reqwest::StatusCode {
+    let browser = no_redirects();
+    let approved = browser.get(url).send().await.expect("authorize");
+    let back = approved.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    browser.get(&back).send().await.expect("callback").status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sign_in_that_fails_in_the_browser_is_offered_again_and_the_sync_starts_after_it() {
+    use presence_core::{Link, Snapshot};
+    use presence_emulator::world::{Fault, FaultKind};
+    use presence_sync::{SignInPrompt, SignInTarget, Storage, SyncOptions};
+
+    let emu = Emulator::start().await.expect("emulator");
+    // Real-cloud settings (the browser flow), pointed at the emulator as the clouds.
+    let ids = "[teams]\nclient_id = \"app\"\n[salesforce]\nclient_id = \"app\"\n";
+    let mut settings = presence_sync::settings::Settings::from_layers(Some(ids)).expect("settings");
+    settings.teams.login_base = emu.base_url.clone();
+    settings.teams.graph_base = emu.base_url.clone();
+    settings.teams.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
+    settings.salesforce.login_host = emu.base_url.clone();
+    settings.salesforce.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
+    let mut options = SyncOptions::new(SignInTarget::Clouds(Box::new(settings)));
+    options.storage = Storage::Outbox(std::sync::Arc::new(
+        presence_sync::outbox::Outbox::in_memory().expect("outbox"),
+    ));
+    options.keyring_service = format!("presence-bridge-test-{}", uuid::Uuid::new_v4());
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+    let (handle, sync) = presence_sync::start(
+        options,
+        move |prompt| {
+            if let SignInPrompt::Browser { link, url } = prompt {
+                let _ = asked_tx.send((*link, url.clone()));
+            }
+        },
+        std::future::pending(),
+    );
+    let sync = tokio::spawn(sync);
+    let until = |what: &'static str, check: fn(&Snapshot) -> bool| {
+        let mut snapshots = handle.snapshots();
+        async move {
+            tokio::time::timeout(Duration::from_secs(15), async {
+                while !check(&snapshots.borrow_and_update()) {
+                    snapshots.changed().await.expect("the sync runs");
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", snapshots.borrow()));
+        }
+    };
+
+    // The first sign-in: the network drops the code's exchange after the agent approved.
+    emu.with_world(|w| {
+        w.faults.push(Fault {
+            api: presence_emulator::Api::Entra,
+            kind: FaultKind::Drop,
+            count: Some(1),
+            path_contains: Some("/token".into()),
+        })
+    });
+    let (link, url) = asked.recv().await.expect("asked to sign in");
+    assert_eq!(link, Link::Teams);
+    assert_eq!(approve_in_browser(&url).await, 200);
+    // Not final: the panel and the tray offer it again, and say why.
+    until("the sign-in offered again", |s| {
+        s.links[0].sign_in.is_some()
+            && s.notes
+                .iter()
+                .any(|n| n.starts_with("The sign-in to Microsoft 365 failed"))
+    })
+    .await;
+    assert!(!sync.is_finished(), "the sync did not give up");
+
+    // The agent chooses "Sign in": asked again, approves, and then Salesforce the same way.
+    handle.sign_in_again(Link::Teams).await.expect("taken");
+    let (link, url) = asked.recv().await.expect("asked again");
+    assert_eq!(link, Link::Teams);
+    assert_eq!(approve_in_browser(&url).await, 200);
+    let (link, url) = asked.recv().await.expect("then Salesforce");
+    assert_eq!(link, Link::Salesforce);
+    assert_eq!(approve_in_browser(&url).await, 200);
+    assert!(handle.connectors().await.is_some(), "the sync runs");
+    until("connected, with no sign-in line left", |s| {
+        s.links
+            .iter()
+            .all(|l| l.state.is_connected() && l.sign_in.is_none())
+            && !s
+                .notes
+                .iter()
+                .any(|n| n.starts_with("The sign-in to") || n.starts_with("Sign in to"))
+    })
+    .await;
+    sync.abort();
+}
