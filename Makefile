@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 # salesforce-check: the Salesforce package without an org (salesforce/scripts/check.sh).
-.PHONY: salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
+.PHONY: fuzz salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +33,11 @@ bench:
 soak: deps
 	PB_D1_LOOPS=200 $(CARGO) test -p presence-sync --test outbox d1_ -- --nocapture
 	PROPTEST_CASES=40000 $(CARGO) test --release -p presence-core --test properties
+
+# Every parser of outside data under libFuzzer, PB_FUZZ_SECONDS (60) each, on a nightly
+# toolchain with cargo-fuzz (scripts/fuzz.sh); the corpus runs on stable in make test.
+fuzz:
+	scripts/fuzz.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

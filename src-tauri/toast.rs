@@ -60,24 +60,9 @@ impl Toasts {
     }
 }
 
-/// Text for a notification body: escaped where the server reads markup.
-pub fn body_text(text: &str, server_reads_markup: bool) -> String {
-    if !server_reads_markup {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
+/// Text for a notification body: escaped where the server reads markup (the escaper lives
+/// in the pure core, beside the caller-name normaliser, so that it is fuzzed with it).
+pub use presence_core::calls::notification_body as body_text;
 
 /// What a ringing toast shows: the caller's name when known, then the number.
 fn ring_body(name: Option<&str>, number: &str) -> String {

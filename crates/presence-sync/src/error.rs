@@ -173,7 +173,7 @@ pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     retry_after_from(response.headers())
 }
 
-fn retry_after_from(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after_from(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     if let Some(seconds) = presence_core::retry::parse_retry_after_seconds(value) {
         return Some(seconds);

@@ -12,7 +12,8 @@
 //! sync per agent), [`secrets`], [`settings`], [`loopback`] (the browser sign-in's listener),
 //! [`connect`] (sign-in to the emulator or the configured clouds, waiting for the network),
 //! [`start`] (the one way to start a sync: data, sign-in, Call Center, driver), [`retry`] (the
-//! connectors' retries on the core's one policy).
+//! connectors' retries on the core's one policy), [`fuzzing`] (every parser of outside data,
+//! for the fuzzers and their corpus tests).
 
 pub mod app_auth;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod connect;
 pub mod driver;
 mod effects;
 pub mod error;
+pub mod fuzzing;
 pub mod graph;
 mod handle;
 pub mod local;
