@@ -41,6 +41,13 @@ fn invoke(
         .map_err(|refusal| refusal.as_str().map_or(refusal.to_string(), str::to_string))
 }
 
+/// Whether the command is refused: with an error from its handler or Tauri's checks, or, for a
+/// request that never reaches a command (the mock runtime then drops its answer), not at all.
+fn is_refused(panel: &WebviewWindow<MockRuntime>, cmd: &str, body: serde_json::Value) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| invoke(panel, cmd, body)))
+        .map_or(true, |answer| answer.is_err())
+}
+
 fn snapshot(panel: &WebviewWindow<MockRuntime>) -> Snapshot {
     let value = invoke(panel, "snapshot", serde_json::json!({})).expect("a snapshot");
     serde_json::from_value(value).expect("a Snapshot")
@@ -126,6 +133,62 @@ fn the_panel_commands_drive_a_real_sync_through_the_app_on_the_mock_runtime() {
     assert_eq!(refused, Err("that is not a state".to_string()));
     let refused = invoke(&panel, "answer", serde_json::json!({ "callId": 7 }));
     assert!(refused.is_err(), "a call id that is no string: {refused:?}");
+    // Every command with arguments (B4): of the wrong type, missing, too long, unknown.
+    let long = "9".repeat(201);
+    for (command, body) in [
+        ("pick", serde_json::json!({})),
+        ("pick", serde_json::json!({ "label": 5 })),
+        ("decline", serde_json::json!({ "callId": long })),
+        ("hang_up", serde_json::json!({})),
+        ("dial", serde_json::json!({ "number": long })),
+        ("dial", serde_json::json!({ "number": null })),
+        ("sign_in", serde_json::json!({ "link": "Bogus" })),
+        ("sign_in", serde_json::json!({ "link": ["Teams"] })),
+        ("retry_call_log", serde_json::json!({ "key": long })),
+        (
+            "retry_call_log",
+            serde_json::json!({ "key": { "sql": "1=1" } }),
+        ),
+        ("read_tokens", serde_json::json!({})),
+        (
+            "plugin:shell|execute",
+            serde_json::json!({ "program": "sh" }),
+        ),
+    ] {
+        assert!(
+            is_refused(&panel, command, body.clone()),
+            "{command} {body}"
+        );
+    }
+    // A page from anywhere but the panel's own origin may call nothing, nor a forged key.
+    let request = |url: &str, key: &str| InvokeRequest {
+        cmd: "snapshot".into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: url.parse().expect("url"),
+        body: InvokeBody::Json(serde_json::json!({})),
+        headers: Default::default(),
+        invoke_key: key.to_string(),
+    };
+    let key = tauri::test::INVOKE_KEY;
+    let answered = |request| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            get_ipc_response(&panel, request).is_ok()
+        }))
+        .unwrap_or(false)
+    };
+    assert!(
+        !answered(request("https://evil.example", key)),
+        "a remote origin"
+    );
+    assert!(
+        !answered(request("tauri://localhost", "not-the-key")),
+        "a forged key"
+    );
+    assert!(
+        answered(request("tauri://localhost", key)),
+        "the panel itself"
+    );
     assert_eq!(
         emu.state()["agents"][0]["salesforce"]["State__c"],
         "Do Not Disturb"
