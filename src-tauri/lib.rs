@@ -98,6 +98,7 @@ pub fn build_app<R: Runtime>(
     let for_setup = state.clone();
     builder
         .manage(state)
+        .plugin(panel::navigation_guard())
         .setup(move |app| {
             let handle = app.handle().clone();
             let tray = if desktop.tray {

@@ -8,6 +8,28 @@ use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
 /// The panel window's label in `tauri.conf.json`.
 const PANEL: &str = "main";
 
+/// Whether the panel may load `url`: only its own pages (`tauri://localhost` on Linux and
+/// macOS, `http(s)://tauri.localhost` on Windows). A link in caller data, a script setting
+/// `window.location`, a redirect: anything else is refused (reliability row B5), and said.
+pub fn may_load(url: &tauri::Url) -> bool {
+    let allowed = match (url.scheme(), url.host_str()) {
+        ("tauri", Some("localhost")) => true,
+        ("http" | "https", Some("tauri.localhost")) => url.port().is_none(),
+        _ => false,
+    };
+    if !allowed {
+        tracing::warn!("the panel was kept from loading {url}");
+    }
+    allowed
+}
+
+/// A plugin that holds every webview of the app to [`may_load`].
+pub fn navigation_guard<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri::plugin::Builder::new("navigation-guard")
+        .on_navigation(|_, url| may_load(url))
+        .build()
+}
+
 /// Shows the panel (un-minimised) and gives it the keyboard, as the tray's "Open" asks.
 pub fn show<R: Runtime>(app: &AppHandle<R>) {
     show_ringing(app);
@@ -61,4 +83,33 @@ async fn tray_host_present() -> bool {
 #[cfg(not(all(unix, not(target_os = "macos"))))]
 async fn tray_host_present() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_load;
+
+    #[test]
+    fn the_panel_loads_its_own_pages_and_nothing_else() {
+        for own in [
+            "tauri://localhost/",
+            "tauri://localhost/index.html",
+            "http://tauri.localhost/index.html",
+            "https://tauri.localhost/",
+        ] {
+            assert!(may_load(&own.parse().expect("url")), "{own}");
+        }
+        for other in [
+            "https://evil.example/",
+            "http://localhost:8080/",
+            "http://tauri.localhost:8080/",
+            "https://tauri.localhost.evil.example/",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "data:text/html,<script>1</script>",
+            "tauri://evil.example/",
+        ] {
+            assert!(!may_load(&other.parse().expect("url")), "{other}");
+        }
+    }
 }
