@@ -29,9 +29,13 @@ bench:
 	$(CARGO) run --release -p presence-controller --example controller_cost -- 200
 
 # The long runs of the fault matrix, on demand or nightly (not in `make test`): 200 SIGKILLs
-# of presence-agent around missed calls (D1), and 40,000 cases of each engine property.
+# of presence-agent around missed calls (D1), 200 rounds of SIGKILL of the app and of the
+# controller in every phase of a call (D1, whole system), and 40,000 cases of each engine
+# property.
 soak: deps
 	PB_D1_LOOPS=200 $(CARGO) test -p presence-sync --test outbox d1_ -- --nocapture
+	$(CARGO) build -p presence-sync --bin presence-agent
+	PB_SOAK_ROUNDS=200 $(CARGO) test -p presence-controller --test soak -- --nocapture
 	PROPTEST_CASES=40000 $(CARGO) test --release -p presence-core --test properties
 
 # Every parser of outside data under libFuzzer, PB_FUZZ_SECONDS (60) each, on a nightly

@@ -5,53 +5,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{call_of, record_of, scratch, until, Agent};
+use common::{call_of, free_port, listening, record_of, scratch, spawn_controller, until, Agent};
 use presence_core::UserIntent;
 use presence_emulator::Emulator;
 use serde_json::Value;
-
-/// The controller binary on `port` with `store`, at the emulator.
-fn spawn(emu: &Emulator, config: &std::path::Path, port: u16, store: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_presence-controller"))
-        .args(["--config"])
-        .arg(config)
-        .args([
-            "--emulator",
-            &emu.base_url,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--store",
-        ])
-        .arg(store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the controller starts")
-}
-
-/// Waits until the controller says where it listens (its last line at start).
-fn listening(child: &mut Child) {
-    use std::io::BufRead as _;
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let said = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|line| line.contains("webhook listening on"));
-    assert!(said.is_some(), "the controller never said where it listens");
-    // Its stdout stays read, so that it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn offered_at(state: &Value, id: &str) -> Value {
     record_of(state, id)["Offered_At__c"].clone()
@@ -71,7 +30,7 @@ async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_no
     std::fs::write(&config, text).expect("config");
     let store = scratch("calls.sqlite");
     let port = free_port();
-    let mut controller = spawn(&emu, &config, port, &store);
+    let mut controller = spawn_controller(&emu, &config, port, &store);
     listening(&mut controller);
     // The demo settings serve HTTPS with a self-signed certificate, kept across the restart.
     let pem = std::fs::read_to_string(store.with_extension("webhook.pem")).expect("its PEM");
@@ -137,7 +96,7 @@ async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_no
     })
     .await;
 
-    let mut controller = spawn(&emu, &config, port, &store);
+    let mut controller = spawn_controller(&emu, &config, port, &store);
     listening(&mut controller);
     until(&emu, "C joined in grace's Teams", |s| {
         call_of(s, &c)["teams"] == "answered by Grace Hopper in Teams"

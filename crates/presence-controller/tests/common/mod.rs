@@ -202,3 +202,48 @@ pub async fn tasks_of(emu: &Emulator, call: &str, count: usize) -> Vec<Value> {
 pub fn salesforce_id(emu: &Emulator, agent: usize) -> String {
     emu.with_world(|w| w.agents[agent].salesforce_id.clone())
 }
+
+/// The controller binary on `port` with `store`, at the emulator.
+pub fn spawn_controller(
+    emu: &Emulator,
+    config: &std::path::Path,
+    port: u16,
+    store: &std::path::Path,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_presence-controller"))
+        .args(["--config"])
+        .arg(config)
+        .args([
+            "--emulator",
+            &emu.base_url,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--store",
+        ])
+        .arg(store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the controller starts")
+}
+
+/// Waits until the controller says where it listens (its last line at start).
+pub fn listening(child: &mut std::process::Child) {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let said = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.contains("webhook listening on"));
+    assert!(said.is_some(), "the controller never said where it listens");
+    // Its stdout stays read, so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
