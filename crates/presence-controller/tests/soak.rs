@@ -1,6 +1,7 @@
 //! D1 for the whole system: the call controller and the agent's app (`presence-agent`), both
 //! the real binaries, killed with SIGKILL in every phase of a call (offered, ringing, answered,
-//! ended, logged), one or the other or both, and started again on the same data. At the end,
+//! ended, logged), one or the other or both, every other round with Salesforce down while the
+//! caller gives up, and started again on the same data. At the end,
 //! every call the controller offered has exactly one Task, counted from the emulated org's own
 //! records (its offers and its Tasks), not from what the outboxes held. `make soak` runs 200
 //! rounds (`PB_SOAK_ROUNDS`); `make test` runs 15, each phase with each victim once.
@@ -14,7 +15,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{call_of, free_port, listening, record_of, scratch, spawn_controller};
-use presence_emulator::Emulator;
+use presence_emulator::world::{Fault, FaultKind};
+use presence_emulator::{Api, Emulator};
 use serde_json::Value;
 
 const PHASES: [&str; 5] = ["offered", "ringing", "answered", "ended", "logged"];
@@ -178,10 +180,13 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
         if let Some(app) = app.as_mut() {
             app.say("pick Available");
         }
-        came(&emu, Duration::from_secs(5), |s| {
-            s["agents"][0]["salesforce"]["State__c"] == "Available"
-        })
-        .await;
+        let available = |s: &Value| {
+            let app_says = app
+                .as_ref()
+                .and_then(|app| app.last.lock().ok().map(|l| l.starts_with("\"Available")));
+            app_says == Some(true) && s["agents"][0]["salesforce"]["State__c"] == "Available"
+        };
+        came(&emu, Duration::from_secs(5), available).await;
         let Ok(call) = emu.place_call("ada", "Direct", "+1 415 555 0100") else {
             continue;
         };
@@ -247,8 +252,28 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
                 let _ = controller.wait();
             }
         }
+        // Every other round, Salesforce is down too while the caller gives up (503 on every
+        // REST call): whoever survived meets it, and what they queue waits for its return.
+        let outage = round % 2 == 1;
+        if outage {
+            emu.with_world(|w| {
+                w.faults.push(Fault {
+                    api: Api::Salesforce,
+                    kind: FaultKind::Status {
+                        status: 503,
+                        retry_after: None,
+                    },
+                    count: None,
+                    path_contains: None,
+                })
+            });
+        }
         tokio::time::sleep(Duration::from_millis(200 + (round as u64 * 37) % 400)).await;
         let _ = emu.hang_up(&id);
+        if outage {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            emu.with_world(|w| w.faults.clear());
+        }
         if controller.is_none() {
             controller = Some(start_controller());
         }
@@ -261,7 +286,8 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
             );
             app = Some(again);
         }
-        eprintln!("soak round {round}: {phase} (reached {at}), killed the {victim}");
+        let down = if outage { ", Salesforce down" } else { "" };
+        eprintln!("soak round {round}: {phase} (reached {at}), killed the {victim}{down}");
     }
 
     // Every call the controller offered gets its Task, once; no Task for a call never placed.
