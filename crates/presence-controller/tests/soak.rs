@@ -174,9 +174,10 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
     for round in 0..rounds {
         let phase = PHASES[round % PHASES.len()];
         let victim = VICTIMS[(round / PHASES.len()) % VICTIMS.len()];
-        // The agent is back to Available first, as after a call's wrap-up. (An app killed in
-        // wrap-up comes back in Wrap-up with no timer to end it: a defect this test found,
-        // open in the reliability issue; picking a state is what the agent does meanwhile.)
+        // The agent is back to Available first, so that each call can be taken to its phase
+        // without waiting out the last one's wrap-up. (An app killed during a wrap-up used to
+        // come back in Wrap-up for good, which this test found; it now ends it after the
+        // wrap-up time, presence-core's w1_a_wrap_up_found_with_no_timer_after_a_restart_….)
         if let Some(app) = app.as_mut() {
             app.say("pick Available");
         }

@@ -786,6 +786,26 @@ fn w3_no_wrap_up_after_a_change_during_the_call_or_an_unanswered_outbound_call()
 }
 
 #[test]
+fn w1_a_wrap_up_found_with_no_timer_after_a_restart_ends_after_the_wrap_up_time() {
+    // The app was killed during a wrap-up; it comes back and reads Wrap-up in Salesforce.
+    let mut w = World::new();
+    w.salesforce = Some("Wrap-up".into());
+    let mut w = w.started();
+    assert_eq!(w.salesforce_state(), "Wrap-up");
+    let remaining = w.snapshot().wrap_up.map(|view| view.remaining_ms);
+    assert!(
+        remaining.is_some_and(|ms| (29_000..=30_000).contains(&ms)),
+        "the countdown is shown: {remaining:?}"
+    );
+    w.advance(secs(29));
+    assert_eq!(w.salesforce_state(), "Wrap-up");
+    w.advance(secs(1));
+    // The state before the call died with the process: back to Available.
+    assert_eq!(w.salesforce_state(), "Available");
+    assert_eq!(w.snapshot().source, Some(Source::WrapUpTimer));
+}
+
+#[test]
 fn w1_a_picked_state_during_wrap_up_ends_it() {
     let mut w = World::new().started();
     w.offer("c", CallKind::Direct, "+1555");

@@ -130,6 +130,7 @@ impl Engine {
         for timer in [Timer::TeamsWriteRetry, Timer::SalesforceWriteRetry] {
             self.timers.take_due(timer, self.now);
         }
+        self.end_orphaned_wrap_up();
         self.reconcile_teams();
         self.reconcile_salesforce();
         self.maybe_finish_quit();

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::class::PresenceClass;
 use crate::io::Source;
 
 use super::presence::Current;
@@ -71,6 +72,39 @@ impl Engine {
                 self.timers.set(Timer::WrapUp, until + step);
             }
         }
+    }
+
+    /// A wrap-up that no timer ends: the state is the wrap-up state with no call under way and
+    /// no wrap-up running, as when the app comes back after being killed during one (the timer
+    /// lived in the process that died) or someone set it in Salesforce. It lasts the Call
+    /// Center's wrap-up time from now, then returns to the first selectable Available state:
+    /// the state before the call was lost with that process.
+    pub(super) fn end_orphaned_wrap_up(&mut self) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        if self.wrap_up.return_to.is_some()
+            || !self.calls.active.is_empty()
+            || !current.label.eq_ignore_ascii_case(&self.cc.wrap_up().label)
+        {
+            return;
+        }
+        let Some(back) = self
+            .cc
+            .selectable()
+            .find(|state| state.class == PresenceClass::Available)
+        else {
+            return;
+        };
+        self.wrap_up.return_to = Some(Current {
+            label: back.label.clone(),
+            source: Source::WrapUpTimer,
+        });
+        let seconds = self.cc.settings().wrap_up_seconds;
+        self.timers.set(
+            Timer::WrapUp,
+            self.now + Duration::from_secs(u64::from(seconds)),
+        );
     }
 
     /// [`Timer::WrapUp`]: wrap-up is over; back to the state before the call.
