@@ -150,7 +150,8 @@ async fn start_up(options: SyncOptions, session: Arc<Session>) -> Result<Started
             (data.outbox.clone(), Some(data))
         }
     };
-    // The links the agent was asked to sign in to, in this attempt.
+    // The links the agent has been asked to sign in to, each once, the latest last. Kept across
+    // attempts: once the agent was asked, a later failure is offered to them again too.
     let asked_links = Arc::new(std::sync::Mutex::new(Vec::<Link>::new()));
     let asked = {
         let (session, asked_links) = (session.clone(), asked_links.clone());
