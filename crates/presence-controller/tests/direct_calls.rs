@@ -242,22 +242,22 @@ async fn notifications_without_a_valid_token_are_refused() {
 
 #[tokio::test]
 async fn with_the_stream_down_answers_arrive_by_polling_and_the_call_still_connects() {
-    use presence_emulator::world::{Fault, FaultKind};
+    use presence_emulator::world::FaultKind;
     let emu = Emulator::start().await.expect("emulator");
     let _controller = controller_for(&emu).await;
     let agent = Agent::start(&emu, "ada").await;
     // CometD answers 503 to everyone from now on: the app and the controller both poll.
-    emu.with_world(|w| {
-        w.faults.push(Fault {
-            api: presence_emulator::Api::Cometd,
-            kind: FaultKind::Status {
-                status: 503,
-                retry_after: None,
-            },
-            count: None,
-            path_contains: None,
-        })
-    });
+    let unavailable = FaultKind::Status {
+        status: 503,
+        retry_after: None,
+    };
+    common::fault(
+        &emu,
+        presence_emulator::Api::Cometd,
+        unavailable,
+        None,
+        None,
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let id = emu
         .place_call("ada", "Direct", "+1 415 555 0100")

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{call_of, controller_for, record_of, until, Agent};
 use presence_core::UserIntent;
-use presence_emulator::world::{Fault, FaultKind};
+use presence_emulator::world::FaultKind;
 use presence_emulator::{Api, Emulator};
 
 fn tasks_for(emu: &Emulator, call: &str) -> usize {
@@ -44,17 +44,12 @@ async fn a_task_salesforce_refuses_is_listed_in_the_agents_app_and_saved_once_on
         .expect("call");
     let id = call.call_id.clone();
     // Salesforce refuses this call's Task, as a validation rule would.
-    emu.with_world(|w| {
-        w.faults.push(Fault {
-            api: Api::Salesforce,
-            kind: FaultKind::Status {
-                status: 400,
-                retry_after: None,
-            },
-            count: None,
-            path_contains: Some(format!("Call_Log_Key__c/{id}")),
-        })
-    });
+    let invalid = FaultKind::Status {
+        status: 400,
+        retry_after: None,
+    };
+    let task = format!("Call_Log_Key__c/{id}");
+    common::fault(&emu, Api::Salesforce, invalid, None, Some(task));
     agent.until("ringing", |s| s.label == "Ringing").await;
     agent
         .intent(UserIntent::Answer {

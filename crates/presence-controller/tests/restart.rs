@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{call_of, free_port, listening, record_of, scratch, spawn_controller, until, Agent};
+use common::{call_of, record_of, until, Agent, ControllerProcess};
 use presence_core::UserIntent;
 use presence_emulator::Emulator;
 use serde_json::Value;
@@ -20,24 +20,8 @@ fn offered_at(state: &Value, id: &str) -> Value {
 async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_none() {
     let emu = Emulator::start().await.expect("emulator");
     emu.with_world(|w| w.settings.teams_ring_s = 1);
-    let config = scratch("controller.toml");
-    // A ring timeout that ends while the test watches (C and E ring through the crash).
-    let text = include_str!("../demo.toml").replacen(
-        "[[lines]]",
-        "[calls]\nring_timeout_s = 10\n\n[[lines]]",
-        1,
-    );
-    std::fs::write(&config, text).expect("config");
-    let store = scratch("calls.sqlite");
-    let port = free_port();
-    let mut controller = spawn_controller(&emu, &config, port, &store);
-    listening(&mut controller);
     // The demo settings serve HTTPS with a self-signed certificate, kept across the restart.
-    let pem = std::fs::read_to_string(store.with_extension("webhook.pem")).expect("its PEM");
-    emu.with_world(|w| {
-        w.calling.bot.webhook = Some(format!("https://127.0.0.1:{port}/api/calling"));
-        w.calling.bot.trust_pem = Some(pem);
-    });
+    let mut controller = ControllerProcess::start(&emu);
     let ada = Agent::start(&emu, "ada").await;
     let grace = Agent::start(&emu, "grace").await;
     emu.salesforce_pick("alan", "Logout")
@@ -84,8 +68,7 @@ async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_no
     })
     .await;
 
-    controller.kill().expect("SIGKILL");
-    let _ = controller.wait();
+    controller.kill();
     // While it is down: ada declines B, grace answers C.
     ada.intent(UserIntent::Decline { call_id: b.clone() }).await;
     grace
@@ -96,8 +79,7 @@ async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_no
     })
     .await;
 
-    let mut controller = spawn_controller(&emu, &config, port, &store);
-    listening(&mut controller);
+    controller.start_again(&emu);
     until(&emu, "C joined in grace's Teams", |s| {
         call_of(s, &c)["teams"] == "answered by Grace Hopper in Teams"
     })
@@ -146,7 +128,7 @@ async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_no
                 .filter(|l| l.state != presence_emulator::calling::LegState::Terminated)
                 .count()
         });
-        let kept = presence_controller::store::CallStore::open(&store)
+        let kept = presence_controller::store::CallStore::open(&controller.store)
             .and_then(|s| s.load())
             .map(|c| c.len())
             .unwrap_or(usize::MAX);
@@ -167,6 +149,6 @@ async fn a_controller_killed_with_five_calls_in_flight_loses_none_and_doubles_no
             .count();
         assert!(logged <= 1, "{id} logged {logged} times");
     }
-    let _ = controller.kill();
+    drop(controller);
     drop((ada, grace));
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{call_of, free_port, listening, record_of, scratch, spawn_controller};
-use presence_emulator::world::{Fault, FaultKind};
+use common::{call_of, record_of, scratch, ControllerProcess};
+use presence_emulator::world::FaultKind;
 use presence_emulator::{Api, Emulator};
 use serde_json::Value;
 
@@ -143,27 +143,8 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
         .unwrap_or(PHASES.len() * VICTIMS.len());
     let emu = Emulator::start().await.expect("emulator");
     emu.with_world(|w| w.settings.teams_ring_s = 1);
-    let config = scratch("controller.toml");
-    let text = include_str!("../demo.toml").replacen(
-        "[[lines]]",
-        "[calls]\nring_timeout_s = 10\n\n[[lines]]",
-        1,
-    );
-    std::fs::write(&config, text).expect("config");
-    let store = scratch("calls.sqlite");
+    let mut controller = ControllerProcess::start(&emu);
     let data = scratch("agent-data");
-    let port = free_port();
-    let start_controller = || {
-        let mut controller = spawn_controller(&emu, &config, port, &store);
-        listening(&mut controller);
-        controller
-    };
-    let mut controller = Some(start_controller());
-    let pem = std::fs::read_to_string(store.with_extension("webhook.pem")).expect("its PEM");
-    emu.with_world(|w| {
-        w.calling.bot.webhook = Some(format!("https://127.0.0.1:{port}/api/calling"));
-        w.calling.bot.trust_pem = Some(pem);
-    });
     let first = App::start(&emu, &data);
     assert!(app_ready(&emu, &first).await, "the app never came up");
     let mut app = Some(first);
@@ -248,26 +229,17 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
             }
         }
         if matches!(victim, "controller" | "both") {
-            if let Some(mut controller) = controller.take() {
-                let _ = controller.kill();
-                let _ = controller.wait();
-            }
+            controller.kill();
         }
         // Every other round, Salesforce is down too while the caller gives up (503 on every
         // REST call): whoever survived meets it, and what they queue waits for its return.
         let outage = round % 2 == 1;
         if outage {
-            emu.with_world(|w| {
-                w.faults.push(Fault {
-                    api: Api::Salesforce,
-                    kind: FaultKind::Status {
-                        status: 503,
-                        retry_after: None,
-                    },
-                    count: None,
-                    path_contains: None,
-                })
-            });
+            let unavailable = FaultKind::Status {
+                status: 503,
+                retry_after: None,
+            };
+            common::fault(&emu, Api::Salesforce, unavailable, None, None);
         }
         tokio::time::sleep(Duration::from_millis(200 + (round as u64 * 37) % 400)).await;
         let _ = emu.hang_up(&id);
@@ -275,9 +247,7 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
             tokio::time::sleep(Duration::from_millis(500)).await;
             emu.with_world(|w| w.faults.clear());
         }
-        if controller.is_none() {
-            controller = Some(start_controller());
-        }
+        controller.start_again(&emu);
         if app.is_none() {
             let again = App::start(&emu, &data);
             assert!(
@@ -332,7 +302,5 @@ async fn d1_the_app_and_the_controller_killed_in_every_phase_of_a_call_lose_and_
     if let Some(app) = app.take() {
         app.kill();
     }
-    if let Some(mut controller) = controller.take() {
-        let _ = controller.kill();
-    }
+    drop(controller);
 }

@@ -204,7 +204,7 @@ pub fn salesforce_id(emu: &Emulator, agent: usize) -> String {
 }
 
 /// The controller binary on `port` with `store`, at the emulator.
-pub fn spawn_controller(
+fn spawn_controller(
     emu: &Emulator,
     config: &std::path::Path,
     port: u16,
@@ -228,7 +228,7 @@ pub fn spawn_controller(
 }
 
 /// Waits until the controller says where it listens (its last line at start).
-pub fn listening(child: &mut std::process::Child) {
+fn listening(child: &mut std::process::Child) {
     use std::io::BufRead as _;
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
@@ -241,9 +241,92 @@ pub fn listening(child: &mut std::process::Child) {
     std::thread::spawn(move || lines.for_each(drop));
 }
 
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// The controller binary at the emulator, as the crash tests run it: the demo settings with a
+/// ring timeout that ends while a test watches (10 s), on a fixed port and store, so that it
+/// can be killed with SIGKILL and started again on the same address and data. Its webhook is
+/// registered at the emulated bot, trusting the self-signed certificate it keeps in the store.
+pub struct ControllerProcess {
+    config: std::path::PathBuf,
+    pub store: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl ControllerProcess {
+    pub fn start(emu: &Emulator) -> Self {
+        let config = scratch("controller.toml");
+        let text = include_str!("../../demo.toml").replacen(
+            "[[lines]]",
+            "[calls]\nring_timeout_s = 10\n\n[[lines]]",
+            1,
+        );
+        std::fs::write(&config, text).expect("config");
+        let mut process = Self {
+            config,
+            store: scratch("calls.sqlite"),
+            port: free_port(),
+            child: None,
+        };
+        process.start_again(emu);
+        let pem =
+            std::fs::read_to_string(process.store.with_extension("webhook.pem")).expect("its PEM");
+        let port = process.port;
+        emu.with_world(|w| {
+            w.calling.bot.webhook = Some(format!("https://127.0.0.1:{port}/api/calling"));
+            w.calling.bot.trust_pem = Some(pem);
+        });
+        process
+    }
+
+    /// Starts it (again) if it is not running, and waits until it listens.
+    pub fn start_again(&mut self, emu: &Emulator) {
+        if self.child.is_none() {
+            let mut child = spawn_controller(emu, &self.config, self.port, &self.store);
+            listening(&mut child);
+            self.child = Some(child);
+        }
+    }
+
+    /// SIGKILL, and the exit reaped.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Injects a fault at the emulator: `count` times (or until cleared), on paths containing
+/// `path_contains` (or every path of `api`).
+pub fn fault(
+    emu: &Emulator,
+    api: presence_emulator::Api,
+    kind: presence_emulator::world::FaultKind,
+    count: Option<u32>,
+    path_contains: Option<String>,
+) {
+    emu.with_world(|w| {
+        w.faults.push(presence_emulator::world::Fault {
+            api,
+            kind,
+            count,
+            path_contains,
+        })
+    });
 }
