@@ -153,7 +153,7 @@ impl CallView {
 }
 
 /// The caller's name when identified, else the number.
-fn who(number: &str, caller: Option<&CallerMatch>) -> String {
+pub(crate) fn who(number: &str, caller: Option<&CallerMatch>) -> String {
     caller.map_or_else(|| number.to_string(), |caller| caller.name.clone())
 }
 

@@ -50,9 +50,8 @@ impl Engine {
         at: &str,
         reason: Option<String>,
     ) {
-        let listed = &mut self.unsaved.controller;
         let Some(reason) = reason else {
-            listed.retain(|call| call.key != call_id);
+            self.unsaved.controller.retain(|call| call.key != call_id);
             return;
         };
         // The call's line as the recent-calls list knows it, else its number alone.
@@ -62,9 +61,7 @@ impl Engine {
             .iter()
             .find(|call| call.call_id == call_id);
         let who = recent.map_or(number.to_string(), |call| {
-            call.caller
-                .as_ref()
-                .map_or(call.number.clone(), |caller| caller.name.clone())
+            crate::snapshot::who(&call.number, call.caller.as_ref())
         });
         let line = UnsavedCall::from_controller(
             call_id,
