@@ -1,32 +1,47 @@
 // The only file that talks to the Rust side.
-const tauri = window.__TAURI__;
-const core = tauri && tauri.core;
+//
+// It uses the two calls every Tauri page has, `__TAURI_INTERNALS__.invoke` and
+// `.transformCallback` (what @tauri-apps/api's `invoke` and `listen` wrap), so the page needs
+// neither `withGlobalTauri` (which would hand every script the whole API) nor a bundler.
+// The panel's capability (src-tauri/capabilities/panel.json) allows exactly what is called here.
+const internals = window.__TAURI_INTERNALS__;
 
 function need() {
-  if (!core) throw new Error("not running inside Presence Bridge");
-  return core;
+  if (!internals) throw new Error("not running inside Presence Bridge");
+  return internals;
 }
 
+const invoke = (command, args = {}) => need().invoke(command, args);
+
 export async function fetchSnapshot() {
-  return need().invoke("snapshot");
+  return invoke("snapshot");
 }
 
 // The shell's events (src-tauri/lib.rs: SNAPSHOT_EVENT, NOTICE_EVENT).
 const SNAPSHOT_EVENT = "presence-bridge:snapshot";
 const NOTICE_EVENT = "presence-bridge:notice";
 
-// Calls `onSnapshot` with every new snapshot the shell pushes, and `onNotice` with every notice.
-export async function subscribe(onSnapshot, onNotice) {
-  if (!tauri || !tauri.event) return;
-  await tauri.event.listen(SNAPSHOT_EVENT, (event) => onSnapshot(event.payload));
-  await tauri.event.listen(NOTICE_EVENT, (event) => onNotice(event.payload));
+// Tauri's event plugin: `handler` is called with every `event` emitted to any target.
+function listen(event, handler) {
+  return invoke("plugin:event|listen", {
+    event,
+    target: { kind: "Any" },
+    handler: need().transformCallback(handler),
+  });
 }
 
-export const pick = (label) => need().invoke("pick", { label });
-export const answer = (callId) => need().invoke("answer", { callId });
-export const decline = (callId) => need().invoke("decline", { callId });
-export const hangUp = (callId) => need().invoke("hang_up", { callId });
-export const dial = (number) => need().invoke("dial", { number });
-export const extendWrapUp = () => need().invoke("extend_wrap_up");
-export const signIn = (link) => need().invoke("sign_in", { link });
-export const retryCallLog = (key) => need().invoke("retry_call_log", { key });
+// Calls `onSnapshot` with every new snapshot the shell pushes, and `onNotice` with every notice.
+export async function subscribe(onSnapshot, onNotice) {
+  if (!internals) return;
+  await listen(SNAPSHOT_EVENT, (event) => onSnapshot(event.payload));
+  await listen(NOTICE_EVENT, (event) => onNotice(event.payload));
+}
+
+export const pick = (label) => invoke("pick", { label });
+export const answer = (callId) => invoke("answer", { callId });
+export const decline = (callId) => invoke("decline", { callId });
+export const hangUp = (callId) => invoke("hang_up", { callId });
+export const dial = (number) => invoke("dial", { number });
+export const extendWrapUp = () => invoke("extend_wrap_up");
+export const signIn = (link) => invoke("sign_in", { link });
+export const retryCallLog = (key) => invoke("retry_call_log", { key });
