@@ -27,8 +27,8 @@ pub fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
             }
         }
         TrayAction::Quit => quit::quit(app.clone()),
-        TrayAction::StartAtLogin(on) => {
-            if let Err(problem) = crate::autostart::set(on) {
+        TrayAction::ToggleStartAtLogin => {
+            if let Err(problem) = crate::autostart::set(app, !crate::autostart::enabled(app)) {
                 let _ = app.emit(NOTICE_EVENT, format!("starting at login: {problem}"));
             }
             pump::redraw_tray(app, &state);

@@ -37,7 +37,7 @@ mod tray;
 use std::sync::Arc;
 
 use presence_sync::SyncHandle;
-use tauri::{App, Builder, Context, Runtime};
+use tauri::{App, Builder, Context, Manager, Runtime};
 
 pub use state::{ShellError, ShellState};
 
@@ -71,11 +71,17 @@ impl Desktop {
 /// Starts the desktop app and blocks until it quits.
 pub fn run() {
     logging::install();
-    let sync = sync::start_for_this_desktop();
+    // First of all: a second launch in the same session hands over to the app that runs (whose
+    // panel comes forward) and exits 0 here, while the app is built, before it could start a
+    // second sync of the same agent (the sync starts in the set-up, below).
+    let builder = Builder::default().plugin(tauri_plugin_single_instance::init(|app, _, _| {
+        tracing::info!("Presence Bridge was launched again: showing its panel");
+        panel::show(app);
+    }));
     match build_app(
-        Builder::default(),
+        builder,
         tauri::generate_context!(),
-        sync,
+        sync::start_for_this_desktop,
         Desktop::ALL,
     ) {
         Ok(app) => app.run(|_, _| {}),
@@ -86,23 +92,24 @@ pub fn run() {
     }
 }
 
-/// Builds the app on any Tauri runtime around a running sync: its state, the parts of the
-/// `desktop` asked for, the panel's IPC commands.
+/// Builds the app on any Tauri runtime: its plugins, then, in its set-up (the first turn of
+/// the event loop, before the panel can call anything), the sync `start_sync` starts, the
+/// parts of the `desktop` asked for and the panel's IPC commands.
 pub fn build_app<R: Runtime>(
     builder: Builder<R>,
     context: Context<R>,
-    sync: SyncHandle,
+    start_sync: impl FnOnce() -> SyncHandle + Send + 'static,
     desktop: Desktop,
 ) -> tauri::Result<App<R>> {
-    let state = Arc::new(ShellState::new(sync));
-    let for_setup = state.clone();
     builder
-        .manage(state)
         .plugin(panel::navigation_guard())
+        .plugin(autostart::plugin())
         .setup(move |app| {
+            let for_setup = Arc::new(ShellState::new(start_sync()));
+            app.manage(for_setup.clone());
             let handle = app.handle().clone();
             let tray = if desktop.tray {
-                let model = for_setup.tray_model();
+                let model = for_setup.tray_model(autostart::enabled(&handle));
                 for_setup.tray_changed(&model);
                 Some(tray::create(&handle, &model, actions::on_tray_action)?)
             } else {

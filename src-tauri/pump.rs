@@ -65,7 +65,7 @@ fn redraw<R: Runtime>(
     tray: Option<&TrayIcon<R>>,
     snapshot: Snapshot,
 ) {
-    let model = TrayModel::from_snapshot(&snapshot, crate::autostart::enabled());
+    let model = TrayModel::from_snapshot(&snapshot, crate::autostart::enabled(app));
     if let Some(tray) = tray {
         if state.tray_changed(&model) {
             if let Err(error) = tray::show(app, tray, &model) {

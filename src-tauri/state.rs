@@ -56,8 +56,8 @@ impl ShellState {
     }
 
     /// The tray's model for the snapshot now.
-    pub fn tray_model(&self) -> TrayModel {
-        TrayModel::from_snapshot(&self.snapshot(), crate::autostart::enabled())
+    pub fn tray_model(&self, start_at_login: bool) -> TrayModel {
+        TrayModel::from_snapshot(&self.snapshot(), start_at_login)
     }
 
     /// Keeps `model` as the one shown; true if it differs from what was shown.

@@ -26,8 +26,8 @@ const QUIT_ID: &str = "quit";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrayAction {
     Pick(String),
-    /// Turn starting at login on (`true`) or off.
-    StartAtLogin(bool),
+    /// Turn starting at login on if it is off, off if it is on (the menu shows which).
+    ToggleStartAtLogin,
     /// Sign in to this cloud again (K1).
     SignIn(Link),
     OpenPanel,
@@ -41,8 +41,7 @@ impl TrayAction {
     pub fn from_menu_id(id: &str) -> Option<Self> {
         match id {
             OPEN_ID => Some(TrayAction::OpenPanel),
-            // The menu shows the state before the click: a click asks for the other one.
-            AUTOSTART_ID => Some(TrayAction::StartAtLogin(!crate::autostart::enabled())),
+            AUTOSTART_ID => Some(TrayAction::ToggleStartAtLogin),
             QUIT_ID => Some(TrayAction::Quit),
             LOG_FOLDER_ID => Some(TrayAction::OpenLogFolder),
             _ if id.starts_with(SIGN_IN_PREFIX) => id

@@ -86,7 +86,7 @@ fn the_panel_commands_drive_a_real_sync_through_the_app_on_the_mock_runtime() {
         toasts: false,
         signals: false,
     };
-    let mut app = build_app(mock_builder(), context(), sync, desktop)
+    let mut app = build_app(mock_builder(), context(), move || sync, desktop)
         .expect("the app builds on the mock runtime");
     let pushed = Arc::new(Mutex::new(Vec::<Snapshot>::new()));
     let seen = pushed.clone();
@@ -205,7 +205,8 @@ fn an_app_that_cannot_start_its_sync_says_why_in_its_snapshot_and_refuses_comman
         toasts: false,
         signals: false,
     };
-    let mut app = build_app(mock_builder(), context(), sync, desktop).expect("the app builds");
+    let mut app =
+        build_app(mock_builder(), context(), move || sync, desktop).expect("the app builds");
     let panel = set_up(&mut app);
     let shown = snapshot(&panel);
     assert_eq!(shown.status_line, "Not running");
@@ -223,4 +224,124 @@ fn an_app_that_cannot_start_its_sync_says_why_in_its_snapshot_and_refuses_comman
     );
     let refused = invoke(&panel, "sign_in", serde_json::json!({ "link": "Teams" }));
     assert_eq!(refused, Err("not connected yet".to_string()));
+}
+
+/// Least privilege (issue 12): the panel's capability grants Tauri's event listening and the
+/// app's own commands, nothing else of Tauri's core. Each call below was open to the page under
+/// `core:default`: repainting or removing the tray, building menus, reading paths, renaming or
+/// closing windows, opening the devtools, forging the shell's own events.
+#[test]
+fn the_panel_may_listen_and_call_our_commands_and_nothing_else_of_tauri() {
+    let sync = presence_sync::cannot_start("not set up".into());
+    let desktop = Desktop {
+        tray: false,
+        toasts: false,
+        signals: false,
+    };
+    let mut app =
+        build_app(mock_builder(), context(), move || sync, desktop).expect("the app builds");
+    let panel = set_up(&mut app);
+    for (command, body) in [
+        (
+            "plugin:tray|set_icon",
+            serde_json::json!({ "rid": 0, "icon": null }),
+        ),
+        (
+            "plugin:tray|set_tooltip",
+            serde_json::json!({ "rid": 0, "tooltip": "hacked" }),
+        ),
+        (
+            "plugin:menu|new",
+            serde_json::json!({ "kind": "Menu", "options": {} }),
+        ),
+        (
+            "plugin:path|resolve_directory",
+            serde_json::json!({ "directory": 11 }),
+        ),
+        ("plugin:app|version", serde_json::json!({})),
+        ("plugin:app|app_hide", serde_json::json!({})),
+        (
+            "plugin:window|set_title",
+            serde_json::json!({ "label": "main", "value": "x" }),
+        ),
+        (
+            "plugin:window|close",
+            serde_json::json!({ "label": "main" }),
+        ),
+        (
+            "plugin:webview|internal_toggle_devtools",
+            serde_json::json!({}),
+        ),
+        (
+            "plugin:event|emit",
+            serde_json::json!({ "event": SNAPSHOT_EVENT, "payload": {} }),
+        ),
+        ("plugin:autostart|enable", serde_json::json!({})),
+    ] {
+        let answer = invoke(&panel, command, body.clone());
+        let refusal = answer.expect_err(command);
+        assert!(
+            refusal.contains("not allowed"),
+            "{command} {body}: refused by the capability, not by its handler: {refusal}"
+        );
+    }
+    // What the page does use is granted: its commands, and listening to the shell's events.
+    let snapshot = invoke(&panel, "snapshot", serde_json::json!({}));
+    assert!(snapshot.is_ok(), "{snapshot:?}");
+    let listening = invoke(
+        &panel,
+        "plugin:event|listen",
+        serde_json::json!({ "event": SNAPSHOT_EVENT, "target": { "kind": "Any" }, "handler": 7 }),
+    );
+    let id = listening.expect("listening is granted");
+    let unlistened = invoke(
+        &panel,
+        "plugin:event|unlisten",
+        serde_json::json!({ "event": SNAPSHOT_EVENT, "eventId": id }),
+    );
+    assert!(unlistened.is_ok(), "{unlistened:?}");
+}
+
+/// Reliability row B4: the capability files grant exactly this list, so a permission added in
+/// passing (`core:default`, a plugin's `default`) fails here and is argued for in review.
+#[test]
+fn the_capability_files_grant_exactly_the_reviewed_list() {
+    const REVIEWED: &[&str] = &[
+        "core:event:allow-listen",
+        "core:event:allow-unlisten",
+        "allow-snapshot",
+        "allow-pick",
+        "allow-answer",
+        "allow-decline",
+        "allow-hang-up",
+        "allow-dial",
+        "allow-extend-wrap-up",
+        "allow-sign-in",
+        "allow-retry-call-log",
+    ];
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src-tauri/capabilities");
+    let mut granted = Vec::new();
+    for entry in std::fs::read_dir(&folder).expect("the capabilities folder") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("a capability file");
+        let capability: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(
+            capability["windows"],
+            serde_json::json!(["main"]),
+            "{path:?}"
+        );
+        assert!(
+            capability.get("remote").is_none(),
+            "{path:?} opens IPC to remote pages"
+        );
+        for permission in capability["permissions"].as_array().expect("permissions") {
+            granted.push(
+                permission
+                    .as_str()
+                    .expect("a permission by name")
+                    .to_string(),
+            );
+        }
+    }
+    assert_eq!(granted, REVIEWED);
 }

@@ -11,6 +11,7 @@
 mod support;
 mod unsaved;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use presence_emulator::Emulator;
@@ -218,6 +219,57 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     )
     .await;
 
+    // A second launch (the agent clicks the app again, the panel buried under another
+    // window) hands over to this one, whose panel comes forward, and exits 0 without starting
+    // a second sync. (Whether it also takes the keyboard is the window manager's call: focus
+    // stealing prevention; there is none here.)
+    let cover = Command::new("display")
+        .args(["-geometry", "+0+0", "-size", "500x700", "xc:magenta"])
+        .spawn()
+        .expect("ImageMagick's display");
+    let _cover = App { child: cover };
+    until_seen(
+        "the panel covered",
+        "desktop-13-covered.png",
+        PANEL_TOP,
+        "#FF00FF",
+    )
+    .await;
+    assert!(!colours_in("desktop-13-covered.png", PANEL_TOP).contains("#6BB700"));
+    let mut second = start_app(
+        &[
+            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
+            ("PRESENCE_BRIDGE_USER", "ada"),
+            ("PRESENCE_BRIDGE_DATA_DIR", data_text),
+        ],
+        "desktop-second-launch.log",
+    );
+    let status = until("the second launch to exit", Duration::from_secs(15), || {
+        second.child.try_wait().ok().flatten()
+    })
+    .await;
+    assert!(status.success(), "the second launch exited with {status}");
+    until_seen(
+        "the panel brought forward",
+        "desktop-14-second-launch.png",
+        PANEL_TOP,
+        "#6BB700",
+    )
+    .await;
+    assert_eq!(
+        app.child.try_wait().ok().flatten(),
+        None,
+        "the first runs on"
+    );
+    let second_log = std::fs::read_to_string(shots_dir().join("desktop-second-launch.log"))
+        .expect("the second launch's log");
+    // A second sync on the same data would have said so (D5: its outbox is taken) on stderr.
+    assert!(
+        !second_log.contains("presence-bridge: "),
+        "a second sync started: {second_log}"
+    );
+    assert_eq!(salesforce_state(&emu), "Available");
+
     // The session ends (SIGTERM): the app logs out first and hands Teams back (L7, L3).
     run("kill", &["-TERM", &app.child.id().to_string()]);
     let status = until("the app to exit", Duration::from_secs(15), || {
@@ -295,7 +347,8 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
     let log_text = std::fs::read_to_string(&log_file).expect("the log file");
     assert!(log_text.contains("logging to "), "{log_text}");
     // "Start at login" in the tray menu (after the ten states) writes the session's autostart
-    // entry for this very binary.
+    // entry for this very binary (tauri-plugin-autostart: under ~/.config whatever
+    // XDG_CONFIG_HOME says, the path unquoted), and a second pick removes it.
     until_seen(
         "grace's tray icon",
         "desktop-9-grace.png",
@@ -304,18 +357,31 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
     )
     .await;
     pick_from_tray(11, Some("desktop-10-start-at-login.png")).await;
-    let entry_path = config_home.join("autostart/presence-bridge.desktop");
+    let entry_path = home.join(".config/autostart/presence-bridge.desktop");
     let entry = until("the autostart entry", Duration::from_secs(10), || {
         std::fs::read_to_string(&entry_path).ok()
     })
     .await;
     assert!(
+        entry.starts_with("[Desktop Entry]\nType=Application\n"),
+        "{entry}"
+    );
+    assert!(
         entry.contains(&format!(
-            "\nExec=\"{}\"\n",
+            "\nExec={} \n",
             env!("CARGO_BIN_EXE_presence-bridge")
         )),
         "{entry}"
     );
+    // The tray menu is rebuilt (with the checkmark) just after the entry is written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pick_from_tray(11, Some("desktop-10b-stop-at-login.png")).await;
+    until(
+        "the autostart entry removed",
+        Duration::from_secs(10),
+        || (!entry_path.exists()).then_some(()),
+    )
+    .await;
     let _ = app.child.kill();
     let _ = app.child.wait();
     let _ = std::fs::remove_dir_all(&home);
