@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 # salesforce-check: the Salesforce package without an org (salesforce/scripts/check.sh).
-.PHONY: fuzz salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
+.PHONY: audit fuzz salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -42,6 +42,11 @@ soak: deps
 # toolchain with cargo-fuzz (scripts/fuzz.sh); the corpus runs on stable in make test.
 fuzz:
 	scripts/fuzz.sh
+
+# The dependency graph against deny.toml with cargo-deny: licences, bans, sources, and
+# advisories where RustSec's database can be fetched (scripts/audit.sh).
+audit: deps
+	scripts/audit.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -83,5 +88,5 @@ icons:
 salesforce-check: deps
 	salesforce/scripts/check.sh --self-test
 
-test: deps fmt-check core-purity clippy salesforce-check unit-tests keyring-tests ui-tests
+test: deps fmt-check core-purity audit clippy salesforce-check unit-tests keyring-tests ui-tests
 	@echo "make test: all checks passed"

