@@ -25,15 +25,10 @@ const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
 const OLD_FILES: usize = 4;
 
 /// `$XDG_STATE_HOME/presence-bridge/logs`, else `~/.local/state/presence-bridge/logs` (the
-/// XDG base directory specification's place for logs).
+/// XDG base directory specification's place for logs; `%LOCALAPPDATA%` on Windows,
+/// `~/Library/Logs` on macOS: [`presence_sync::places`]).
 pub fn log_dir() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
-        })?;
-    Some(state.join("presence-bridge").join("logs"))
+    presence_sync::places::log_dir()
 }
 
 /// Installs the log: the file under [`log_dir`] and stderr. Returns the folder in use, or says

@@ -27,6 +27,7 @@ mod handle;
 pub mod local;
 pub mod loopback;
 pub mod outbox;
+pub mod places;
 pub mod request;
 pub mod retry;
 pub mod salesforce;

@@ -30,14 +30,10 @@ pub enum LocalError {
     Outbox { path: PathBuf, error: OutboxError },
 }
 
-/// `$XDG_DATA_HOME/presence-bridge`, else `~/.local/share/presence-bridge`.
+/// `$XDG_DATA_HOME/presence-bridge`, else `~/.local/share/presence-bridge` (on Linux; see
+/// [`crate::places`] for the others).
 pub fn default_data_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(|d| PathBuf::from(d).join("presence-bridge"))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/presence-bridge"))
-        })
+    crate::places::data_dir()
 }
 
 /// A name made safe for a file name (anything but ASCII letters, digits, `-`, `_` becomes `_`).

@@ -10,12 +10,10 @@ use thiserror::Error;
 
 pub const DEFAULTS: &str = include_str!("../defaults/settings.toml");
 
-/// The user's configuration folder: `$XDG_CONFIG_HOME`, else `~/.config`.
+/// The user's configuration folder: `$XDG_CONFIG_HOME`, else `~/.config` (on Linux; see
+/// [`crate::places`] for the others).
 pub fn config_home() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+    crate::places::config_home()
 }
 
 /// Where the desktop app looks for the user's file: `presence-bridge/settings.toml` in
