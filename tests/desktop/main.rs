@@ -130,6 +130,8 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     })
     .await;
     until_both_clouds(&emu, "On a Call", "Busy").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    colours_in("desktop-2b-on-a-call.png", PANEL_TOP);
     until("the toast closed", Duration::from_secs(10), || {
         (notification_times("CloseNotification", None).len() == 2).then_some(())
     })
@@ -178,6 +180,8 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     })
     .await;
     assert!(outcome.contains("Do Not Disturb"), "{outcome}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    colours_in("desktop-4b-dnd-blocked.png", PANEL_TOP);
     assert_eq!(
         notify_log().matches("\"Incoming call\"").count(),
         toasts_before
@@ -269,6 +273,16 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
         "a second sync started: {second_log}"
     );
     assert_eq!(salesforce_state(&emu), "Available");
+
+    // Logout from the tray (its tenth state): Teams gets every call back, and the panel says
+    // there is no connection to Teams (L3).
+    pick_from_tray(10, None).await;
+    until("Logout in Salesforce", Duration::from_secs(10), || {
+        (salesforce_state(&emu) == "Logout").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    colours_in("desktop-15-logged-out.png", PANEL_TOP);
 
     // The session ends (SIGTERM): the app logs out first and hands Teams back (L7, L3).
     run("kill", &["-TERM", &app.child.id().to_string()]);
