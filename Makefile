@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 # salesforce-check: the Salesforce package without an org (salesforce/scripts/check.sh).
-.PHONY: audit fuzz salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
+.PHONY: screenshots package package-test audit fuzz salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -17,6 +17,15 @@ build: deps
 # Without a display (a bare server), the app runs on a virtual one.
 run: build
 	scripts/run-demo.sh target/debug/presence-emulator target/debug/presence-bridge target/debug/presence-controller
+
+# The installable package: a .deb of the release build, by the Tauri bundler (desktop entry,
+# hicolor icons, Depends), in target/release/bundle/deb/.
+package: deps
+	npx --no-install tauri build --bundles deb
+
+# The .deb installed with dpkg, run in demo mode from /usr/bin, removed with dpkg -r.
+package-test: deps
+	scripts/package-test.sh
 
 # The cloud emulator alone, on the demo scenario (control page at http://127.0.0.1:8787/_emulator/ui).
 emulator:
@@ -73,6 +82,10 @@ ui-tests: deps
 
 ui-smoke: ui-tests
 
+# The README's screenshots (docs/screenshots/), from the first UI test's run.
+screenshots: deps
+	scripts/screenshots.sh
+
 # How fast a call reaches the desktop and leaves it (figures in BENCHMARKS.md); PB_BENCH_ROUNDS=30.
 bench-desktop: deps
 	scripts/ui-tests.sh bench_
@@ -88,5 +101,5 @@ icons:
 salesforce-check: deps
 	salesforce/scripts/check.sh --self-test
 
-test: deps fmt-check core-purity audit clippy salesforce-check unit-tests keyring-tests ui-tests
+test: deps fmt-check core-purity audit clippy salesforce-check unit-tests keyring-tests ui-tests package-test
 	@echo "make test: all checks passed"

@@ -43,13 +43,18 @@ else
   echo "deps: installed ${#missing[@]} packages"
 fi
 
-# The Salesforce package's tools, exactly as the committed lockfile pins them; again only when
-# the lockfile changed since the last install (npm records what it installed).
-salesforce="$(dirname "$0")/../salesforce"
-if [ ! -f "$salesforce/node_modules/.package-lock.json" ] ||
-   [ "$salesforce/package-lock.json" -nt "$salesforce/node_modules/.package-lock.json" ]; then
-  echo "deps: installing the Salesforce package's tools (npm ci)"
-  (cd "$salesforce" && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error)
-else
-  echo "deps: the Salesforce package's tools are installed"
-fi
+# Node tools, exactly as each committed lockfile pins them, and again only when the lockfile
+# changed since the last install (npm records what it installed): the Tauri CLI, whose bundler
+# makes the .deb (make package), and the Salesforce package's tools.
+npm_tools() {
+  if [ ! -f "$1/node_modules/.package-lock.json" ] ||
+     [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    echo "deps: installing $2 (npm ci)"
+    (cd "$1" && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error)
+  else
+    echo "deps: $2 installed"
+  fi
+}
+root="$(dirname "$0")/.."
+npm_tools "$root" "the Tauri CLI"
+npm_tools "$root/salesforce" "the Salesforce package's tools"
