@@ -62,6 +62,22 @@ fn set_up(app: &mut tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> {
     app.get_webview_window("main").expect("the panel window")
 }
 
+/// No tray, toasts or signals: the mock runtime has none of them.
+const HEADLESS: Desktop = Desktop {
+    tray: false,
+    toasts: false,
+    signals: false,
+};
+
+/// The app around a sync that could not start (`why`), set up, and its panel.
+fn app_that_cannot_sync(why: &str) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let sync = presence_sync::cannot_start(why.into());
+    let mut app =
+        build_app(mock_builder(), context(), move || sync, HEADLESS).expect("the app builds");
+    let panel = set_up(&mut app);
+    (app, panel)
+}
+
 fn until(what: &str, check: impl Fn() -> bool) {
     let started = Instant::now();
     while !check() {
@@ -81,12 +97,7 @@ fn the_panel_commands_drive_a_real_sync_through_the_app_on_the_mock_runtime() {
     options.storage = Storage::Outbox(Arc::new(outbox));
     let (sync, running) = presence_sync::start(options, |_| {}, std::future::pending());
     tauri::async_runtime::spawn(running);
-    let desktop = Desktop {
-        tray: false,
-        toasts: false,
-        signals: false,
-    };
-    let mut app = build_app(mock_builder(), context(), move || sync, desktop)
+    let mut app = build_app(mock_builder(), context(), move || sync, HEADLESS)
         .expect("the app builds on the mock runtime");
     let pushed = Arc::new(Mutex::new(Vec::<Snapshot>::new()));
     let seen = pushed.clone();
@@ -197,17 +208,8 @@ fn the_panel_commands_drive_a_real_sync_through_the_app_on_the_mock_runtime() {
 
 #[test]
 fn an_app_that_cannot_start_its_sync_says_why_in_its_snapshot_and_refuses_commands() {
-    let sync = presence_sync::cannot_start(
-        "not set up: write ~/.config/presence-bridge/settings.toml".into(),
-    );
-    let desktop = Desktop {
-        tray: false,
-        toasts: false,
-        signals: false,
-    };
-    let mut app =
-        build_app(mock_builder(), context(), move || sync, desktop).expect("the app builds");
-    let panel = set_up(&mut app);
+    let (_app, panel) =
+        app_that_cannot_sync("not set up: write ~/.config/presence-bridge/settings.toml");
     let shown = snapshot(&panel);
     assert_eq!(shown.status_line, "Not running");
     assert_eq!(
@@ -232,15 +234,7 @@ fn an_app_that_cannot_start_its_sync_says_why_in_its_snapshot_and_refuses_comman
 /// closing windows, opening the devtools, forging the shell's own events.
 #[test]
 fn the_panel_may_listen_and_call_our_commands_and_nothing_else_of_tauri() {
-    let sync = presence_sync::cannot_start("not set up".into());
-    let desktop = Desktop {
-        tray: false,
-        toasts: false,
-        signals: false,
-    };
-    let mut app =
-        build_app(mock_builder(), context(), move || sync, desktop).expect("the app builds");
-    let panel = set_up(&mut app);
+    let (_app, panel) = app_that_cannot_sync("not set up");
     for (command, body) in [
         (
             "plugin:tray|set_icon",
