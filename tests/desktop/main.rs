@@ -26,14 +26,12 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     let data = std::env::temp_dir().join(format!("pb-desktop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let data_text = data.to_str().expect("utf-8 path");
-    let mut app = start_app(
-        &[
-            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
-            ("PRESENCE_BRIDGE_USER", "ada"),
-            ("PRESENCE_BRIDGE_DATA_DIR", data_text),
-        ],
-        "desktop-app.log",
-    );
+    let ada_env = [
+        ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
+        ("PRESENCE_BRIDGE_USER", "ada"),
+        ("PRESENCE_BRIDGE_DATA_DIR", data_text),
+    ];
+    let mut app = start_app(&ada_env, "desktop-app.log");
 
     // Signed in, synced, and shown: the panel maps and the tray shows the green Available icon.
     let started = Instant::now();
@@ -240,14 +238,7 @@ async fn an_agent_takes_a_call_from_the_keyboard_picks_from_the_tray_and_quits_l
     )
     .await;
     assert!(!colours_in("desktop-13-covered.png", PANEL_TOP).contains("#6BB700"));
-    let mut second = start_app(
-        &[
-            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
-            ("PRESENCE_BRIDGE_USER", "ada"),
-            ("PRESENCE_BRIDGE_DATA_DIR", data_text),
-        ],
-        "desktop-second-launch.log",
-    );
+    let mut second = start_app(&ada_env, "desktop-second-launch.log");
     let status = until("the second launch to exit", Duration::from_secs(15), || {
         second.child.try_wait().ok().flatten()
     })

@@ -30,12 +30,6 @@ pub enum LocalError {
     Outbox { path: PathBuf, error: OutboxError },
 }
 
-/// `$XDG_DATA_HOME/presence-bridge`, else `~/.local/share/presence-bridge` (on Linux; see
-/// [`crate::places`] for the others).
-pub fn default_data_dir() -> Option<PathBuf> {
-    crate::places::data_dir()
-}
-
 /// A name made safe for a file name (anything but ASCII letters, digits, `-`, `_` becomes `_`).
 fn file_safe(who: &str) -> String {
     who.chars()

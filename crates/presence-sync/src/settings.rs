@@ -10,16 +10,11 @@ use thiserror::Error;
 
 pub const DEFAULTS: &str = include_str!("../defaults/settings.toml");
 
-/// The user's configuration folder: `$XDG_CONFIG_HOME`, else `~/.config` (on Linux; see
-/// [`crate::places`] for the others).
-pub fn config_home() -> Option<PathBuf> {
-    crate::places::config_home()
-}
-
-/// Where the desktop app looks for the user's file: `presence-bridge/settings.toml` in
-/// [`config_home`].
+/// Where the desktop app looks for the user's file: `presence-bridge/settings.toml` in the
+/// user's configuration folder ([`crate::places::config_home`]).
 pub fn default_path() -> Option<PathBuf> {
-    config_home().map(|dir| dir.join("presence-bridge/settings.toml"))
+    crate::places::config_home()
+        .map(|dir| dir.join(crate::places::APP_FOLDER).join("settings.toml"))
 }
 
 /// An emulator address taken from the environment (`PRESENCE_BRIDGE_EMULATOR`): only a

@@ -19,7 +19,7 @@ use crate::connect::{
 use crate::driver;
 use crate::error::SyncError;
 use crate::handle::{Connectors, Session, SyncHandle};
-use crate::local::{default_data_dir, AgentData, LocalError};
+use crate::local::{AgentData, LocalError};
 use crate::outbox::Outbox;
 use crate::request::Transport;
 
@@ -135,7 +135,7 @@ async fn start_up(options: SyncOptions, session: Arc<Session>) -> Result<Started
         Storage::DataDir(dir) => {
             let dir = dir
                 .clone()
-                .or_else(default_data_dir)
+                .or_else(crate::places::data_dir)
                 .ok_or(LocalError::NoDataDir)?;
             let data = AgentData::open(&dir, options.target.agent())?;
             if let Some(aside) = &data.outbox.quarantined {
