@@ -447,6 +447,8 @@ async fn d6_a_backlog_of_ten_thousand_logs_drains_in_order_at_the_set_pace() {
     let span = Duration::from_secs(3);
     tokio::time::sleep(span).await;
     worker.abort();
+    // Abort lands at the worker's next await: wait for it, so the counts below stand still.
+    let _ = worker.await;
     let delivered: Vec<String> = tasks(&emu.state())
         .iter()
         .map(|t| t["Call_Log_Key__c"].as_str().unwrap_or("").to_string())
@@ -465,10 +467,13 @@ async fn d6_a_backlog_of_ten_thousand_logs_drains_in_order_at_the_set_pace() {
         .map(|n| format!("backlog-{n:05}"))
         .collect();
     assert_eq!(delivered, expected, "in order, none skipped or repeated");
-    assert_eq!(
-        outbox.pending().expect("pending") as usize,
-        10_000 - delivered.len(),
-        "nothing dropped"
+    // The abort may cut one upsert after Salesforce stored it and before its answer was read:
+    // that log stays pending and goes again under the same key, so the upsert lands it once.
+    let pending = outbox.pending().expect("pending") as usize;
+    let settled = 10_000 - delivered.len();
+    assert!(
+        pending == settled || pending == settled + 1,
+        "nothing dropped: {pending} pending, {settled} expected (one more if cut in flight)"
     );
     // One request at a time: the log never shows two Task upserts answered at once out of order.
     let upserts = requests(&emu)
