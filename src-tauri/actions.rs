@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use presence_core::{Picker, UserIntent};
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::{AppHandle, Manager, Runtime};
 
 use crate::toast::ToastChoice;
 use crate::tray::TrayAction;
-use crate::{panel, pump, quit, ShellError, ShellState, NOTICE_EVENT};
+use crate::{panel, pump, quit, ShellError, ShellState};
 
 pub fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
     let state = app.state::<Arc<ShellState>>().inner().clone();
@@ -20,16 +20,13 @@ pub fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
                 .ok_or_else(|| "there is no log folder (no XDG_STATE_HOME or HOME)".to_string())
                 .and_then(crate::system::open);
             if let Err(problem) = opened {
-                let _ = app.emit(
-                    NOTICE_EVENT,
-                    format!("The log folder cannot be opened: {problem}"),
-                );
+                pump::say(app, format!("The log folder cannot be opened: {problem}"));
             }
         }
         TrayAction::Quit => quit::quit(app.clone()),
         TrayAction::ToggleStartAtLogin => {
             if let Err(problem) = crate::autostart::set(app, !crate::autostart::enabled(app)) {
-                let _ = app.emit(NOTICE_EVENT, format!("starting at login: {problem}"));
+                pump::say(app, format!("starting at login: {problem}"));
             }
             pump::redraw_tray(app, &state);
         }
@@ -74,9 +71,9 @@ pub fn on_toast_choice<R: Runtime>(
     }
 }
 
-/// Shows a refusal in the panel.
+/// Shows a refusal to the agent.
 fn say_if_refused<R: Runtime>(app: &AppHandle<R>, result: Result<(), ShellError>) {
     if let Err(problem) = result {
-        let _ = app.emit(NOTICE_EVENT, problem.to_string());
+        pump::say(app, problem.to_string());
     }
 }

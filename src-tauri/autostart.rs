@@ -1,7 +1,8 @@
 //! "Start at login", through `tauri-plugin-autostart`: on Linux an XDG autostart entry
 //! (`~/.config/autostart/presence-bridge.desktop`) that desktop sessions (GNOME, KDE, Xfce, …)
 //! read at login, a login item on macOS, the `Run` key on Windows; the same calls on each.
-//! Off until the agent turns it on from the tray menu; on, the entry starts this very binary.
+//! Off until the agent turns it on from the tray menu; on, the entry starts this very binary
+//! in the tray (`--in-tray`), its panel closed.
 
 use tauri::plugin::TauriPlugin;
 use tauri::{AppHandle, Manager, Runtime};
@@ -12,6 +13,8 @@ use tauri_plugin_autostart::AutoLaunchManager;
 pub fn plugin<R: Runtime>() -> TauriPlugin<R> {
     tauri_plugin_autostart::Builder::new()
         .app_name("presence-bridge")
+        // At login the app starts in the tray, its panel closed (and its webview not built).
+        .args([crate::panel::IN_TRAY])
         .build()
 }
 

@@ -7,7 +7,8 @@
 //! first second, so the tray and panel show its snapshot while the app signs in, and say why
 //! when it cannot run.
 //!
-//! The app lives in the tray: closing the panel hides it (minimises it without a tray host).
+//! The app lives in the tray: closing the panel releases its window and webview (minimises it
+//! without a tray host), and a call or the tray's Open builds it again.
 //! Quitting (the tray's Quit, or SIGINT or SIGTERM from the session) logs the agent out first
 //! (L7) and waits a few seconds at most for those writes.
 //!
@@ -37,7 +38,7 @@ mod tray;
 use std::sync::Arc;
 
 use presence_sync::SyncHandle;
-use tauri::{App, Builder, Context, Manager, Runtime};
+use tauri::{App, Builder, Context, Manager, RunEvent, Runtime};
 
 pub use state::{ShellError, ShellState};
 
@@ -57,6 +58,9 @@ pub struct Desktop {
     pub toasts: bool,
     /// SIGINT and SIGTERM quit (and log out) as the tray's Quit does.
     pub signals: bool,
+    /// The panel opens at start; off when the app starts for the tray alone
+    /// ([`panel::IN_TRAY`], as the login entry starts it).
+    pub panel_at_start: bool,
 }
 
 impl Desktop {
@@ -65,6 +69,7 @@ impl Desktop {
         tray: true,
         toasts: true,
         signals: true,
+        panel_at_start: true,
     };
 }
 
@@ -78,13 +83,26 @@ pub fn run() {
         tracing::info!("Presence Bridge was launched again: showing its panel");
         panel::show(app);
     }));
+    let desktop = Desktop {
+        panel_at_start: !std::env::args().any(|arg| arg == panel::IN_TRAY),
+        ..Desktop::ALL
+    };
     match build_app(
         builder,
         tauri::generate_context!(),
         sync::start_for_this_desktop,
-        Desktop::ALL,
+        desktop,
     ) {
-        Ok(app) => app.run(|_, _| {}),
+        // The app lives in the tray: closing the panel, its last window, must not end it
+        // (only Quit does, which exits with a code).
+        Ok(app) => app.run(|_, event| {
+            if let RunEvent::ExitRequested {
+                code: None, api, ..
+            } = event
+            {
+                api.prevent_exit();
+            }
+        }),
         Err(error) => {
             eprintln!("presence-bridge: the desktop shell did not start: {error}");
             std::process::exit(1);
@@ -118,6 +136,10 @@ pub fn build_app<R: Runtime>(
             let toasts = desktop
                 .toasts
                 .then(|| toast::Toasts::start(actions::on_toast_choice(handle.clone())));
+            if let Some(toasts) = &toasts {
+                // For the shell's own notices while the panel is closed.
+                app.manage(toasts.clone());
+            }
             tauri::async_runtime::spawn(pump::pump(
                 handle.clone(),
                 for_setup.clone(),
@@ -125,11 +147,12 @@ pub fn build_app<R: Runtime>(
                 toasts,
             ));
             if desktop.signals {
-                quit::quit_on_signals(handle);
+                quit::quit_on_signals(handle.clone());
             }
+            panel::open_at_start(&handle, !desktop.panel_at_start);
             Ok(())
         })
-        .on_window_event(panel::hide_instead_of_closing)
+        .on_window_event(panel::release_on_close)
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::pick,

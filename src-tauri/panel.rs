@@ -1,9 +1,12 @@
-//! The softphone panel's window: shown from the tray or when a call rings. Closing it hides it
-//! to the tray, where Quit ends the app; on a desktop without a tray host it is minimised
-//! instead, so that it can always be found again (a second launch would find the agent's sync
-//! already running).
+//! The softphone panel's window: built when the agent opens it from the tray or a call rings,
+//! and released (window, webview and its web processes) when the agent closes it, so that the
+//! app idles as the tray alone; Quit in the tray ends the app. On a desktop without a tray host
+//! closing minimises it instead, so that it can always be found again (a second launch would
+//! find the agent's sync already running).
 
-use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
+use tauri::{
+    AppHandle, Manager, Runtime, WebviewWindow, WebviewWindowBuilder, Window, WindowEvent,
+};
 
 /// The panel window's label in `tauri.conf.json`.
 const PANEL: &str = "main";
@@ -30,10 +33,32 @@ pub fn navigation_guard<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
         .build()
 }
 
+/// Opens the panel at start, unless the app was started for the tray alone ([`IN_TRAY`], as
+/// the login entry starts it): then nothing but the tray runs until the agent opens the panel
+/// or a call rings. Without a tray host the panel is always built, minimised, so that the app
+/// can be found.
+pub fn open_at_start<R: Runtime>(app: &AppHandle<R>, in_tray: bool) {
+    if !in_tray {
+        return show(app);
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if !tray_host_present().await {
+            if let Some(window) = window(&app, Focus::Leave) {
+                let _ = window.minimize();
+            }
+        }
+    });
+}
+
+/// The argument that starts the app in the tray with its panel closed.
+pub const IN_TRAY: &str = "--in-tray";
+
 /// Shows the panel (un-minimised) and gives it the keyboard, as the tray's "Open" asks.
 pub fn show<R: Runtime>(app: &AppHandle<R>) {
-    show_ringing(app);
-    if let Some(window) = app.get_webview_window(PANEL) {
+    if let Some(window) = window(app, Focus::Take) {
+        let _ = window.unminimize();
+        let _ = window.show();
         let _ = window.set_focus();
     }
 }
@@ -42,21 +67,56 @@ pub fn show<R: Runtime>(app: &AppHandle<R>) {
 /// Salesforce, and an Enter meant for a note must not answer the call. Once the agent moves to
 /// the panel, its Answer button has the focus.
 pub fn show_ringing<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window(PANEL) {
+    if let Some(window) = window(app, Focus::Leave) {
         let _ = window.unminimize();
         let _ = window.show();
     }
 }
 
-/// Closing the panel hides it (or minimises it, without a tray host); the app goes on.
-pub fn hide_instead_of_closing<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
+/// Whether the panel is open (built; it may be minimised).
+pub fn is_open<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.get_webview_window(PANEL).is_some()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Focus {
+    Take,
+    Leave,
+}
+
+/// The panel's window, built from `tauri.conf.json` when it is not open: its page asks for the
+/// snapshot as it loads, so a panel built for a ringing call shows the call.
+fn window<R: Runtime>(app: &AppHandle<R>, focus: Focus) -> Option<WebviewWindow<R>> {
+    if let Some(window) = app.get_webview_window(PANEL) {
+        return Some(window);
+    }
+    let Some(config) = app.config().app.windows.iter().find(|w| w.label == PANEL) else {
+        tracing::error!("tauri.conf.json has no window labelled {PANEL}: no panel to show");
+        return None;
+    };
+    match WebviewWindowBuilder::from_config(app, config)
+        .and_then(|builder| builder.focused(focus == Focus::Take).build())
+    {
+        Ok(window) => Some(window),
+        Err(error) => {
+            tracing::error!("the panel could not be built: {error}");
+            None
+        }
+    }
+}
+
+/// Closing the panel releases it, window and webview (its web processes end), so that an idle
+/// app is the tray alone; it is built again when the agent opens it or a call rings. Without a
+/// tray host it is minimised instead: there would be nothing left to open it from.
+pub fn release_on_close<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
     if let WindowEvent::CloseRequested { api, .. } = event {
         if window.label() == PANEL {
             api.prevent_close();
             let window = window.clone();
             tauri::async_runtime::spawn(async move {
                 let _ = if tray_host_present().await {
-                    window.hide()
+                    tracing::info!("the panel was closed: its webview is released");
+                    window.destroy()
                 } else {
                     window.minimize()
                 };
@@ -66,17 +126,41 @@ pub fn hide_instead_of_closing<R: Runtime>(window: &Window<R>, event: &WindowEve
 }
 
 /// Whether a tray host that shows our icon runs: a StatusNotifierWatcher on the session bus
-/// (KDE, GNOME's AppIndicator extension, Xfce, Cinnamon, …). Asked at each close, since a
-/// panel may start after the app.
+/// (KDE, GNOME's AppIndicator extension, Xfce, Cinnamon, …), or on X an XEmbed system tray
+/// (trayer, stalonetray, older panels), where appindicator falls back to. Asked at each close,
+/// since a panel may start after the app.
 #[cfg(all(unix, not(target_os = "macos")))]
 async fn tray_host_present() -> bool {
-    async fn ask() -> zbus::Result<bool> {
+    async fn watcher() -> zbus::Result<bool> {
         let connection = zbus::Connection::session().await?;
         let bus = zbus::fdo::DBusProxy::new(&connection).await?;
         let watcher = zbus::names::BusName::try_from("org.kde.StatusNotifierWatcher")?;
         Ok(bus.name_has_owner(watcher).await?)
     }
-    ask().await.unwrap_or(false)
+    if watcher().await.unwrap_or(false) {
+        return true;
+    }
+    tauri::async_runtime::spawn_blocking(xembed_tray)
+        .await
+        .unwrap_or(false)
+}
+
+/// Whether the X display (if any) has a system tray: an owner of `_NET_SYSTEM_TRAY_S<screen>`
+/// (freedesktop System Tray Protocol).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn xembed_tray() -> bool {
+    use x11rb::protocol::xproto::ConnectionExt;
+    let ask = || -> Result<bool, Box<dyn std::error::Error>> {
+        let (connection, screen) = x11rb::connect(None)?;
+        let name = format!("_NET_SYSTEM_TRAY_S{screen}");
+        let selection = connection
+            .intern_atom(false, name.as_bytes())?
+            .reply()?
+            .atom;
+        let owner = connection.get_selection_owner(selection)?.reply()?.owner;
+        Ok(owner != x11rb::NONE)
+    };
+    ask().unwrap_or(false)
 }
 
 /// Windows and macOS always have a tray (notification area, menu bar).

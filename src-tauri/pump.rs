@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use presence_core::{Snapshot, UiEffect};
 use tauri::tray::TrayIcon;
-use tauri::{AppHandle, Emitter, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::toast::Toasts;
 use crate::tray::{self, TrayModel};
@@ -76,6 +76,18 @@ fn redraw<R: Runtime>(
     let _ = app.emit(SNAPSHOT_EVENT, snapshot);
 }
 
+/// Tells the agent something the shell itself found (a refusal, a folder that cannot be
+/// opened): in the panel when it is open, else as a toast, and in the log either way, so that
+/// nothing said is lost while the panel is closed.
+pub fn say<R: Runtime>(app: &AppHandle<R>, text: String) {
+    tracing::info!("notice: {text}");
+    if panel::is_open(app) {
+        let _ = app.emit(NOTICE_EVENT, text);
+    } else if let Some(toasts) = app.try_state::<Toasts>() {
+        toasts.show(UiEffect::Notice { text });
+    }
+}
+
 /// Redraws now (after a tray click whose own checkmark moved).
 pub fn redraw_tray<R: Runtime>(app: &AppHandle<R>, state: &ShellState) {
     let tray = app.tray_by_id(tray::TRAY_ID);
@@ -83,15 +95,21 @@ pub fn redraw_tray<R: Runtime>(app: &AppHandle<R>, state: &ShellState) {
 }
 
 fn show_effect<R: Runtime>(app: &AppHandle<R>, toasts: Option<&Toasts>, effect: UiEffect) {
-    match &effect {
-        // A ringing call brings the panel up with its Answer button.
-        UiEffect::Ring { .. } => panel::show_ringing(app),
-        UiEffect::Notice { text } => {
-            let _ = app.emit(NOTICE_EVENT, text.clone());
-        }
-        UiEffect::CallerShown { .. } | UiEffect::StopRinging { .. } => {}
+    let ringing = matches!(effect, UiEffect::Ring { .. });
+    if let UiEffect::Notice { text } = &effect {
+        let _ = app.emit(NOTICE_EVENT, text.clone());
     }
+    // The toast first: it is a message to the desk's own thread, while a closed panel takes
+    // over half a second to build again (a web process to start, the page to load).
     if let Some(toasts) = toasts {
         toasts.show(effect);
+    }
+    // A ringing call brings the panel up with its Answer button, built on the event loop's
+    // thread so that the snapshots and effects behind this one are not held up meanwhile.
+    if ringing {
+        let handle = app.clone();
+        if let Err(error) = app.run_on_main_thread(move || panel::show_ringing(&handle)) {
+            tracing::error!("the ringing panel could not be shown: {error}");
+        }
     }
 }

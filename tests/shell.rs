@@ -67,6 +67,7 @@ const HEADLESS: Desktop = Desktop {
     tray: false,
     toasts: false,
     signals: false,
+    panel_at_start: true,
 };
 
 /// The app around a sync that could not start (`why`), set up, and its panel.
