@@ -8,8 +8,10 @@
 //! read from screenshots (ImageMagick) and from the notifications sent, and every outcome is
 //! checked in the clouds' state.
 
+mod idle;
 mod support;
 mod unsaved;
+mod x11;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -373,7 +375,7 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
     );
     assert!(
         entry.contains(&format!(
-            "\nExec={} \n",
+            "\nExec={} --in-tray\n",
             env!("CARGO_BIN_EXE_presence-bridge")
         )),
         "{entry}"

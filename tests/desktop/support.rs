@@ -167,10 +167,16 @@ pub async fn pick_from_tray(entry: usize, shot: Option<&str>) {
     run("xdotool", &["key", "Return"]);
 }
 
+/// The app under test: this build's, or the one in `PB_APP_BIN` (`make bench-desktop` sets the
+/// release build there).
+pub fn app_binary() -> String {
+    std::env::var("PB_APP_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_presence-bridge").into())
+}
+
 /// Starts the app with `env` and its standard error in `target/shots/<log>`.
 pub fn start_app(env: &[(&str, &str)], log: &str) -> App {
     let log = std::fs::File::create(shots_dir().join(log)).expect("log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_presence-bridge"));
+    let mut command = Command::new(app_binary());
     command
         .env_remove("PRESENCE_BRIDGE_EMULATOR")
         .env_remove("PRESENCE_BRIDGE_CONFIG")
