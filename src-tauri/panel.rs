@@ -4,6 +4,7 @@
 //! closing minimises it instead, so that it can always be found again (a second launch would
 //! find the agent's sync already running).
 
+use tauri::webview::{NewWindowResponse, PageLoadEvent};
 use tauri::{
     AppHandle, Manager, Runtime, WebviewWindow, WebviewWindowBuilder, Window, WindowEvent,
 };
@@ -94,9 +95,22 @@ fn window<R: Runtime>(app: &AppHandle<R>, focus: Focus) -> Option<WebviewWindow<
         tracing::error!("tauri.conf.json has no window labelled {PANEL}: no panel to show");
         return None;
     };
-    match WebviewWindowBuilder::from_config(app, config)
-        .and_then(|builder| builder.focused(focus == Focus::Take).build())
-    {
+    match WebviewWindowBuilder::from_config(app, config).and_then(|builder| {
+        let builder = builder
+            .focused(focus == Focus::Take)
+            // `window.open` and `target="_blank"` links open nothing (reliability row B5).
+            .on_new_window(|url, _| {
+                tracing::warn!("the panel was kept from opening a window for {url}");
+                NewWindowResponse::Deny
+            })
+            .on_page_load(|window, page| {
+                if page.event() == PageLoadEvent::Finished {
+                    tracing::info!("the panel loaded {}", page.url());
+                    run_test_script(&window);
+                }
+            });
+        builder.build()
+    }) {
         Ok(window) => Some(window),
         Err(error) => {
             tracing::error!("the panel could not be built: {error}");
@@ -104,6 +118,22 @@ fn window<R: Runtime>(app: &AppHandle<R>, focus: Focus) -> Option<WebviewWindow<
         }
     }
 }
+
+/// Debug builds only: runs the script in `PRESENCE_BRIDGE_TEST_PAGE_SCRIPT` in the panel's
+/// page once it has loaded, the way the UI test of row B5 plays a page that tries to leave
+/// (`tests/desktop/guard.rs`). Release builds have no such door.
+#[cfg(debug_assertions)]
+fn run_test_script<R: Runtime>(window: &WebviewWindow<R>) {
+    if let Ok(script) = std::env::var("PRESENCE_BRIDGE_TEST_PAGE_SCRIPT") {
+        tracing::warn!("running the test script in the panel's page (a debug build)");
+        if let Err(error) = window.eval(script) {
+            tracing::error!("the test script could not run: {error}");
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn run_test_script<R: Runtime>(_: &WebviewWindow<R>) {}
 
 /// Closing the panel releases it, window and webview (its web processes end), so that an idle
 /// app is the tray alone; it is built again when the agent opens it or a call rings. Without a

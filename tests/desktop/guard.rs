@@ -1,0 +1,131 @@
+//! Reliability row B5: the panel's page cannot take the agent anywhere. A page that tries to
+//! leave (a script setting `location`, an `<iframe>`, `window.open`, a `target="_blank"` link
+//! clicked) reaches nothing: a tripwire server on loopback sees no request, the log says what
+//! was refused, and the panel stays the panel. The page is played by a script the debug build
+//! runs in it (`PRESENCE_BRIDGE_TEST_PAGE_SCRIPT`, `src-tauri/panel.rs`).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use presence_emulator::Emulator;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a display, a tray host and a notification server: make ui-tests"]
+async fn a_page_that_tries_to_leave_the_panel_reaches_nothing() {
+    // The tripwire: every connection to it is counted, with the first bytes of its request.
+    let tripwire = TcpListener::bind("127.0.0.1:0").expect("a tripwire port");
+    let trip = format!("http://{}", tripwire.local_addr().expect("its address"));
+    let tripped = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let (tripped, requests) = (tripped.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in tripwire.incoming().flatten() {
+                tripped.fetch_add(1, Ordering::SeqCst);
+                let accepted = chrono::Utc::now().format("%H:%M:%S%.3f").to_string();
+                let mut stream = stream;
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = [0u8; 200];
+                let read = stream.read(&mut head).unwrap_or(0);
+                if let Ok(mut requests) = requests.lock() {
+                    requests.push(format!(
+                        "{:?} at {accepted}",
+                        String::from_utf8_lossy(&head[..read]),
+                    ));
+                }
+            }
+        });
+    }
+    let script = format!(
+        r#"setTimeout(() => {{
+            const frame = document.createElement("iframe");
+            frame.src = "{trip}/frame";
+            document.body.appendChild(frame);
+            window.open("{trip}/popup");
+        }}, 300);
+        setTimeout(() => {{
+            const link = document.createElement("a");
+            link.href = "{trip}/blank";
+            link.target = "_blank";
+            document.body.appendChild(link);
+            link.click();
+        }}, 600);
+        setTimeout(() => {{ window.location.href = "{trip}/away"; }}, 900);"#
+    );
+
+    let emu = Emulator::start().await.expect("emulator");
+    let data = std::env::temp_dir().join(format!("pb-desktop-guard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let log = "desktop-guard.log";
+    let mut app = start_app(
+        &[
+            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
+            ("PRESENCE_BRIDGE_USER", "ada"),
+            (
+                "PRESENCE_BRIDGE_DATA_DIR",
+                data.to_str().expect("utf-8 path"),
+            ),
+            ("PRESENCE_BRIDGE_TEST_PAGE_SCRIPT", script.as_str()),
+        ],
+        log,
+    );
+    until("the first presence write", Duration::from_secs(30), || {
+        (salesforce_state(&emu) == "Available").then_some(())
+    })
+    .await;
+    until_seen("the panel", "desktop-guard-1.png", PANEL_TOP, "#6BB700").await;
+    let log_text = || std::fs::read_to_string(shots_dir().join(log)).unwrap_or_default();
+    until("the script to have run", Duration::from_secs(10), || {
+        log_text().contains("running the test script").then_some(())
+    })
+    .await;
+    // Each attempt is refused and said: the navigation and the new windows. The frame is
+    // stopped before it is asked for, by the page's policy (`frame-src 'none'`), so it is
+    // checked by the tripwire alone.
+    until("the refusals in the log", Duration::from_secs(10), || {
+        let text = log_text();
+        ["/away", "/popup", "/blank"]
+            .iter()
+            .all(|path| {
+                text.lines().any(|line| {
+                    line.contains("the panel was kept from")
+                        && line.contains(&format!("{trip}{path}"))
+                })
+            })
+            .then_some(())
+    })
+    .await;
+    // Time for anything let through to have connected.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Not one request reached it. WebKit's network process may open a connection to a
+    // clicked link's server while the navigation is being decided (its preconnect), and then
+    // sends nothing on it: counted and shown, not a request.
+    let requests = requests.lock().map(|r| r.clone()).unwrap_or_default();
+    eprintln!(
+        "connections to the tripwire: {} ({requests:?})",
+        tripped.load(Ordering::SeqCst)
+    );
+    assert!(
+        requests.iter().all(|request| request.starts_with("\"\"")),
+        "the page sent a request to the tripwire: {requests:?}"
+    );
+    let text = log_text();
+    assert!(
+        !text.contains(&format!("the panel loaded {trip}")),
+        "the panel loaded a page of the tripwire:\n{text}"
+    );
+    // Still the panel: its own page, Available shown.
+    until_seen("the panel", "desktop-guard-2.png", PANEL_TOP, "#6BB700").await;
+    assert!(
+        app.child.try_wait().expect("the app's status").is_none(),
+        "the app ended"
+    );
+    let _ = app.child.kill();
+    let _ = app.child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
