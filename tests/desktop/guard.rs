@@ -59,25 +59,15 @@ async fn a_page_that_tries_to_leave_the_panel_reaches_nothing() {
     );
 
     let emu = Emulator::start().await.expect("emulator");
-    let data = std::env::temp_dir().join(format!("pb-desktop-guard-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
+    let data = fresh_dir("guard");
     let log = "desktop-guard.log";
-    let mut app = start_app(
-        &[
-            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
-            ("PRESENCE_BRIDGE_USER", "ada"),
-            (
-                "PRESENCE_BRIDGE_DATA_DIR",
-                data.to_str().expect("utf-8 path"),
-            ),
-            ("PRESENCE_BRIDGE_TEST_PAGE_SCRIPT", script.as_str()),
-        ],
+    let mut app = start_ada(
+        &emu,
+        &data,
+        &[("PRESENCE_BRIDGE_TEST_PAGE_SCRIPT", script.as_str())],
         log,
     );
-    until("the first presence write", Duration::from_secs(30), || {
-        (salesforce_state(&emu) == "Available").then_some(())
-    })
-    .await;
+    until_first_write(&emu).await;
     until_seen("the panel", "desktop-guard-1.png", PANEL_TOP, "#6BB700").await;
     let log_text = || std::fs::read_to_string(shots_dir().join(log)).unwrap_or_default();
     until("the script to have run", Duration::from_secs(10), || {

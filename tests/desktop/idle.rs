@@ -111,23 +111,9 @@ pub async fn close_panel(x: &X, app: &App) {
 async fn a_closed_panel_is_released_and_built_again_by_a_call_and_by_the_tray() {
     let emu = Emulator::start().await.expect("emulator");
     let _controller = controller(&emu).await;
-    let data = std::env::temp_dir().join(format!("pb-desktop-idle-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut app = start_app(
-        &[
-            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
-            ("PRESENCE_BRIDGE_USER", "ada"),
-            (
-                "PRESENCE_BRIDGE_DATA_DIR",
-                data.to_str().expect("utf-8 path"),
-            ),
-        ],
-        "desktop-idle.log",
-    );
-    until("the first presence write", Duration::from_secs(30), || {
-        (salesforce_state(&emu) == "Available").then_some(())
-    })
-    .await;
+    let data = fresh_dir("idle");
+    let mut app = start_ada(&emu, &data, &[], "desktop-idle.log");
+    until_first_write(&emu).await;
     until_seen("the panel", "desktop-idle-1.png", PANEL_TOP, "#6BB700").await;
     let open = footprint(app.child.id());
     assert!(open.web_processes >= 1, "the panel's page runs: {open:?}");
@@ -207,30 +193,13 @@ async fn a_closed_panel_is_released_and_built_again_by_a_call_and_by_the_tray() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: make bench-desktop"]
 async fn bench_idle_footprint_and_ring_to_panel() {
-    let rounds: usize = std::env::var("PB_BENCH_ROUNDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(30);
+    let rounds = bench_rounds();
     let emu = Emulator::start().await.expect("emulator");
     let _controller = controller(&emu).await;
-    let data = std::env::temp_dir().join(format!("pb-desktop-idle-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let app = start_app(
-        &[
-            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
-            ("PRESENCE_BRIDGE_USER", "ada"),
-            (
-                "PRESENCE_BRIDGE_DATA_DIR",
-                data.to_str().expect("utf-8 path"),
-            ),
-        ],
-        "desktop-idle-bench.log",
-    );
+    let data = fresh_dir("idle-bench");
+    let app = start_ada(&emu, &data, &[], "desktop-idle-bench.log");
     eprintln!("the app under test: {}", app_binary());
-    until("the first presence write", Duration::from_secs(30), || {
-        (salesforce_state(&emu) == "Available").then_some(())
-    })
-    .await;
+    until_first_write(&emu).await;
     until_seen("the panel", "desktop-idle-bench.png", PANEL_TOP, "#6BB700").await;
     let open = settled_footprint(app.child.id()).await;
     let x = X::open();

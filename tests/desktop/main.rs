@@ -396,35 +396,20 @@ async fn a_desktop_without_settings_says_how_to_set_up_and_one_with_settings_sig
 }
 
 /// `make bench-desktop`: how fast a call reaches the agent's desktop and leaves it again.
-/// Each round the emulator offers a direct call and the caller hangs up 300 ms into the ring.
-/// Measured from the emulator's own timestamps and the notification calls' (dbus-monitor):
-/// offer → the sync's answer to the controller (Signalled; the baseline, same run), offer →
-/// the ringing toast on the session bus, and the caller's hang-up → the toast closed (C7 asks
-/// for under one second).
+/// Each round a direct call is placed into Teams (the controller answers it and offers it to
+/// ada) and the caller hangs up 300 ms into the ring. Measured from the emulator's own
+/// timestamps and the notification calls' (dbus-monitor): placed → the sync's answer as the
+/// controller acts on it (Signalled; the baseline, same run), placed → the ringing toast on
+/// the session bus, and the caller's hang-up → the toast closed (C7 asks for under one second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: make bench-desktop"]
 async fn bench_ring_and_stop_latency() {
-    let rounds: usize = std::env::var("PB_BENCH_ROUNDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(30);
+    let rounds = bench_rounds();
     let emu = Emulator::start().await.expect("emulator");
     let _controller = controller(&emu).await;
-    let data = std::env::temp_dir().join(format!("pb-desktop-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let data_text = data.to_str().expect("utf-8 path");
-    let _app = start_app(
-        &[
-            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
-            ("PRESENCE_BRIDGE_USER", "ada"),
-            ("PRESENCE_BRIDGE_DATA_DIR", data_text),
-        ],
-        "desktop-bench.log",
-    );
-    until("the first presence write", Duration::from_secs(30), || {
-        (salesforce_state(&emu) == "Available").then_some(())
-    })
-    .await;
+    let data = fresh_dir("bench");
+    let _app = start_ada(&emu, &data, &[], "desktop-bench.log");
+    until_first_write(&emu).await;
     let (rings_before, closes_before) = (
         notification_times("Notify", Some("Incoming call")).len(),
         notification_times("CloseNotification", None).len(),
@@ -464,7 +449,7 @@ async fn bench_ring_and_stop_latency() {
         "baseline: call placed → Signalled (the controller's offer and the sync's answer)",
         signalled,
     );
-    percentiles("offer → ringing toast on the session bus", toasted);
+    percentiles("call placed → ringing toast on the session bus", toasted);
     percentiles("caller hangs up → toast closed", stopped);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -167,6 +167,42 @@ pub async fn pick_from_tray(entry: usize, shot: Option<&str>) {
     run("xdotool", &["key", "Return"]);
 }
 
+/// The rounds a benchmark runs: `PB_BENCH_ROUNDS`, else 30.
+pub fn bench_rounds() -> usize {
+    std::env::var("PB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(30)
+}
+
+/// An empty directory for one test's data, under the system's temporary directory.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pb-desktop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The app signed in as ada against `emu`, its data in `data`, with `more` environment and
+/// its standard error in `target/shots/<log>`.
+pub fn start_ada(emu: &Emulator, data: &Path, more: &[(&str, &str)], log: &str) -> App {
+    let data = data.to_str().expect("a UTF-8 data directory");
+    let mut env = vec![
+        ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
+        ("PRESENCE_BRIDGE_USER", "ada"),
+        ("PRESENCE_BRIDGE_DATA_DIR", data),
+    ];
+    env.extend_from_slice(more);
+    start_app(&env, log)
+}
+
+/// Waits for the sync's first presence write: Salesforce says Available.
+pub async fn until_first_write(emu: &Emulator) {
+    until("the first presence write", Duration::from_secs(30), || {
+        (salesforce_state(emu) == "Available").then_some(())
+    })
+    .await;
+}
+
 /// The app under test: this build's, or the one in `PB_APP_BIN` (`make bench-desktop` sets the
 /// release build there).
 pub fn app_binary() -> String {

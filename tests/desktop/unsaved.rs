@@ -90,13 +90,10 @@ async fn a_refused_call_log_is_shown_with_its_reason_logged_and_saved_once_on_re
     let home = std::env::temp_dir().join(format!("pb-desktop-unsaved-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     let (data, state) = (home.join("data"), home.join("state"));
-    let mut app = start_app(
-        &[
-            ("PRESENCE_BRIDGE_EMULATOR", emu.base_url.as_str()),
-            ("PRESENCE_BRIDGE_USER", "ada"),
-            ("PRESENCE_BRIDGE_DATA_DIR", data.to_str().expect("utf-8")),
-            ("XDG_STATE_HOME", state.to_str().expect("utf-8")),
-        ],
+    let mut app = start_ada(
+        &emu,
+        &data,
+        &[("XDG_STATE_HOME", state.to_str().expect("utf-8"))],
         "desktop-unsaved.log",
     );
     until("the panel window", Duration::from_secs(30), panel_window).await;
