@@ -10,6 +10,24 @@ use thiserror::Error;
 
 pub const DEFAULTS: &str = include_str!("../defaults/settings.toml");
 
+/// Whether a settings file is this user's to trust: not writable by group or others, and
+/// owned by this user or by root. Another user who owns it could point the app at their own
+/// endpoints (reliability row B2).
+#[cfg(unix)]
+fn private_to_this_user(metadata: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if metadata.permissions().mode() & 0o022 != 0 {
+        return Err("writable by others; make it private (chmod 600)".into());
+    }
+    let owner = metadata.uid();
+    if owner != 0 && owner != rustix::process::geteuid().as_raw() {
+        return Err(format!(
+            "owned by another user (uid {owner}); it must be yours or root's"
+        ));
+    }
+    Ok(())
+}
+
 /// Where the desktop app looks for the user's file: `presence-bridge/settings.toml` in the
 /// user's configuration folder ([`crate::places::config_home`]).
 pub fn default_path() -> Option<PathBuf> {
@@ -165,28 +183,37 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Reads the user's file (refusing large, group- or world-writable files) over the defaults.
+    /// Reads the user's file over the defaults. Refused, with the reason: anything but a
+    /// regular file (a FIFO would block the read, a device could be endless), a file larger
+    /// than [`MAX_SETTINGS_BYTES`] (also if it grows while read), and on Unix a file others
+    /// may write or that belongs to another user (root's, as IT deploys it, is taken). A
+    /// symlink is followed and its target judged.
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        use std::io::Read as _;
         let file_error = |problem: String| SettingsError::File {
             path: path.display().to_string(),
             problem,
         };
         let metadata = std::fs::metadata(path).map_err(|e| file_error(e.to_string()))?;
+        if !metadata.is_file() {
+            return Err(file_error("not a regular file".into()));
+        }
         if metadata.len() > MAX_SETTINGS_BYTES {
             return Err(file_error(format!(
                 "larger than {MAX_SETTINGS_BYTES} bytes"
             )));
         }
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            if metadata.permissions().mode() & 0o022 != 0 {
-                return Err(file_error(
-                    "writable by others; make it private (chmod 600)".into(),
-                ));
-            }
+        private_to_this_user(&metadata).map_err(file_error)?;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_SETTINGS_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| file_error(e.to_string()))?;
+        if text.len() as u64 > MAX_SETTINGS_BYTES {
+            return Err(file_error(format!(
+                "larger than {MAX_SETTINGS_BYTES} bytes"
+            )));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
         Self::from_layers(Some(&text)).map_err(|error| match error {
             SettingsError::Invalid(problem) => file_error(problem),
             other => other,
@@ -404,6 +431,72 @@ mod tests {
             .expect_err("huge")
             .to_string()
             .contains("larger than"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Row B2: a settings path that is a link, a directory, a FIFO, a device, or another
+    /// user's file.
+    #[cfg(unix)]
+    #[test]
+    fn links_are_judged_by_their_target_and_odd_or_foreign_files_are_refused() {
+        use std::os::unix::fs::{symlink, PermissionsExt as _};
+        let dir = std::env::temp_dir().join(format!("pb-settings-b2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let refused = |path: &Path, reason: &str| {
+            let error = Settings::load(path).expect_err(reason).to_string();
+            assert!(
+                error.contains(reason) && error.contains(&path.display().to_string()),
+                "{path:?}: {error}"
+            );
+        };
+        let own = dir.join("own.toml");
+        std::fs::write(&own, GOOD).expect("write");
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let link = dir.join("link.toml");
+        symlink(&own, &link).expect("symlink");
+        assert!(
+            Settings::load(&link).is_ok(),
+            "a link to the user's own file"
+        );
+
+        let shared = dir.join("shared.toml");
+        std::fs::write(&shared, GOOD).expect("write");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let to_shared = dir.join("to-shared.toml");
+        symlink(&shared, &to_shared).expect("symlink");
+        refused(&to_shared, "writable by others");
+
+        let dangling = dir.join("dangling.toml");
+        symlink(dir.join("gone.toml"), &dangling).expect("symlink");
+        refused(&dangling, "No such file");
+        refused(&dir, "not a regular file");
+        let to_device = dir.join("device.toml");
+        symlink("/dev/zero", &to_device).expect("symlink");
+        refused(&to_device, "not a regular file");
+        let fifo = dir.join("fifo.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo");
+        refused(&fifo, "not a regular file");
+
+        // Another user's file, private to them: only root can make one here.
+        let theirs = dir.join("theirs.toml");
+        std::fs::write(&theirs, GOOD).expect("write");
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&theirs, Some(4321), Some(4321)).expect("chown");
+            refused(&theirs, "owned by another user (uid 4321)");
+            std::os::unix::fs::chown(&theirs, Some(0), Some(0)).expect("chown");
+            assert!(
+                Settings::load(&theirs).is_ok(),
+                "root's file, as IT deploys it"
+            );
+        } else {
+            eprintln!("not root: a file of another user cannot be made; its refusal is untested");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }
