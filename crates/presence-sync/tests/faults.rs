@@ -1,7 +1,7 @@
 //! Section 7 of `shared/reference/reliability.md` (the rows about the network, tokens, time
 //! and the outbox) through the real clients, driver and emulator on 127.0.0.1. Each test is
 //! named after its row. Rows covered elsewhere: T1 (`end_to_end.rs`, 429 with Retry-After),
-//! T2/T3 (engine retry tests), A1–A3/A9 (`sign_in.rs`), A5–A7 (`keyring.rs`), C3
+//! T2 (`throttling.rs`), T3 (engine retry tests), A1–A3/A9 (`sign_in.rs`), A5–A7 (`keyring.rs`), C3
 //! (`end_to_end.rs`), D1/D2 (`outbox.rs`, SIGKILL), D4/D5 (`outbox.rs`).
 
 mod common;
@@ -696,25 +696,6 @@ async fn d6_the_backlog_slows_down_as_the_org_api_allowance_runs_out() {
         Some(100),
         "read from Sforce-Limit-Info"
     );
-}
-
-/// The emulator's answered requests with their time (ms, emulator clock at time scale 1).
-fn timed_requests(emu: &Emulator) -> Vec<(i64, String, u64)> {
-    emu.state()["requests"]
-        .as_array()
-        .map(|all| {
-            all.iter()
-                .filter_map(|r| {
-                    let at = chrono::DateTime::parse_from_rfc3339(r["at"].as_str()?).ok()?;
-                    Some((
-                        at.timestamp_millis(),
-                        r["path"].as_str()?.to_string(),
-                        r["status"].as_u64()?,
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

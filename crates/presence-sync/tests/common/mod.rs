@@ -328,6 +328,25 @@ pub fn requests(emu: &Emulator) -> Vec<(String, String, u64)> {
         .unwrap_or_default()
 }
 
+/// The emulator's answered requests with their time (ms, emulator clock at time scale 1).
+pub fn timed_requests(emu: &Emulator) -> Vec<(i64, String, u64)> {
+    emu.state()["requests"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|r| {
+                    let at = chrono::DateTime::parse_from_rfc3339(r["at"].as_str()?).ok()?;
+                    Some((
+                        at.timestamp_millis(),
+                        r["path"].as_str()?.to_string(),
+                        r["status"].as_u64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Waits until the emulator's call has the wanted status.
 pub async fn until_call(
     emu: &Emulator,
