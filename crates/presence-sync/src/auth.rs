@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::error::SyncError;
+use crate::request::OAuthHttp;
 use crate::secrets::SecretStore;
 use crate::wire::{
     self,
@@ -208,11 +209,8 @@ const SIGN_IN_NEEDED: &[&str] = &[
     "consent_required",
 ];
 
-pub(crate) fn oauth_error<
-    E: std::error::Error,
-    T: oauth2::ErrorResponseType + std::fmt::Display + 'static,
->(
-    error: oauth2::RequestTokenError<E, oauth2::StandardErrorResponse<T>>,
+pub(crate) fn oauth_error<T: oauth2::ErrorResponseType + std::fmt::Display + 'static>(
+    error: oauth2::RequestTokenError<SyncError, oauth2::StandardErrorResponse<T>>,
 ) -> SyncError {
     match error {
         oauth2::RequestTokenError::ServerResponse(response) => {
@@ -227,7 +225,8 @@ pub(crate) fn oauth_error<
                 SyncError::Server(format!("the sign-in server refused for now: {text}"))
             }
         }
-        oauth2::RequestTokenError::Request(inner) => SyncError::Network(inner.to_string()),
+        // The transport's own failure (typed by `OAuthHttp`), an oversized answer included.
+        oauth2::RequestTokenError::Request(inner) => inner,
         oauth2::RequestTokenError::Parse(inner, _) => SyncError::Malformed {
             what: "a token answer",
             source: Some(inner.into_inner()),
@@ -263,7 +262,7 @@ impl OAuthEndpoints {
     }
 
     /// The HTTP client of a sign-in: no redirects followed (against SSRF, and to read the code).
-    fn http(&self) -> Result<reqwest::Client, SyncError> {
+    fn http(&self) -> Result<OAuthHttp, SyncError> {
         self.transport.oauth_client()
     }
 }
@@ -272,7 +271,7 @@ impl OAuthEndpoints {
 #[derive(Debug)]
 pub struct TokenSource {
     endpoints: OAuthEndpoints,
-    http: reqwest::Client,
+    http: OAuthHttp,
     tokens: Mutex<Tokens>,
     /// Set when the tokens must be refreshed before their next use whatever their expiry says.
     stale: std::sync::atomic::AtomicBool,
@@ -289,7 +288,7 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
-    fn assemble(endpoints: OAuthEndpoints, http: reqwest::Client, tokens: Tokens) -> Self {
+    fn assemble(endpoints: OAuthEndpoints, http: OAuthHttp, tokens: Tokens) -> Self {
         Self {
             endpoints,
             http,
@@ -321,6 +320,7 @@ impl TokenSource {
         let client = endpoints.client()?;
         let (url, csrf, verifier) = authorization(&endpoints, &client, Some(user));
         let response = http
+            .client()
             .get(url)
             .send()
             .await
@@ -377,7 +377,7 @@ impl TokenSource {
     /// Redeems an authorization code with its PKCE verifier.
     async fn redeem(
         endpoints: OAuthEndpoints,
-        http: reqwest::Client,
+        http: OAuthHttp,
         client: &OAuthClient,
         code: String,
         verifier: PkceCodeVerifier,
@@ -445,6 +445,7 @@ impl TokenSource {
         let http = endpoints.http()?;
         let scope = endpoints.scopes.join(" ");
         let response = http
+            .client()
             .post(&endpoints.token_url)
             .form(&[
                 ("response_type", "device_code"),
@@ -466,6 +467,7 @@ impl TokenSource {
         loop {
             tokio::time::sleep(interval).await;
             let response = http
+                .client()
                 .post(&endpoints.token_url)
                 .form(&[
                     ("grant_type", "device"),

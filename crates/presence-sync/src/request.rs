@@ -9,6 +9,50 @@ use serde_json::Value;
 use crate::auth::TokenSource;
 use crate::error::{read_body, retry_after, status_error, SyncError};
 
+/// The sign-in servers' HTTP client, for the `oauth2` crate and our own token requests.
+/// Written here because the crate's reqwest adapter reads a whole answer however large
+/// (`Response::bytes`); this one reads at most [`crate::error::MAX_BODY_BYTES`] through
+/// [`read_body`] (reliability row B1) and keeps transport failures typed, so that a refused
+/// connection is retried as a network error and never read as "sign-in needed".
+#[derive(Clone, Debug)]
+pub struct OAuthHttp(reqwest::Client);
+
+impl OAuthHttp {
+    /// The client itself, for the requests the `oauth2` crate does not make.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.0
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
+    type Error = SyncError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, SyncError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)
+                .map_err(|error| SyncError::from_transport(&error))?;
+            let response = self
+                .0
+                .execute(request)
+                .await
+                .map_err(|error| SyncError::from_transport(&error))?;
+            let mut answer = oauth2::http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            for (name, value) in response.headers() {
+                answer = answer.header(name, value);
+            }
+            let body = read_body(response).await?;
+            answer
+                .body(body)
+                .map_err(|error| SyncError::Server(format!("an unreadable answer: {error}")))
+        })
+    }
+}
+
 /// How the clients reach the clouds: timeouts, certificates trusted besides the system's, and
 /// (for tests of name resolution) a resolver.
 #[derive(Clone)]
@@ -76,10 +120,11 @@ impl Transport {
 
     /// A client for sign-in and token requests: the same timeouts and resolver, and no
     /// redirect followed (against SSRF, and so that the authorization code can be read).
-    pub fn oauth_client(&self) -> Result<reqwest::Client, SyncError> {
+    pub fn oauth_client(&self) -> Result<OAuthHttp, SyncError> {
         self.builder()?
             .redirect(reqwest::redirect::Policy::none())
             .build()
+            .map(OAuthHttp)
             .map_err(|error| SyncError::Network(error.to_string()))
     }
 

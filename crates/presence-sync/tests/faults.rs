@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
 use std::net::TcpListener as StdListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -220,33 +219,6 @@ async fn b1_malformed_presence_answers_degrade_the_link_and_change_nothing() {
     let state = emu.state();
     assert_eq!(salesforce_state(&state), Some("Available"));
     assert_eq!(agent.snapshot().state.as_deref(), Some("Available"));
-}
-
-/// A one-shot HTTP server on 127.0.0.1 that answers every request with `response` (raw bytes)
-/// and closes: for answers the emulator does not give (HTML, huge or deeply nested bodies).
-fn canned_server(response: Vec<u8>) -> String {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind");
-    let address = listener.local_addr().expect("address");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut stream = stream;
-            let mut head = [0u8; 4096];
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = stream.read(&mut head);
-            let _ = stream.write_all(&response);
-        }
-    });
-    format!("http://{address}")
-}
-
-fn http_response(content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut response = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    response.extend_from_slice(body);
-    response
 }
 
 fn graph_client(base: &str, transport: &Transport) -> GraphClient {

@@ -408,3 +408,30 @@ pub fn call_log(key: &str) -> presence_core::CallLog {
         offer_record: None,
     }
 }
+
+/// A one-shot HTTP server on 127.0.0.1 that answers every request with `response` (raw bytes)
+/// and closes: for answers the emulator does not give (HTML, huge or deeply nested bodies).
+pub fn canned_server(response: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut head = [0u8; 4096];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = std::io::Read::read(&mut stream, &mut head);
+            let _ = std::io::Write::write_all(&mut stream, &response);
+        }
+    });
+    format!("http://{address}")
+}
+
+pub fn http_response(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(body);
+    response
+}
