@@ -1,4 +1,5 @@
-//! Reliability row B5: the panel's page cannot take the agent anywhere. A page that tries to
+//! Reliability rows B5 and B3 in the real panel. B5: the panel's page cannot take the agent
+//! anywhere. A page that tries to
 //! leave (a script setting `location`, an `<iframe>`, `window.open`, a `target="_blank"` link
 //! clicked) reaches nothing: a tripwire server on loopback sees no request, the log says what
 //! was refused, and the panel stays the panel. The page is played by a script the debug build
@@ -117,5 +118,83 @@ async fn a_page_that_tries_to_leave_the_panel_reaches_nothing() {
     );
     let _ = app.child.kill();
     let _ = app.child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Reliability row B3 in the real panel: callers whose names are markup (an `<img>` with an
+/// `onerror`, a `</script><script>`) ring, and the page shows each name as text: no element
+/// with a handler, no script carrying it, no Content-Security-Policy violation. The page
+/// script reports what it counted by asking to load `http://report.invalid/…`, which the
+/// navigation guard refuses and logs, the one way out of the page a test can read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a display, a tray host and a notification server: make ui-tests"]
+async fn callers_named_in_markup_are_shown_as_text_in_the_panel() {
+    let names = [
+        "<img src=x onerror=location='//pwned.invalid/img'>",
+        "</script><script>location='//pwned.invalid/script'</script>",
+    ];
+    let script = format!(
+        r#"let violations = 0;
+        document.addEventListener("securitypolicyviolation", () => {{ violations += 1; }});
+        const names = {names};
+        let next = 0;
+        const look = setInterval(() => {{
+            if (next >= names.length) {{ clearInterval(look); return; }}
+            if (!document.body.innerText.includes(names[next])) return;
+            const shown = next;
+            next += 1;
+            setTimeout(() => {{
+                const handlers = document.querySelectorAll("[onerror]").length;
+                const injected = [...document.scripts]
+                    .filter((s) => s.textContent.includes("pwned")).length;
+                window.location.href = `http://report.invalid/shown-${{shown}}` +
+                    `?handlers=${{handlers}}&injected=${{injected}}&violations=${{violations}}`;
+            }}, 300);
+        }}, 50);"#,
+        names = serde_json::to_string(&names).expect("names as JSON"),
+    );
+    let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
+    let data = fresh_dir("markup");
+    let log = "desktop-markup.log";
+    let _app = start_ada(
+        &emu,
+        &data,
+        &[("PRESENCE_BRIDGE_TEST_PAGE_SCRIPT", script.as_str())],
+        log,
+    );
+    until_first_write(&emu).await;
+    until_seen("the panel", "desktop-markup-1.png", PANEL_TOP, "#6BB700").await;
+    let log_text = || std::fs::read_to_string(shots_dir().join(log)).unwrap_or_default();
+    for (shown, name) in names.iter().enumerate() {
+        let phone = format!("+1 415 555 01{}", 60 + shown);
+        let contact = emu.with_world(|world| {
+            world.insert_record(
+                "Contact",
+                serde_json::from_value(serde_json::json!({"Name": name, "Phone": phone}))
+                    .expect("fields"),
+            )
+        });
+        assert!(contact.is_some(), "the contact {name}");
+        let call = emu
+            .place_call("ada", "Direct", &phone.replace(' ', ""))
+            .expect("call");
+        let report = format!(
+            "the panel was kept from loading http://report.invalid/shown-{shown}?handlers=0&injected=0&violations=0"
+        );
+        until("the page's report", Duration::from_secs(15), || {
+            let text = log_text();
+            assert!(
+                !text.contains(&format!("report.invalid/shown-{shown}?")) || text.contains(&report),
+                "the page counted markup at work for {name}:\n{text}"
+            );
+            text.contains(&report).then_some(())
+        })
+        .await;
+        emu.hang_up(&call.call_id).expect("hang up");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = log_text();
+    assert!(!text.contains("pwned.invalid"), "markup ran:\n{text}");
     let _ = std::fs::remove_dir_all(&data);
 }
