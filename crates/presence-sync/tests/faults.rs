@@ -99,6 +99,56 @@ async fn n3_a_stalled_server_times_out_without_blocking_the_agent() {
     assert_eq!(salesforce_state(&emu.state()), Some("Do Not Disturb"));
 }
 
+/// N3, the drip: a server that sends its headers and then one byte of the body every 200 ms
+/// (a slowloris answer, which no per-read timeout would end) is given up on when the whole
+/// request's time is spent, as a timeout that is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_a_drip_fed_answer_is_given_up_on_when_the_request_time_is_spent() {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut head = [0u8; 4096];
+                let _ = std::io::Read::read(&mut stream, &mut head);
+                let body = br#"{"availability":"Available","activity":"Available"}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = std::io::Write::write_all(&mut stream, head.as_bytes());
+                for byte in body {
+                    if std::io::Write::write_all(&mut stream, &[*byte]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    let transport = Transport {
+        request_timeout: Duration::from_secs(1),
+        ..Transport::default()
+    };
+    let client = graph_client(&base, &transport);
+    let asked = Instant::now();
+    let error = client
+        .my_presence()
+        .await
+        .expect_err("a drip is not an answer");
+    let took = asked.elapsed();
+    // The whole body would take over 10 s; the request's 1 s ends it.
+    assert!(
+        took < Duration::from_secs(3),
+        "given up on after {took:?}: {error:?}"
+    );
+    assert!(
+        matches!(error.kind(), Failure::Transient { .. }),
+        "a drip is retried with backoff: {error:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t4_server_errors_on_both_clouds_are_retried_and_nothing_is_lost() {
     let emu = Emulator::start().await.expect("emulator");
