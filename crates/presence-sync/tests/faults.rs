@@ -337,21 +337,6 @@ async fn b1_html_huge_deep_and_mistyped_bodies_are_typed_errors() {
     }
 }
 
-/// A resolver that knows no names, as when DNS is down.
-struct NoDns;
-
-impl reqwest::dns::Resolve for NoDns {
-    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async {
-            Err::<reqwest::dns::Addrs, _>(Box::new(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "dns lookup failed: no such host",
-            ))
-                as Box<dyn std::error::Error + Send + Sync>)
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n4_a_dns_failure_is_offline_and_says_so() {
     let transport = Transport {
@@ -364,67 +349,13 @@ async fn n4_a_dns_failure_is_offline_and_says_so() {
     assert!(error.to_string().contains("resolve"), "{error}");
 }
 
-fn openssl(args: &[&str], dir: &std::path::Path) {
-    let status = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl (installed by make deps)");
-    assert!(status.success(), "openssl {args:?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n5_an_untrusted_certificate_fails_closed_with_a_clear_error() {
-    let dir = std::env::temp_dir().join(format!("presence-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ],
-        &dir,
-    );
-    let port = {
-        let probe = StdListener::bind("127.0.0.1:0").expect("port");
-        probe.local_addr().expect("address").port()
-    };
-    let mut server = std::process::Command::new("openssl")
-        .args([
-            "s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem",
-        ])
-        .args(["-accept", &format!("127.0.0.1:{port}")])
-        .current_dir(&dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("openssl s_server");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "s_server up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let client = graph_client(&format!("https://127.0.0.1:{port}"), &Transport::default());
+    let server = UntrustedTls::start();
+    let client = graph_client(&server.base_url(), &Transport::default());
     let asked = Instant::now();
     let error = client.my_presence().await.expect_err("untrusted");
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(server);
     assert!(asked.elapsed() < Duration::from_secs(5), "failed at once");
     let text = error.to_string();
     eprintln!("N5: {text}");

@@ -81,3 +81,59 @@ async fn b1_a_token_answer_over_the_cap_is_refused_and_the_refresh_token_kept() 
         );
     }
 }
+
+/// Rows N4 and N5 for the sign-in servers: a token endpoint whose name does not resolve is
+/// offline (retried when the network is back), one behind a certificate nobody trusts fails
+/// closed at once and says so; neither costs the agent the refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_n5_a_token_endpoint_without_dns_or_with_an_untrusted_certificate_keeps_the_token() {
+    let no_dns = presence_sync::request::Transport {
+        resolver: Some(std::sync::Arc::new(NoDns)),
+        ..Default::default()
+    };
+    let tls = UntrustedTls::start();
+    for (what, base, transport) in [
+        ("no DNS", "http://login.example.invalid".to_string(), no_dns),
+        (
+            "an untrusted certificate",
+            tls.base_url(),
+            presence_sync::request::Transport::default(),
+        ),
+    ] {
+        let endpoints =
+            OAuthEndpoints::entra(&base, "organizations", "test", "http://127.0.0.1/cb")
+                .over(&transport);
+        let tokens = TokenSource::new(
+            endpoints,
+            Tokens {
+                access_token: "old".into(),
+                refresh_token: Some("the agent's refresh token".into()),
+                refresh_at: None,
+                instance_url: None,
+                identity_url: None,
+            },
+        )
+        .expect("tokens");
+        let asked = std::time::Instant::now();
+        let error = tokens.refresh_after("old").await.expect_err(what);
+        eprintln!("{what}: {error}");
+        assert!(
+            matches!(error.kind(), Failure::Offline { .. }),
+            "{what}: offline, not a retry storm nor a sign-in: {error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("resolve") || (text.contains("TLS") && text.contains("certificate")),
+            "{what}: the error says why: {text}"
+        );
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(5),
+            "{what}: failed at once"
+        );
+        assert_eq!(
+            tokens.snapshot().await.refresh_token.as_deref(),
+            Some("the agent's refresh token"),
+            "{what}: the refresh token is kept"
+        );
+    }
+}

@@ -435,3 +435,102 @@ pub fn http_response(content_type: &str, body: &[u8]) -> Vec<u8> {
     response.extend_from_slice(body);
     response
 }
+
+/// A resolver that knows no names, as when DNS is down.
+pub struct NoDns;
+
+impl reqwest::dns::Resolve for NoDns {
+    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async {
+            Err::<reqwest::dns::Addrs, _>(Box::new(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "dns lookup failed: no such host",
+            ))
+                as Box<dyn std::error::Error + Send + Sync>)
+        })
+    }
+}
+
+fn openssl(args: &[&str], dir: &std::path::Path) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (installed by make deps)");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// An HTTPS server on 127.0.0.1 whose certificate is self-signed (`openssl s_server`, from
+/// `make deps`): trusted by nobody, for the TLS failure of row N5. Stopped when dropped.
+pub struct UntrustedTls {
+    server: std::process::Child,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl UntrustedTls {
+    pub fn start() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "presence-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+            ],
+            &dir,
+        );
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+            probe.local_addr().expect("address").port()
+        };
+        let server = std::process::Command::new("openssl")
+            .args([
+                "s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem",
+            ])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "s_server up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { server, dir, port }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for UntrustedTls {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
