@@ -8,6 +8,7 @@
 //! read from screenshots (ImageMagick) and from the notifications sent, and every outcome is
 //! checked in the clouds' state.
 
+mod browser;
 mod guard;
 mod idle;
 mod support;
