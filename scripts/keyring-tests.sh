@@ -17,6 +17,7 @@ mkdir "$keyrings/locked"
 dbus-run-session -- bash -c '
   export XDG_DATA_HOME="$1"
   eval "$(printf "test-password" | gnome-keyring-daemon --unlock --components=secrets)"
-  cargo test -q --workspace --test keyring -- --ignored --test-threads=1 locked_keyring
+  # On a display, so that an unlock prompt would stay open (gcr-prompter) instead of failing.
+  xvfb-run -a cargo test -q --workspace --test keyring -- --ignored --test-threads=1 locked_keyring
 ' keyring-tests "$keyrings/locked" 2> >(grep -vE "Gtk-WARNING|fd limit|SystemPrompter|cannot open display" >&2)
 env -u DBUS_SESSION_BUS_ADDRESS cargo test -q --workspace --test keyring -- --ignored without_keyring

@@ -2,8 +2,12 @@
 //! under `dbus-run-session` with an unlocked gnome-keyring (`with_keyring_*`), and once with no
 //! session bus at all (`without_keyring_*`); plain `cargo test` skips them (`#[ignore]`).
 
-use std::sync::Arc;
+mod common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{approve_in_browser, clouds_at};
 use presence_emulator::Emulator;
 use presence_sync::auth::{OAuthEndpoints, TokenSource};
 use presence_sync::secrets::{KeyringStore, SecretError, SecretStore};
@@ -228,4 +232,109 @@ async fn locked_keyring_a_kept_session_is_neither_read_nor_lost() {
         .expect("signed in again from the keyring");
     assert!(!resumed.snapshot().await.access_token.is_empty());
     keyring.delete(&account).expect("clean up");
+}
+
+/// Starts the sync for the clouds (the emulator playing them) with its refresh tokens under
+/// the keyring service `service`, plays the agent's browser for both sign-ins, and returns the
+/// notes of the first snapshot in which both clouds are connected.
+async fn sign_in_the_sync(emu: &Emulator, service: &str) -> Vec<String> {
+    use presence_core::Link;
+    use presence_sync::{SignInPrompt, SignInTarget, Storage, SyncOptions};
+    let mut options = SyncOptions::new(SignInTarget::Clouds(Box::new(clouds_at(emu))));
+    options.storage = Storage::Outbox(Arc::new(
+        presence_sync::outbox::Outbox::in_memory().expect("outbox"),
+    ));
+    options.keyring_service = service.to_string();
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+    let started = std::time::Instant::now();
+    let (handle, sync) = presence_sync::start(
+        options,
+        move |prompt| {
+            if let SignInPrompt::Browser { link, url } = prompt {
+                let _ = asked_tx.send((*link, url.clone()));
+            }
+        },
+        std::future::pending(),
+    );
+    let sync = tokio::spawn(sync);
+    let patience = presence_sync::secrets::KEYRING_WAIT + Duration::from_secs(15);
+    for cloud in [Link::Teams, Link::Salesforce] {
+        let (link, url) = tokio::time::timeout(patience, asked.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {cloud:?} sign-in after {:?}", started.elapsed()))
+            .expect("asked to sign in");
+        assert_eq!(link, cloud);
+        assert_eq!(approve_in_browser(&url).await, 200);
+    }
+    let mut snapshots = handle.snapshots();
+    tokio::time::timeout(patience, async {
+        while !snapshots
+            .borrow_and_update()
+            .links
+            .iter()
+            .all(|l| l.state.is_connected())
+        {
+            snapshots.changed().await.expect("the sync runs");
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not connected: {:?}", snapshots.borrow()));
+    eprintln!("connected {:?} after the start", started.elapsed());
+    let notes = snapshots.borrow().notes.clone();
+    sync.abort();
+    notes
+}
+
+/// Harm 8 through the real driver: the agent's keyring is locked (and on this display any
+/// unlock prompt would stay open), and the sync, set up for the clouds, still starts: it says
+/// the sign-in lasts only while the app runs, asks for both sign-ins, connects, and writes
+/// nothing into the locked keyring. Unlocked, the same start keeps both sessions there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs gnome-keyring under dbus-run-session; make test runs it"]
+async fn locked_keyring_the_sync_still_starts_signed_in_for_this_run() {
+    let emu = Emulator::start().await.expect("emulator");
+    let service = format!("presence-bridge-test-locked-{}", std::process::id());
+    // The accounts the sync keeps the clouds' tokens under (`connect.rs`).
+    let settings = clouds_at(&emu);
+    let accounts = [
+        format!(
+            "teams:{}:{}",
+            settings.teams.tenant, settings.teams.client_id
+        ),
+        format!(
+            "salesforce:{}:{}",
+            settings.salesforce.login_host, settings.salesforce.client_id
+        ),
+    ];
+    let keyring = KeyringStore::new(&service);
+
+    lock_the_keyring();
+    let notes = sign_in_the_sync(&emu, &service).await;
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.contains("this sign-in lasts only while the app runs")),
+        "the agent is told: {notes:?}"
+    );
+    unlock_the_keyring();
+    for account in &accounts {
+        assert_eq!(
+            keyring.load(account),
+            Ok(None),
+            "nothing kept under {account}"
+        );
+    }
+
+    let notes = sign_in_the_sync(&emu, &service).await;
+    assert!(
+        !notes.iter().any(|note| note.contains("lasts only while")),
+        "unlocked, no warning: {notes:?}"
+    );
+    for account in &accounts {
+        assert!(
+            matches!(keyring.load(account), Ok(Some(_))),
+            "kept under {account} once the keyring is unlocked"
+        );
+        keyring.delete(account).expect("clean up");
+    }
 }

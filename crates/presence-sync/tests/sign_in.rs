@@ -1,6 +1,9 @@
 //! Sign-in in the browser with the loopback redirect, against the emulator (the test plays the
 //! browser), including the bad callbacks of reliability row A9.
 
+mod common;
+
+use common::{approve_in_browser, clouds_at, no_redirects};
 use std::time::Duration;
 
 use presence_emulator::Emulator;
@@ -15,13 +18,6 @@ fn param(url: &str, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.to_string());
     found
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,17 +316,6 @@ async fn a_passing_identity_provider_error_keeps_the_refresh_token() {
     assert!(resumed.is_some(), "signed in again from the kept token");
 }
 
-/// Plays the agent's browser for one sign-in: authorize (auto-approved), then the redirect back.
-async fn approve_in_browser(url: &str) -> reqwest::StatusCode {
-    let browser = no_redirects();
-    let approved = browser.get(url).send().await.expect("authorize");
-    let back = approved.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string();
-    browser.get(&back).send().await.expect("callback").status()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sign_in_that_fails_in_the_browser_is_offered_again_and_the_sync_starts_after_it() {
     use presence_core::{Link, Snapshot};
@@ -338,15 +323,7 @@ async fn a_first_sign_in_that_fails_in_the_browser_is_offered_again_and_the_sync
     use presence_sync::{SignInPrompt, SignInTarget, Storage, SyncOptions};
 
     let emu = Emulator::start().await.expect("emulator");
-    // Real-cloud settings (the browser flow), pointed at the emulator as the clouds.
-    let ids = "[teams]\nclient_id = \"app\"\n[salesforce]\nclient_id = \"app\"\n";
-    let mut settings = presence_sync::settings::Settings::from_layers(Some(ids)).expect("settings");
-    settings.teams.login_base = emu.base_url.clone();
-    settings.teams.graph_base = emu.base_url.clone();
-    settings.teams.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
-    settings.salesforce.login_host = emu.base_url.clone();
-    settings.salesforce.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
-    let mut options = SyncOptions::new(SignInTarget::Clouds(Box::new(settings)));
+    let mut options = SyncOptions::new(SignInTarget::Clouds(Box::new(clouds_at(&emu))));
     options.storage = Storage::Outbox(std::sync::Arc::new(
         presence_sync::outbox::Outbox::in_memory().expect("outbox"),
     ));

@@ -534,3 +534,34 @@ impl Drop for UntrustedTls {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A client that follows no redirects, as a test's browser.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Plays the agent's browser for one sign-in: authorize (auto-approved), then the redirect back.
+pub async fn approve_in_browser(url: &str) -> reqwest::StatusCode {
+    let browser = no_redirects();
+    let approved = browser.get(url).send().await.expect("authorize");
+    let back = approved.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    browser.get(&back).send().await.expect("callback").status()
+}
+
+/// Real-cloud settings (the browser flow), pointed at the emulator as the clouds.
+pub fn clouds_at(emu: &Emulator) -> presence_sync::settings::Settings {
+    let ids = "[teams]\nclient_id = \"app\"\n[salesforce]\nclient_id = \"app\"\n";
+    let mut settings = presence_sync::settings::Settings::from_layers(Some(ids)).expect("settings");
+    settings.teams.login_base = emu.base_url.clone();
+    settings.teams.graph_base = emu.base_url.clone();
+    settings.teams.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
+    settings.salesforce.login_host = emu.base_url.clone();
+    settings.salesforce.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
+    settings
+}
