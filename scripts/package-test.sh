@@ -42,18 +42,22 @@ grep -qx "Exec=presence-bridge" "/usr/share/applications/Presence Bridge.desktop
   fail "the desktop entry does not start presence-bridge"
 
 # The installed binary in demo mode, on its own display, until the agent is signed in and synced.
-display=":$((200 + RANDOM % 50))"
-Xvfb "$display" -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
+# Xvfb picks a free display and writes its number (a guessed one may be taken).
+displayfile=$(mktemp)
+Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$displayfile" >/dev/null 2>&1 &
 xvfb=$!
 demo_log=target/package-demo.log
 data=$(mktemp -d)
 cleanup() {
   pkill -TERM -x presence-bridge 2>/dev/null || true
   kill "$xvfb" 2>/dev/null || true
-  rm -rf "$data"
+  rm -rf "$data" "$displayfile"
 }
 trap cleanup EXIT
-for _ in $(seq 50); do DISPLAY=$display xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 150); do [ -s "$displayfile" ] && break; sleep 0.1; done
+[ -s "$displayfile" ] || fail "Xvfb did not start in 15 s"
+display=":$(tr -d '[:space:]' <"$displayfile")"
+for _ in $(seq 100); do DISPLAY=$display xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
 DISPLAY=$display NO_AT_BRIDGE=1 PRESENCE_BRIDGE_DATA_DIR=$data \
   scripts/run-demo.sh target/debug/presence-emulator /usr/bin/presence-bridge \
   target/debug/presence-controller >"$demo_log" 2>&1 &

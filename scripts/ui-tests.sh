@@ -13,13 +13,18 @@ mkdir -p "$shots"
 rm -f "$shots"/desktop-*.png
 # Build first, so that the display and its helpers do not wait on the compiler.
 cargo test -q --workspace --test desktop --no-run
-display=":$((90 + RANDOM % 100))"
-Xvfb "$display" -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
+# Xvfb picks a free display itself and writes its number (another run, or a developer's own
+# Xvfb, may hold any number we would guess).
+displayfile=$(mktemp)
+Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$displayfile" >/dev/null 2>&1 &
 helpers=($!)
-trap 'kill "${helpers[@]}" 2>/dev/null || true' EXIT
+trap 'kill "${helpers[@]}" 2>/dev/null || true; rm -f "$displayfile"' EXIT
+for _ in $(seq 150); do [ -s "$displayfile" ] && break; sleep 0.1; done
+[ -s "$displayfile" ] || { echo "ui-tests: Xvfb did not start in 15 s"; exit 1; }
+display=":$(tr -d '[:space:]' <"$displayfile")"
 export DISPLAY=$display NO_AT_BRIDGE=1
-for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
-xdpyinfo >/dev/null 2>&1 || { echo "ui-tests: Xvfb did not start on $display"; exit 1; }
+for _ in $(seq 100); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+xdpyinfo >/dev/null 2>&1 || { echo "ui-tests: Xvfb did not answer on $display"; exit 1; }
 export PB_NOTIFY_LOG=$PWD/$shots/notifications.log
 dbus-monitor --session "interface='org.freedesktop.Notifications'" >"$PB_NOTIFY_LOG" 2>&1 &
 helpers+=($!)

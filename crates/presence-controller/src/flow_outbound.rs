@@ -123,9 +123,15 @@ impl CallFlow {
                 ]
             }
             // The agent hung up in the app: before the answer, the call is over unanswered.
+            // The app's `Ended` is written again: it may have landed between the controller's
+            // read of the request and its claim, which then overwrote it with `Signalled`.
             (Placing | Dialling, ref input) if app_ended(input) => {
                 self.stage = Closing;
-                vec![no_answer(), Effect::Graph(Action::HangUp)]
+                vec![
+                    write("Ended", None),
+                    no_answer(),
+                    Effect::Graph(Action::HangUp),
+                ]
             }
             (Connected, ref input) if app_ended(input) => {
                 self.stage = Ending;
@@ -307,7 +313,7 @@ mod tests {
         let mut flow = placed();
         assert_eq!(
             summary(&flow.advance_outbound(app_ended(), 500)),
-            ["log No answer 0s", "HangUp"]
+            ["Ended", "log No answer 0s", "HangUp"]
         );
         assert!(flow
             .advance_outbound(Input::Ended { subcode: 5001 }, 600)
