@@ -33,25 +33,35 @@ fn with_keyring_secrets_round_trip_and_are_deleted() {
     assert!(store.durable());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs gnome-keyring under dbus-run-session; make test runs it"]
-async fn with_keyring_a_session_resumes_from_the_keyring() {
-    let emu = Emulator::start().await.expect("emulator");
+/// Signs grace in to the emulator's Entra and keeps the session in `store` under `account`;
+/// the endpoints, to resume it with.
+async fn grace_kept_in(
+    emu: &Emulator,
+    store: &Arc<dyn SecretStore>,
+    account: &str,
+) -> OAuthEndpoints {
     let endpoints = OAuthEndpoints::entra(
         &emu.base_url,
         "organizations",
         "app-1",
         "http://127.0.0.1:1/callback",
     );
-    let store: Arc<dyn SecretStore> = Arc::new(KeyringStore::new("presence-bridge-test"));
-    let account = format!("resume-{}", std::process::id());
-    let source = TokenSource::sign_in_auto_approved(endpoints.clone(), "grace")
+    TokenSource::sign_in_auto_approved(endpoints.clone(), "grace")
         .await
-        .expect("sign in");
-    source
-        .keep_in(store.clone(), &account)
+        .expect("sign in")
+        .keep_in(store.clone(), account)
         .await
         .expect("kept in the keyring");
+    endpoints
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs gnome-keyring under dbus-run-session; make test runs it"]
+async fn with_keyring_a_session_resumes_from_the_keyring() {
+    let emu = Emulator::start().await.expect("emulator");
+    let store: Arc<dyn SecretStore> = Arc::new(KeyringStore::new("presence-bridge-test"));
+    let account = format!("resume-{}", std::process::id());
+    let endpoints = grace_kept_in(&emu, &store, &account).await;
     let resumed = TokenSource::resume(endpoints, store.clone(), &account)
         .await
         .expect("resume")
@@ -163,28 +173,17 @@ fn unlock_the_keyring() {
     assert!(daemon.wait().expect("gnome-keyring-daemon").success());
 }
 
-/// Row A6 with a real locked gnome-keyring (no prompt can be shown: no display): the app's
-/// start neither reads the kept session nor loses it; it says secure storage is unavailable,
+/// Row A6 with a real locked gnome-keyring (gnome-keyring refuses the locked collection at
+/// once here, whether or not a prompt could be shown): the app's start neither reads the kept
+/// session nor loses it; it says secure storage is unavailable,
 /// signs in for this run only, and once the keyring is unlocked the session resumes from it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs gnome-keyring under dbus-run-session; make test runs it"]
 async fn locked_keyring_a_kept_session_is_neither_read_nor_lost() {
     let emu = Emulator::start().await.expect("emulator");
-    let endpoints = OAuthEndpoints::entra(
-        &emu.base_url,
-        "organizations",
-        "app-1",
-        "http://127.0.0.1:1/callback",
-    );
     let keyring: Arc<dyn SecretStore> = Arc::new(KeyringStore::new("presence-bridge-test"));
     let account = format!("locked-{}", std::process::id());
-    let source = TokenSource::sign_in_auto_approved(endpoints.clone(), "grace")
-        .await
-        .expect("sign in");
-    source
-        .keep_in(keyring.clone(), &account)
-        .await
-        .expect("kept in the keyring");
+    let endpoints = grace_kept_in(&emu, &keyring, &account).await;
     let kept = keyring.load(&account).expect("readable").expect("kept");
 
     lock_the_keyring();

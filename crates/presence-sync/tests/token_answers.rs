@@ -8,10 +8,13 @@ mod common;
 use common::*;
 use presence_core::Failure;
 use presence_sync::auth::{OAuthEndpoints, TokenSource, Tokens};
+use presence_sync::request::Transport;
 use presence_sync::SyncError;
 
-fn tokens_at(base: &str) -> TokenSource {
-    let endpoints = OAuthEndpoints::entra(base, "organizations", "test", "http://127.0.0.1/cb");
+/// The agent's tokens at an Entra under `base`, reached over `transport`, with a refresh token.
+fn tokens_at(base: &str, transport: &Transport) -> TokenSource {
+    let endpoints =
+        OAuthEndpoints::entra(base, "organizations", "test", "http://127.0.0.1/cb").over(transport);
     TokenSource::new(
         endpoints,
         Tokens {
@@ -55,7 +58,7 @@ async fn b1_a_token_answer_over_the_cap_is_refused_and_the_refresh_token_kept() 
         br#"{"access_token":"new","token_type":"Bearer","expires_in":3600,"refresh_token":"next"}"#,
     );
     // The same answer without its padding is taken: the refusal is the size, nothing else.
-    let fine = tokens_at(&canned_server(small));
+    let fine = tokens_at(&canned_server(small), &Transport::default());
     assert_eq!(
         fine.refresh_after("old").await.expect("a small answer"),
         "new"
@@ -64,7 +67,7 @@ async fn b1_a_token_answer_over_the_cap_is_refused_and_the_refresh_token_kept() 
         ("with its length", http_response("application/json", &body)),
         ("streamed without a length", chunked),
     ] {
-        let tokens = tokens_at(&canned_server(response));
+        let tokens = tokens_at(&canned_server(response), &Transport::default());
         let error = tokens.refresh_after("old").await.expect_err(what);
         assert!(
             matches!(error, SyncError::Malformed { .. }),
@@ -87,7 +90,7 @@ async fn b1_a_token_answer_over_the_cap_is_refused_and_the_refresh_token_kept() 
 /// closed at once and says so; neither costs the agent the refresh token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n4_n5_a_token_endpoint_without_dns_or_with_an_untrusted_certificate_keeps_the_token() {
-    let no_dns = presence_sync::request::Transport {
+    let no_dns = Transport {
         resolver: Some(std::sync::Arc::new(NoDns)),
         ..Default::default()
     };
@@ -97,23 +100,10 @@ async fn n4_n5_a_token_endpoint_without_dns_or_with_an_untrusted_certificate_kee
         (
             "an untrusted certificate",
             tls.base_url(),
-            presence_sync::request::Transport::default(),
+            Transport::default(),
         ),
     ] {
-        let endpoints =
-            OAuthEndpoints::entra(&base, "organizations", "test", "http://127.0.0.1/cb")
-                .over(&transport);
-        let tokens = TokenSource::new(
-            endpoints,
-            Tokens {
-                access_token: "old".into(),
-                refresh_token: Some("the agent's refresh token".into()),
-                refresh_at: None,
-                instance_url: None,
-                identity_url: None,
-            },
-        )
-        .expect("tokens");
+        let tokens = tokens_at(&base, &transport);
         let asked = std::time::Instant::now();
         let error = tokens.refresh_after("old").await.expect_err(what);
         eprintln!("{what}: {error}");
