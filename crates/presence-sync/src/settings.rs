@@ -194,14 +194,13 @@ impl Settings {
             path: path.display().to_string(),
             problem,
         };
+        let too_large = || file_error(format!("larger than {MAX_SETTINGS_BYTES} bytes"));
         let metadata = std::fs::metadata(path).map_err(|e| file_error(e.to_string()))?;
         if !metadata.is_file() {
             return Err(file_error("not a regular file".into()));
         }
         if metadata.len() > MAX_SETTINGS_BYTES {
-            return Err(file_error(format!(
-                "larger than {MAX_SETTINGS_BYTES} bytes"
-            )));
+            return Err(too_large());
         }
         #[cfg(unix)]
         private_to_this_user(&metadata).map_err(file_error)?;
@@ -210,9 +209,7 @@ impl Settings {
             .and_then(|file| file.take(MAX_SETTINGS_BYTES + 1).read_to_string(&mut text))
             .map_err(|e| file_error(e.to_string()))?;
         if text.len() as u64 > MAX_SETTINGS_BYTES {
-            return Err(file_error(format!(
-                "larger than {MAX_SETTINGS_BYTES} bytes"
-            )));
+            return Err(too_large());
         }
         Self::from_layers(Some(&text)).map_err(|error| match error {
             SettingsError::Invalid(problem) => file_error(problem),
