@@ -70,6 +70,10 @@ pub struct Transport {
     /// (`REQUEST_LIMIT_EXCEEDED`, which carries no `Retry-After`). The engine clamps it to
     /// [1 s, 15 min] and cools the whole link: reads, writes and heartbeats.
     pub salesforce_limit_cool_down: Duration,
+    /// The whole of one Streaming API long poll: longer than the server's hold of a
+    /// `/meta/connect` (110 s at Salesforce), so that a stream the server stopped answering
+    /// is given up on and handshaken again (the polls stand in meanwhile).
+    pub long_poll_timeout: Duration,
 }
 
 impl Default for Transport {
@@ -80,6 +84,7 @@ impl Default for Transport {
             resolver: None,
             trusted_certificates: Vec::new(),
             salesforce_limit_cool_down: Duration::from_secs(300),
+            long_poll_timeout: Duration::from_secs(130),
         }
     }
 }
@@ -95,6 +100,7 @@ impl std::fmt::Debug for Transport {
                 "salesforce_limit_cool_down",
                 &self.salesforce_limit_cool_down,
             )
+            .field("long_poll_timeout", &self.long_poll_timeout)
             .finish()
     }
 }
@@ -109,11 +115,11 @@ impl Transport {
     }
 
     /// A client for long polls (the Streaming API): these settings, a cookie store (CometD's
-    /// `BAYEUX_BROWSER`), and `timeout` in place of the request timeout.
-    pub fn long_poll_client(&self, timeout: Duration) -> Result<reqwest::Client, SyncError> {
+    /// `BAYEUX_BROWSER`), and [`Transport::long_poll_timeout`] in place of the request timeout.
+    pub fn long_poll_client(&self) -> Result<reqwest::Client, SyncError> {
         self.builder()?
             .cookie_store(true)
-            .timeout(timeout)
+            .timeout(self.long_poll_timeout)
             .build()
             .map_err(|error| SyncError::Network(error.to_string()))
     }

@@ -109,6 +109,18 @@ impl SalesforceClient {
         &self.tokens
     }
 
+    /// This signed-in session reached over other network settings (resolver, timeouts,
+    /// trusted certificates), as a stream built from it then is: the same tokens, user, clock
+    /// and allowance.
+    pub fn over(&self, transport: &Transport) -> Result<Self, SyncError> {
+        Ok(Self {
+            http: transport.client()?,
+            limit_cool_down: transport.salesforce_limit_cool_down,
+            transport: transport.clone(),
+            ..self.clone()
+        })
+    }
+
     /// Timeouts, trusted certificates and resolver of its requests.
     pub fn transport(&self) -> &Transport {
         &self.transport

@@ -129,10 +129,7 @@ impl Streaming {
         channels: &[String],
         positions: Option<std::sync::Arc<crate::outbox::Outbox>>,
     ) -> Result<Self, SyncError> {
-        // Longer than the server's 110 s hold of a long poll.
-        let http = client
-            .transport()
-            .long_poll_client(Duration::from_secs(130))?;
+        let http = client.transport().long_poll_client()?;
         let url = format!(
             "{}/cometd/{}",
             client.instance_url(),
