@@ -670,11 +670,23 @@ impl TokenSource {
         // The rotated refresh token is saved before the new access token is used (A3).
         if fresh.refresh_token != tokens.refresh_token {
             if let Some(secret) = &fresh.refresh_token {
+                crash_if_asked_before_saving_a_refresh();
                 self.keep(secret);
             }
         }
         *tokens = fresh;
         Ok(tokens.access_token.clone())
+    }
+}
+
+/// Debug builds only, for row A4's test: with `PRESENCE_BRIDGE_TEST_CRASH_BEFORE_SAVING_REFRESH`
+/// set, the process dies by SIGKILL, as in a crash, after the server rotated the refresh token
+/// and before the new one is saved. Release builds have no such door.
+fn crash_if_asked_before_saving_a_refresh() {
+    #[cfg(all(debug_assertions, unix))]
+    if std::env::var_os("PRESENCE_BRIDGE_TEST_CRASH_BEFORE_SAVING_REFRESH").is_some() {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
 }
 

@@ -556,12 +556,17 @@ pub async fn approve_in_browser(url: &str) -> reqwest::StatusCode {
 
 /// Real-cloud settings (the browser flow), pointed at the emulator as the clouds.
 pub fn clouds_at(emu: &Emulator) -> presence_sync::settings::Settings {
+    clouds_at_url(&emu.base_url)
+}
+
+/// [`clouds_at`] for an emulator known only by its address (in a child process).
+pub fn clouds_at_url(base: &str) -> presence_sync::settings::Settings {
     let ids = "[teams]\nclient_id = \"app\"\n[salesforce]\nclient_id = \"app\"\n";
     let mut settings = presence_sync::settings::Settings::from_layers(Some(ids)).expect("settings");
-    settings.teams.login_base = emu.base_url.clone();
-    settings.teams.graph_base = emu.base_url.clone();
+    settings.teams.login_base = base.to_string();
+    settings.teams.graph_base = base.to_string();
     settings.teams.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
-    settings.salesforce.login_host = emu.base_url.clone();
+    settings.salesforce.login_host = base.to_string();
     settings.salesforce.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
     settings
 }
