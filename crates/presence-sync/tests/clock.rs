@@ -200,3 +200,129 @@ async fn c2_a_clock_jump_mid_run_is_a_resume_not_a_storm() {
     drop(agent);
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+/// Row C3, a laptop that sleeps for eight hours on the way home: the `presence-agent` process
+/// is stopped (SIGSTOP) while the network goes (every connection to the clouds cut), the
+/// servers' tokens expire and the wall clock moves eight hours on. It wakes (SIGCONT) still without a network and the agent picks twice; then the network
+/// returns. The resume is seen, tokens are refreshed before the first API call, the Teams
+/// session is made again, the last pick reaches both clouds, a call rings and is logged once,
+/// and the return costs no 429: Teams' presence budget is set to what
+/// the agent's steady state needs and a little more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_a_night_asleep_without_network_resumes_without_a_burst_or_a_lost_call() {
+    use presence_emulator::world::{Fault, FaultKind};
+    use presence_emulator::Api;
+    use std::io::Write as _;
+    let emu = Emulator::start().await.expect("emulator");
+    let _controller = controller(&emu).await;
+    let data_dir = scratch("c3");
+    let clock_file = data_dir.join("faketime");
+    std::fs::write(&clock_file, "+0\n").expect("clock file");
+    let clock = clock_file.to_string_lossy().to_string();
+    let mut agent = agent_with_clock(
+        &emu,
+        &data_dir,
+        &[
+            ("FAKETIME_TIMESTAMP_FILE", clock.as_str()),
+            ("FAKETIME_NO_CACHE", "1"),
+        ],
+    );
+    ready(&emu).await;
+    // The agent's steady state, measured: Teams presence requests in 30 s.
+    let graph = |emu: &Emulator| counter(&emu.state(), "graph");
+    let steady_from = graph(&emu);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let steady = graph(&emu) - steady_from;
+    let budget = u32::try_from(steady + 10).expect("a budget");
+    eprintln!("steady state: {steady} Graph requests in 30 s; budget set to {budget}");
+    emu.with_world(|w| w.settings.throttle_budget = budget);
+
+    // Asleep, and the network gone.
+    let pid = rustix::process::Pid::from_child(&agent.child);
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("SIGSTOP");
+    emu.with_world(|w| {
+        for api in [Api::Graph, Api::Entra, Api::Salesforce, Api::Cometd] {
+            w.faults.push(Fault {
+                api,
+                kind: FaultKind::Drop,
+                count: None,
+                path_contains: None,
+            });
+        }
+    });
+    for api in [Api::Entra, Api::Salesforce] {
+        emu.with_world(|w| presence_emulator::control::end_tokens(w, api, Some("ada"), false))
+            .expect("tokens expired");
+    }
+    std::fs::write(&clock_file, "+8h\n").expect("eight hours on");
+    emu.with_world(|w| w.clock.advance(Duration::from_secs(8 * 3600)));
+    // Awake, still offline: two picks wait for the network.
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).expect("SIGCONT");
+    let stdin = agent.child.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "pick Lunch").expect("pick");
+    writeln!(stdin, "pick Do Not Disturb").expect("pick");
+    stdin.flush().expect("flush");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        agent.said("resumed after about 2880"),
+        "the sleep is seen: {}",
+        agent.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    );
+
+    // The network returns.
+    let mark = requests(&emu).len();
+    let back = Instant::now();
+    emu.with_world(|w| w.faults.clear());
+    let took = until(&emu, "the last pick in both clouds", |s| {
+        salesforce_state(s) == Some("Do Not Disturb")
+            && teams(s) == ("DoNotDisturb".into(), "DoNotDisturb".into())
+    })
+    .await;
+    eprintln!("the last pick reached both clouds {took:?} after the network returned");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let seen: Vec<_> = requests(&emu).into_iter().skip(mark).collect();
+    let first = |wanted: &dyn Fn(&str, &str) -> bool| {
+        seen.iter()
+            .position(|(method, path, _)| wanted(method, path))
+    };
+    let agent_token = first(&|m, p| m == "POST" && p == "/organizations/oauth2/v2.0/token");
+    let graph_call = first(&|_, p| p.starts_with("/v1.0/me/"));
+    let salesforce_token = first(&|_, p| p == "/services/oauth2/token");
+    let salesforce_call = first(&|_, p| p.contains("Agent_Presence__c"));
+    assert!(
+        agent_token.is_some() && agent_token < graph_call,
+        "Entra refreshed before Graph: {seen:?}"
+    );
+    assert!(
+        salesforce_token.is_some() && salesforce_token < salesforce_call,
+        "Salesforce refreshed before REST: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(_, p, s)| p.ends_with("/presence/setPresence") && *s == 200),
+        "the Teams session made again: {seen:?}"
+    );
+    let refused: Vec<_> = seen
+        .iter()
+        .filter(|(_, _, status)| *status == 429 || *status == 401)
+        .collect();
+    assert!(refused.is_empty(), "no burst refused: {refused:?}");
+    assert_eq!(emu.state()["throttling"]["throttled"], 0, "no 429 at all");
+    // And calls work again: offered, signalled, logged once.
+    writeln!(agent.child.stdin.as_mut().expect("stdin"), "pick Available").expect("pick");
+    until(&emu, "Available", |s| {
+        salesforce_state(s) == Some("Available")
+    })
+    .await;
+    let call = a_call_is_offered_and_signalled(&emu).await;
+    emu.hang_up(&call).expect("hang up");
+    until(&emu, "the Task", |s| tasks(s).len() == 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(tasks(&emu.state()).len(), 1, "logged once");
+    eprintln!(
+        "{} requests in the {:?} after the network returned, none refused",
+        seen.len(),
+        back.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(data_dir);
+}
