@@ -24,6 +24,7 @@ pub fn on_tray_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
             }
         }
         TrayAction::Quit => quit::quit(app.clone()),
+        TrayAction::InstallUpdate => crate::update::install(app),
         TrayAction::ToggleStartAtLogin => {
             if let Err(problem) = crate::autostart::set(app, !crate::autostart::enabled(app)) {
                 pump::say(app, format!("starting at login: {problem}"));

@@ -19,7 +19,8 @@
 //! `panel.rs` (the panel window), `toast.rs` (notifications, with Answer and Decline on a
 //! ringing call), `sign_in.rs` (where to sign in, the browser), `autostart.rs` (start at
 //! login), `commands.rs` (IPC commands, each a few lines), `logging.rs` (the log file),
-//! `system.rs` (the browser and the file manager).
+//! `system.rs` (the browser and the file manager), `update.rs` (signed updates, when the
+//! settings turn them on).
 
 mod actions;
 mod autostart;
@@ -34,6 +35,7 @@ mod sync;
 mod system;
 mod toast;
 mod tray;
+mod update;
 
 use std::sync::Arc;
 
@@ -122,6 +124,7 @@ pub fn build_app<R: Runtime>(
     builder
         .plugin(panel::navigation_guard())
         .plugin(autostart::plugin())
+        .plugin(update::plugin())
         .setup(move |app| {
             let for_setup = Arc::new(ShellState::new(start_sync()));
             app.manage(for_setup.clone());
@@ -150,6 +153,9 @@ pub fn build_app<R: Runtime>(
                 quit::quit_on_signals(handle.clone());
             }
             panel::open_at_start(&handle, !desktop.panel_at_start);
+            if let Some(manifest) = sign_in::update_manifest() {
+                update::start(&handle, manifest);
+            }
             Ok(())
         })
         .on_window_event(panel::release_on_close)

@@ -9,7 +9,7 @@ use tauri::tray::TrayIcon;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::toast::Toasts;
-use crate::tray::{self, TrayModel};
+use crate::tray;
 use crate::{panel, ShellState, NOTICE_EVENT, SNAPSHOT_EVENT};
 
 /// Runs until the sync ends (its last snapshot stays on show).
@@ -65,7 +65,7 @@ fn redraw<R: Runtime>(
     tray: Option<&TrayIcon<R>>,
     snapshot: Snapshot,
 ) {
-    let model = TrayModel::from_snapshot(&snapshot, crate::autostart::enabled(app));
+    let model = state.tray_model_for(&snapshot, crate::autostart::enabled(app));
     if let Some(tray) = tray {
         if state.tray_changed(&model) {
             if let Err(error) = tray::show(app, tray, &model) {

@@ -37,6 +37,20 @@ pub fn target() -> Result<SignInTarget, String> {
         .map_err(|error| error.to_string())
 }
 
+/// Where the settings file says to look for the app's updates, if it turns them on. Not with
+/// `PRESENCE_BRIDGE_EMULATOR` (the demo); a file that cannot be read says so through
+/// [`target`] already.
+pub fn update_manifest() -> Option<String> {
+    if std::env::var_os("PRESENCE_BRIDGE_EMULATOR").is_some() {
+        return None;
+    }
+    let path = std::env::var_os("PRESENCE_BRIDGE_CONFIG")
+        .map(PathBuf::from)
+        .or_else(settings::default_path)?;
+    let settings = Settings::load(&path).ok()?;
+    settings.updates.map(|updates| updates.manifest)
+}
+
 /// Opens a browser sign-in's address in the system browser. The address is one argument, never
 /// read by a shell.
 pub fn open_browser(prompt: &SignInPrompt) {

@@ -8,6 +8,7 @@ use presence_sync::{SignInAgainError, SyncHandle};
 use serde::{Serialize, Serializer};
 
 use crate::tray::TrayModel;
+use crate::update::UpdateLine;
 
 /// Why a command or a click did not happen; the panel shows its text.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub struct ShellState {
     sync: SyncHandle,
     /// What the tray shows now, so that it is redrawn only on a change (`None`: redraw).
     shown_tray: Mutex<Option<TrayModel>>,
+    /// What the tray says of updates (none unless the settings turn them on).
+    update: Mutex<Option<UpdateLine>>,
 }
 
 impl ShellState {
@@ -43,6 +46,7 @@ impl ShellState {
         Self {
             sync,
             shown_tray: Mutex::new(None),
+            update: Mutex::new(None),
         }
     }
 
@@ -57,7 +61,21 @@ impl ShellState {
 
     /// The tray's model for the snapshot now.
     pub fn tray_model(&self, start_at_login: bool) -> TrayModel {
-        TrayModel::from_snapshot(&self.snapshot(), start_at_login)
+        self.tray_model_for(&self.snapshot(), start_at_login)
+    }
+
+    /// The tray's model for `snapshot`, with what the shell itself has to say (updates).
+    pub fn tray_model_for(&self, snapshot: &Snapshot, start_at_login: bool) -> TrayModel {
+        let mut model = TrayModel::from_snapshot(snapshot, start_at_login);
+        model.update = self.update.lock().ok().and_then(|line| line.clone());
+        model
+    }
+
+    /// What the tray says of updates from now on.
+    pub fn set_update(&self, line: Option<UpdateLine>) {
+        if let Ok(mut shown) = self.update.lock() {
+            *shown = line;
+        }
     }
 
     /// Keeps `model` as the one shown; true if it differs from what was shown.

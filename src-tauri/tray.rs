@@ -21,6 +21,7 @@ const OPEN_ID: &str = "open";
 const AUTOSTART_ID: &str = "autostart";
 const LOG_FOLDER_ID: &str = "log-folder";
 const QUIT_ID: &str = "quit";
+const INSTALL_UPDATE_ID: &str = "install-update";
 
 /// What a tray menu entry asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum TrayAction {
     OpenPanel,
     /// Show the log files in the file manager (for a support ticket).
     OpenLogFolder,
+    /// Install the verified update waiting, and restart.
+    InstallUpdate,
     Quit,
 }
 
@@ -44,6 +47,7 @@ impl TrayAction {
             AUTOSTART_ID => Some(TrayAction::ToggleStartAtLogin),
             QUIT_ID => Some(TrayAction::Quit),
             LOG_FOLDER_ID => Some(TrayAction::OpenLogFolder),
+            INSTALL_UPDATE_ID => Some(TrayAction::InstallUpdate),
             _ if id.starts_with(SIGN_IN_PREFIX) => id
                 .strip_prefix(SIGN_IN_PREFIX)
                 .and_then(Link::from_id)
@@ -72,6 +76,9 @@ pub struct TrayModel {
     pub choices: Vec<(String, bool)>,
     /// Whether the app starts at login.
     pub start_at_login: bool,
+    /// An update waiting to be installed, or why one was refused (the shell's, not the
+    /// snapshot's: [`crate::ShellState::tray_model_for`] adds it).
+    pub update: Option<crate::update::UpdateLine>,
 }
 
 impl TrayModel {
@@ -95,6 +102,7 @@ impl TrayModel {
                 .map(|choice| (choice.label.clone(), choice.selected))
                 .collect(),
             start_at_login,
+            update: None,
         }
     }
 }
@@ -212,6 +220,16 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &TrayModel) -> tauri::Resul
         true,
         None::<&str>,
     )?)?;
+    if let Some(update) = &model.update {
+        let ready = matches!(update, crate::update::UpdateLine::Ready { .. });
+        menu.append(&MenuItem::with_id(
+            app,
+            INSTALL_UPDATE_ID,
+            menu_text(&update.text()),
+            ready,
+            None::<&str>,
+        )?)?;
+    }
     menu.append(&MenuItem::with_id(
         app,
         QUIT_ID,
@@ -277,6 +295,10 @@ mod tests {
                 Some(TrayAction::SignIn(link))
             );
         }
+        assert_eq!(
+            TrayAction::from_menu_id(INSTALL_UPDATE_ID),
+            Some(TrayAction::InstallUpdate)
+        );
         assert_eq!(TrayAction::from_menu_id("status"), None);
     }
 

@@ -272,6 +272,12 @@ fn the_panel_may_listen_and_call_our_commands_and_nothing_else_of_tauri() {
             serde_json::json!({ "event": SNAPSHOT_EVENT, "payload": {} }),
         ),
         ("plugin:autostart|enable", serde_json::json!({})),
+        // The page can neither look for nor install an update: only the tray's entry can.
+        ("plugin:updater|check", serde_json::json!({})),
+        (
+            "plugin:updater|download_and_install",
+            serde_json::json!({ "rid": 1 }),
+        ),
     ] {
         let answer = invoke(&panel, command, body.clone());
         let refusal = answer.expect_err(command);

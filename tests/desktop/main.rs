@@ -13,6 +13,7 @@ mod guard;
 mod idle;
 mod support;
 mod unsaved;
+mod update;
 mod x11;
 
 use std::process::Command;

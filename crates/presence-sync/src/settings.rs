@@ -80,6 +80,20 @@ pub struct Settings {
     pub sign_in: SignInSettings,
     #[serde(default)]
     pub emulator: Option<EmulatorSettings>,
+    /// The desktop app's own updates; absent (the default), the app never looks for one and
+    /// is updated as it was installed (IT's package deployment).
+    #[serde(default)]
+    pub updates: Option<UpdateSettings>,
+}
+
+/// Where the desktop app reads its update manifest (Tauri's `latest.json`). Whatever the
+/// manifest names is installed only when its signature is by the key built into the app, so
+/// the address decides where updates come from, never what is trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettings {
+    /// `https://…`, or `http://` on loopback (a local mirror, a test).
+    pub manifest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -218,6 +232,17 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
+        if let Some(updates) = &self.updates {
+            let url = url::Url::parse(&updates.manifest)
+                .map_err(|e| SettingsError::Invalid(format!("updates.manifest: {e}")))?;
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+                return Err(SettingsError::Invalid(format!(
+                    "updates.manifest must use https:// (plain http:// only on loopback), got {}",
+                    updates.manifest
+                )));
+            }
+        }
         if let Some(emulator) = &self.emulator {
             let url = url::Url::parse(&emulator.url)
                 .map_err(|e| SettingsError::Invalid(format!("emulator.url: {e}")))?;
@@ -325,6 +350,37 @@ mod tests {
         login_host = "https://acme.my.salesforce.com"
         client_id = "3MVG9.consumer.key"
     "#;
+
+    #[test]
+    fn updates_are_off_unless_named_and_only_from_https_or_loopback() {
+        assert_eq!(
+            Settings::from_layers(Some(GOOD)).expect("valid").updates,
+            None
+        );
+        for good in [
+            "https://updates.example.com/presence-bridge/latest.json",
+            "http://127.0.0.1:8080/latest.json",
+        ] {
+            let text = format!("{GOOD}\n[updates]\nmanifest = \"{good}\"\n");
+            let settings = Settings::from_layers(Some(&text)).expect(good);
+            assert_eq!(settings.updates.map(|u| u.manifest).as_deref(), Some(good));
+        }
+        for bad in [
+            "http://updates.example.com/latest.json",
+            "ftp://127.0.0.1/latest.json",
+            "latest.json",
+        ] {
+            let text = format!("{GOOD}\n[updates]\nmanifest = \"{bad}\"\n");
+            let refused = Settings::from_layers(Some(&text)).expect_err(bad);
+            assert!(
+                refused.to_string().contains("updates.manifest"),
+                "{bad}: {refused}"
+            );
+        }
+        let unknown =
+            format!("{GOOD}\n[updates]\nmanifest = \"https://u.example/l.json\"\nauto = true\n");
+        assert!(Settings::from_layers(Some(&unknown)).is_err());
+    }
 
     #[test]
     fn the_user_file_is_merged_over_the_embedded_defaults() {
