@@ -126,6 +126,22 @@ pub async fn bayeux(
                         }));
                         continue;
                     };
+                    // The org's allocation of concurrent clients (clients that stopped
+                    // polling are forgotten by the ticker and no longer count).
+                    let limit = world.settings.streaming_client_limit as usize;
+                    if world.comet_clients.len() >= limit {
+                        world.note(format!(
+                            "cometd handshake refused: the org's {limit} concurrent clients are connected"
+                        ));
+                        world.count("cometd handshake refused");
+                        replies.push(json!({
+                            "ext": { "sfdc": { "failureReason": "403::Organization concurrent user limit exceeded" }, "replay": true, "payload.format": true },
+                            "advice": { "reconnect": "none" },
+                            "channel": "/meta/handshake", "id": id,
+                            "error": "403::Handshake denied", "successful": false,
+                        }));
+                        continue;
+                    }
                     let new_id = ids::token("").chars().take(26).collect::<String>();
                     let cookie_value = ids::token("");
                     let now = world.now_ms();

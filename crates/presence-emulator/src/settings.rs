@@ -49,6 +49,11 @@ pub struct Settings {
     pub webhook_token: String,
     /// Graph: the PSTN number an outbound call dials answers (`false`: it does not pick up).
     pub far_end_answers: bool,
+    /// Salesforce: the org's concurrent Streaming API clients (1,000 in Enterprise Edition,
+    /// 2,000 in Unlimited and Performance, 20 in Developer); a handshake beyond it is refused
+    /// with `403::Handshake denied` and the reason `403::Organization concurrent user limit
+    /// exceeded`.
+    pub streaming_client_limit: u32,
 }
 
 impl Default for Settings {
@@ -76,6 +81,7 @@ impl Default for Settings {
             establish_order: "in-order".into(),
             webhook_token: "valid".into(),
             far_end_answers: true,
+            streaming_client_limit: 1000,
         }
     }
 }

@@ -1262,3 +1262,48 @@ async fn the_control_api_acts_as_the_agent_and_refuses_bad_input_clearly() {
         serde_json::from_value(emu.state()["counters"].clone()).unwrap_or_default();
     assert!(counters.is_empty() || counters.values().all(|n| *n > 0));
 }
+
+/// The org's allocation of concurrent Streaming API clients (`streaming_client_limit`): a
+/// handshake beyond it is refused as Salesforce refuses it (seen by Salesforce's own users:
+/// `403::Handshake denied`, the reason in `ext.sfdc.failureReason`, no reconnect), and a client
+/// that stops polling is forgotten and frees its place.
+#[tokio::test]
+async fn streaming_refuses_a_handshake_beyond_the_orgs_concurrent_clients() {
+    let emu = Emulator::start().await.expect("start");
+    emu.with_world(|w| {
+        w.settings.streaming_client_limit = 2;
+        w.settings.long_poll_ms = 200;
+    });
+    let (token, _) = salesforce_token(&emu, "ada").await;
+    let _first = Bayeux::handshake(&emu, &token).await;
+    let _second = Bayeux::handshake(&emu, &token).await;
+    let third = Bayeux {
+        client: http(),
+        url: format!("{}/cometd/62.0", emu.base_url),
+        token: token.clone(),
+        client_id: String::new(),
+    };
+    let refused = third
+        .send(json!([{"channel": "/meta/handshake", "version": "1.0", "minimumVersion": "1.0", "supportedConnectionTypes": ["long-polling"], "ext": {"replay": true}, "id": "1"}]))
+        .await;
+    assert_eq!(refused[0]["successful"], false, "{refused:?}");
+    assert_eq!(refused[0]["error"], "403::Handshake denied");
+    assert_eq!(
+        refused[0]["ext"]["sfdc"]["failureReason"],
+        "403::Organization concurrent user limit exceeded"
+    );
+    assert_eq!(refused[0]["advice"]["reconnect"], "none");
+    assert!(refused[0]["clientId"].is_null());
+    assert_eq!(
+        emu.state()["counters"]["cometd handshake refused"],
+        1,
+        "counted"
+    );
+    // Neither client polls: after twice the hold and 40 s they are forgotten.
+    emu.with_world(|w| w.clock.advance(std::time::Duration::from_secs(41)));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let again = third
+        .send(json!([{"channel": "/meta/handshake", "version": "1.0", "minimumVersion": "1.0", "supportedConnectionTypes": ["long-polling"], "ext": {"replay": true}, "id": "1"}]))
+        .await;
+    assert_eq!(again[0]["successful"], true, "{again:?}");
+}

@@ -249,3 +249,75 @@ async fn n4_n5_a_stream_without_dns_or_with_an_untrusted_certificate_says_why_an
         );
     }
 }
+
+/// The org's concurrent Streaming API clients are all taken (the emulator's
+/// `streaming_client_limit`; 1,000 in Enterprise Edition): the agent's handshake is refused
+/// with Salesforce's `403::Organization concurrent user limit exceeded`. That is no sign-in to
+/// ask for: the polls carry Salesforce's changes, the stream asks again at its backoff (no storm
+/// against a limit shared by the whole org), and takes its place when one frees up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_out_of_streaming_clients_is_polled_and_asked_again_at_the_backoff() {
+    let emu = Emulator::start().await.expect("emulator");
+    emu.with_world(|w| {
+        w.settings.streaming_client_limit = 0;
+        w.settings.long_poll_ms = 500;
+    });
+    let outbox = Arc::new(Outbox::in_memory().expect("outbox"));
+    let agent = start_agent_with(&emu, "ada", outbox).await;
+    until_snapshot(&agent, "connected through the polls", |s| {
+        s.links.iter().all(|l| l.state.is_connected()) && s.state.is_some()
+    })
+    .await;
+    until(&emu, "the agent's first write", |s| {
+        ada(s)["heartbeatAgeMs"].is_number()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused_from = Instant::now();
+    emu.salesforce_pick("ada", "Lunch").expect("pick");
+    let took = until(&emu, "Lunch carried to Teams by the polls", |s| {
+        teams(s) == ("Away".into(), "Away".into())
+    })
+    .await;
+    assert!(took < Duration::from_secs(5), "polled within {took:?}");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let refusals = counter(&emu.state(), "cometd handshake refused");
+    eprintln!(
+        "{refusals} handshakes refused in {:?}",
+        refused_from.elapsed()
+    );
+    assert!(
+        (2..=8).contains(&refusals),
+        "asked again at the backoff, no storm: {refusals}"
+    );
+    assert!(
+        !agent.snapshot().links.iter().any(|l| matches!(
+            l.state,
+            presence_core::LinkState::Disconnected {
+                sign_in_needed: true,
+                ..
+            }
+        )),
+        "no sign-in asked for: {:?}",
+        agent.snapshot().links
+    );
+    // A place frees up: the stream takes it and pushes changes.
+    emu.with_world(|w| w.settings.streaming_client_limit = 1000);
+    let started = Instant::now();
+    while ada_clients(&emu).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the stream connected once a place freed up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "the stream connected {:?} after a place freed up",
+        started.elapsed()
+    );
+    emu.salesforce_pick("ada", "Busy").expect("pick");
+    until(&emu, "Busy in Teams", |s| {
+        teams(s) == ("Busy".into(), "Busy".into())
+    })
+    .await;
+}
