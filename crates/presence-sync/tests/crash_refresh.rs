@@ -16,7 +16,7 @@ use presence_core::Link;
 use presence_emulator::Emulator;
 use presence_sync::outbox::Outbox;
 use presence_sync::secrets::{KeyringStore, SecretStore};
-use presence_sync::{SignInPrompt, SignInTarget, Storage, SyncHandle, SyncOptions};
+use presence_sync::{SignInTarget, Storage, SyncHandle, SyncOptions};
 
 /// The child's part: where it finds the emulator, its outbox and its keyring service.
 const CHILD: &str = "PB_A4_CHILD_EMULATOR";
@@ -24,33 +24,16 @@ const CHILD_OUTBOX: &str = "PB_A4_CHILD_OUTBOX";
 const CHILD_SERVICE: &str = "PB_A4_CHILD_SERVICE";
 
 /// The sync for the clouds at `base`, with its outbox in `outbox` and its refresh tokens under
-/// the keyring service `service`; every browser sign-in it asks for goes to `asked`.
+/// the keyring service `service`; every browser sign-in it asks for goes to the receiver.
 fn start_sync(
     base: &str,
     outbox: &std::path::Path,
     service: &str,
-) -> (
-    SyncHandle,
-    tokio::task::JoinHandle<()>,
-    tokio::sync::mpsc::UnboundedReceiver<(Link, String)>,
-) {
+) -> (SyncHandle, SyncTask, BrowserPrompts) {
     let mut options = SyncOptions::new(SignInTarget::Clouds(Box::new(clouds_at_url(base))));
     options.storage = Storage::Outbox(Arc::new(Outbox::open(outbox).expect("outbox")));
     options.keyring_service = service.to_string();
-    let (asked_tx, asked) = tokio::sync::mpsc::unbounded_channel();
-    let (handle, sync) = presence_sync::start(
-        options,
-        move |prompt| {
-            if let SignInPrompt::Browser { link, url } = prompt {
-                let _ = asked_tx.send((*link, url.clone()));
-            }
-        },
-        std::future::pending(),
-    );
-    let task = tokio::spawn(async move {
-        let _ = sync.await;
-    });
-    (handle, task, asked)
+    start_with_browser_prompts(options)
 }
 
 /// Run by the parent test as its child process (this same test binary); on its own it has
@@ -179,19 +162,7 @@ async fn with_keyring_a4_a_process_killed_between_a_refresh_and_its_save_signs_i
     );
     assert!(asked.try_recv().is_err(), "asked once");
     assert_eq!(approve_in_browser(&url).await, 200);
-    let mut snapshots = handle.snapshots();
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while !snapshots
-            .borrow_and_update()
-            .links
-            .iter()
-            .all(|l| l.state.is_connected())
-        {
-            snapshots.changed().await.expect("the sync runs");
-        }
-    })
-    .await
-    .expect("both clouds connected after the sign-in");
+    until_all_connected(&handle, Duration::from_secs(30)).await;
     until(&emu, "the log left behind delivered", |s| {
         tasks(s)
             .iter()

@@ -238,24 +238,14 @@ async fn locked_keyring_a_kept_session_is_neither_read_nor_lost() {
 /// notes of the first snapshot in which both clouds are connected.
 async fn sign_in_the_sync(emu: &Emulator, service: &str) -> Vec<String> {
     use presence_core::Link;
-    use presence_sync::{SignInPrompt, SignInTarget, Storage, SyncOptions};
+    use presence_sync::{SignInTarget, Storage, SyncOptions};
     let mut options = SyncOptions::new(SignInTarget::Clouds(Box::new(clouds_at(emu))));
     options.storage = Storage::Outbox(Arc::new(
         presence_sync::outbox::Outbox::in_memory().expect("outbox"),
     ));
     options.keyring_service = service.to_string();
-    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
     let started = std::time::Instant::now();
-    let (handle, sync) = presence_sync::start(
-        options,
-        move |prompt| {
-            if let SignInPrompt::Browser { link, url } = prompt {
-                let _ = asked_tx.send((*link, url.clone()));
-            }
-        },
-        std::future::pending(),
-    );
-    let sync = tokio::spawn(sync);
+    let (handle, sync, mut asked) = common::start_with_browser_prompts(options);
     let patience = presence_sync::secrets::KEYRING_WAIT + Duration::from_secs(15);
     for cloud in [Link::Teams, Link::Salesforce] {
         let (link, url) = tokio::time::timeout(patience, asked.recv())
@@ -265,21 +255,9 @@ async fn sign_in_the_sync(emu: &Emulator, service: &str) -> Vec<String> {
         assert_eq!(link, cloud);
         assert_eq!(approve_in_browser(&url).await, 200);
     }
-    let mut snapshots = handle.snapshots();
-    tokio::time::timeout(patience, async {
-        while !snapshots
-            .borrow_and_update()
-            .links
-            .iter()
-            .all(|l| l.state.is_connected())
-        {
-            snapshots.changed().await.expect("the sync runs");
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("not connected: {:?}", snapshots.borrow()));
+    common::until_all_connected(&handle, patience).await;
     eprintln!("connected {:?} after the start", started.elapsed());
-    let notes = snapshots.borrow().notes.clone();
+    let notes = handle.snapshots().borrow().notes.clone();
     sync.abort();
     notes
 }

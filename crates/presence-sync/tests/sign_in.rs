@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{approve_in_browser, clouds_at, no_redirects};
+use common::{approve_in_browser, clouds_at, no_redirects, start_with_browser_prompts};
 use std::time::Duration;
 
 use presence_emulator::Emulator;
@@ -320,7 +320,7 @@ async fn a_passing_identity_provider_error_keeps_the_refresh_token() {
 async fn a_first_sign_in_that_fails_in_the_browser_is_offered_again_and_the_sync_starts_after_it() {
     use presence_core::{Link, Snapshot};
     use presence_emulator::world::{Fault, FaultKind};
-    use presence_sync::{SignInPrompt, SignInTarget, Storage, SyncOptions};
+    use presence_sync::{SignInTarget, Storage, SyncOptions};
 
     let emu = Emulator::start().await.expect("emulator");
     let mut options = SyncOptions::new(SignInTarget::Clouds(Box::new(clouds_at(&emu))));
@@ -328,17 +328,7 @@ async fn a_first_sign_in_that_fails_in_the_browser_is_offered_again_and_the_sync
         presence_sync::outbox::Outbox::in_memory().expect("outbox"),
     ));
     options.keyring_service = format!("presence-bridge-test-{}", uuid::Uuid::new_v4());
-    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
-    let (handle, sync) = presence_sync::start(
-        options,
-        move |prompt| {
-            if let SignInPrompt::Browser { link, url } = prompt {
-                let _ = asked_tx.send((*link, url.clone()));
-            }
-        },
-        std::future::pending(),
-    );
-    let sync = tokio::spawn(sync);
+    let (handle, sync, mut asked) = start_with_browser_prompts(options);
     let until = |what: &'static str, check: fn(&Snapshot) -> bool| {
         let mut snapshots = handle.snapshots();
         async move {

@@ -570,3 +570,48 @@ pub fn clouds_at_url(base: &str) -> presence_sync::settings::Settings {
     settings.salesforce.client_id = presence_sync::EMULATOR_CLIENT_ID.into();
     settings
 }
+
+/// A running sync's task.
+pub type SyncTask = tokio::task::JoinHandle<Result<(), StartError>>;
+/// The browser sign-ins a sync asks for: the cloud and the address.
+pub type BrowserPrompts = tokio::sync::mpsc::UnboundedReceiver<(presence_core::Link, String)>;
+
+/// Starts the sync with `options`; every browser sign-in it asks for arrives on the receiver
+/// (the cloud and the address), for the test to play the agent's browser.
+pub fn start_with_browser_prompts(options: SyncOptions) -> (SyncHandle, SyncTask, BrowserPrompts) {
+    let (asked_tx, asked) = tokio::sync::mpsc::unbounded_channel();
+    let (handle, sync) = presence_sync::start(
+        options,
+        move |prompt| {
+            if let presence_sync::SignInPrompt::Browser { link, url } = prompt {
+                let _ = asked_tx.send((*link, url.clone()));
+            }
+        },
+        std::future::pending(),
+    );
+    (handle, tokio::spawn(sync), asked)
+}
+
+/// Waits up to `patience` until every link of the sync is connected; the panic says where
+/// they stand.
+pub async fn until_all_connected(handle: &SyncHandle, patience: Duration) {
+    let mut snapshots = handle.snapshots();
+    let connected = tokio::time::timeout(patience, async {
+        while !snapshots
+            .borrow_and_update()
+            .links
+            .iter()
+            .all(|l| l.state.is_connected())
+        {
+            if snapshots.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let links = handle.snapshots().borrow().links.clone();
+    assert!(
+        connected.is_ok() && links.iter().all(|l| l.state.is_connected()),
+        "not connected within {patience:?}: {links:?}"
+    );
+}
