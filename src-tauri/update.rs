@@ -67,6 +67,13 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, manifest: String) {
     tauri::async_runtime::spawn(async move {
         loop {
             let line = check_once(&app, &manifest).await;
+            // A failed look does not hide an update already verified and waiting.
+            let waiting = app
+                .state::<Arc<Pending>>()
+                .ready
+                .lock()
+                .is_ok_and(|ready| ready.is_some());
+            let line = line.filter(|line| !(waiting && matches!(line, UpdateLine::Problem { .. })));
             if let Some(line) = line {
                 let state = app.state::<Arc<ShellState>>().inner().clone();
                 state.set_update(Some(line));
