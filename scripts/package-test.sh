@@ -93,8 +93,10 @@ shot=target/shots/package-installed.png
 painted=
 for _ in $(seq 60); do
   DISPLAY=$display import -window root "$shot"
-  convert "$shot" -crop 420x240+0+0 +repage -format %c histogram:info:- | grep -qi "#6BB700" &&
-    { painted=1; break; }
+  # The histogram is read whole before grep looks: `grep -q` leaving at its first match would
+  # end convert with SIGPIPE, which pipefail counts as a failure (a painted panel was missed so).
+  colours=$(convert "$shot" -crop 420x240+0+0 +repage -format %c histogram:info:-)
+  grep -qi "#6BB700" <<<"$colours" && { painted=1; break; }
   sleep 0.25
 done
 [ -n "$painted" ] || fail "the installed app's panel did not paint (see $shot)"
