@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 # salesforce-check: the Salesforce package without an org (salesforce/scripts/check.sh).
-.PHONY: screenshots package package-test audit fuzz salesforce-check bench-desktop deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
+.PHONY: screenshots package package-test audit fuzz salesforce-check bench-desktop bench-scale deps run test fmt-check clippy unit-tests ui-tests ui-smoke icons build core-purity emulator bench keyring-tests soak
 
 deps:
 	@scripts/install-deps.sh
@@ -31,11 +31,21 @@ package-test: deps
 emulator:
 	$(CARGO) run -p presence-emulator -- --port 8787 --scenario demo
 
-# Presence propagation through the real driver, clients and emulator, and the call controller's
-# own cost (figures in BENCHMARKS.md).
+# What an admin asks before a rollout (crates/presence-bench): presence latency after 0 to 300 s
+# of idling, API economy per agent-hour, presence-agent's footprint (about eleven minutes, the
+# parts at once), then the call controller's own cost. Writes BENCHMARKS.md's generated tables,
+# bench/results.json, bench/samples.json and bench/*.svg.
 bench:
-	$(CARGO) run --release -p presence-sync --example propagation -- 30
+	$(CARGO) build --release -p presence-bench -p presence-sync --bin presence-bench --bin presence-agent
+	target/release/presence-bench run
 	$(CARGO) run --release -p presence-controller --example controller_cost -- 200
+
+# Tenant and org scale: 100, 500, 1,000 and 2,000 agents against one emulator enforcing Graph's
+# presence budget and the org's 1,000 streaming clients (about four minutes a point);
+# PB_SCALE_AGENTS=100,500 for fewer.
+bench-scale:
+	$(CARGO) build --release -p presence-bench --bin presence-bench
+	target/release/presence-bench scale $(if $(PB_SCALE_AGENTS),--agents $(PB_SCALE_AGENTS))
 
 # The long runs of the fault matrix, on demand or nightly (not in `make test`): 200 SIGKILLs
 # of presence-agent around missed calls (D1), 200 rounds of SIGKILL of the app and of the

@@ -205,6 +205,7 @@ async fn bench_idle_footprint_and_ring_to_panel() {
     let x = X::open();
     close_panel(&x, &app).await;
     let closed = settled_footprint(app.child.id()).await;
+    record_footprints(&[("panel_open", &open), ("panel_closed", &closed)]);
 
     let rings_before = notification_times("Notify", Some("Incoming call")).len();
     let (mut signalled, mut painted, mut toasted) = (vec![], vec![], vec![]);
@@ -286,6 +287,23 @@ async fn bench_idle_footprint_and_ring_to_panel() {
         offer_toasted,
     );
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Puts the tree's footprints into `bench/results.json` (`footprint.desktop.panel_closed.rss_mb`,
+/// …), beside what `make bench` measured; `presence-bench report` shows them.
+fn record_footprints(footprints: &[(&str, &Footprint)]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results.json");
+    let mut results = presence_bench::results::Results::load(&path).expect("the results file");
+    let mut figures = Vec::new();
+    for (state, footprint) in footprints {
+        let prefix = format!("footprint.desktop.{state}");
+        figures.push((format!("{prefix}.rss_mb"), footprint.rss));
+        figures.push((format!("{prefix}.pss_mb"), footprint.pss));
+        figures.push((format!("{prefix}.anonymous_mb"), footprint.anonymous));
+        figures.push((format!("{prefix}.processes"), footprint.processes as f64));
+    }
+    results.replace_part("footprint.desktop", figures);
+    results.save(&path).expect("the results file written");
 }
 
 /// The tree's footprint once it has settled: 5 s after the change, the median of 10 readings
