@@ -5,13 +5,15 @@
 //! The idle and active rates are read from a tenant whose agents do nothing (the longest idle
 //! class of the latency part): active for the minute after signing in, idle after. What one
 //! presence change costs beyond that is read from a tenant whose agents change state every
-//! 4 s during that minute. The scripted hour (30 presence changes; its 12 calls are not
-//! measured yet) is composed from these measured rates: an hour cannot be run in an hour here,
-//! and the agents' polls run on the real clock, which the emulator's clock does not drive.
+//! 4 s during that minute. What one call costs is read from an agent and the call controller
+//! taking 12 calls of six kinds (`calls`). The scripted hour (30 presence changes, 12 calls)
+//! is composed from these measured rates: an hour cannot be run in an hour here, and the
+//! agents' polls run on the real clock, which the emulator's clock does not drive.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::calls::CallCost;
 use crate::fleet::{Counters, Expect, Tenant};
 
 /// Graph's presence budget: 1,500 requests per 30 s per app per tenant.
@@ -24,6 +26,8 @@ pub const ORG_DAILY_PER_LICENCE: f64 = 1_000.0;
 pub const SHIFT_HOURS: f64 = 8.0;
 /// The scripted working hour: 30 presence changes, half made in Teams, half in Salesforce,
 pub const SCRIPTED_CHANGES: f64 = 30.0;
+/// and 12 calls (two of each kind in `calls::KINDS`).
+pub const SCRIPTED_CALLS: f64 = 12.0;
 
 /// The requests counted in a span, per counter name, and the span.
 #[derive(Debug, Clone)]
@@ -162,6 +166,10 @@ pub async fn change_cost(agents: usize, changes_per_agent: usize) -> Result<Chan
 pub struct Economy {
     /// `(api, idle per agent-hour, scripted hour per agent)`.
     pub rates: Vec<(String, f64, f64)>,
+    /// `(api, requests per call beyond idle)`, measured.
+    pub per_call: Vec<(String, f64)>,
+    /// Calls placed in the call part, and the Tasks they left (one each when none was lost).
+    pub calls: (usize, usize),
     /// Salesforce REST routes called while idle, per agent-hour.
     pub idle_salesforce_routes: Vec<(String, f64)>,
     /// Agents Graph's presence budget carries: idle, scripted hour.
@@ -185,13 +193,20 @@ fn org_agents(per_agent_day: f64) -> f64 {
     }
 }
 
-pub fn compose(idle: &Window, active: &Window, agents: usize, change: &ChangeCost) -> Economy {
+pub fn compose(
+    idle: &Window,
+    active: &Window,
+    agents: usize,
+    change: &ChangeCost,
+    calls: &CallCost,
+) -> Economy {
     let timing = presence_core::config::Timing::default();
     let window_s = timing.active_window_ms as f64 / 1000.0;
     // 30 changes spread over the hour, each followed by a minute of fast polling.
     let spacing = 3600.0 / SCRIPTED_CHANGES;
     let active_seconds = SCRIPTED_CHANGES * window_s.min(spacing);
     let mut rates = Vec::new();
+    let mut per_call = Vec::new();
     for (api, counter) in APIS {
         let idle_rate = idle.per_agent_hour(counter, agents);
         let active_rate = active.per_agent_hour(counter, agents);
@@ -201,10 +216,13 @@ pub fn compose(idle: &Window, active: &Window, agents: usize, change: &ChangeCos
             / 3600.0;
         let active_in_change_run = active_rate * change.window.span.as_secs_f64() / 3600.0;
         let per_change = ((change_total - active_in_change_run) / changes).max(0.0);
+        let call = calls.per_call(counter);
         let hour = active_rate * active_seconds / 3600.0
             + idle_rate * (3600.0 - active_seconds) / 3600.0
-            + per_change * SCRIPTED_CHANGES;
+            + per_change * SCRIPTED_CHANGES
+            + call * SCRIPTED_CALLS;
         rates.push((api.to_string(), idle_rate, hour));
+        per_call.push((api.to_string(), call));
     }
     let rate = |api: &str, scripted: bool| {
         rates
@@ -234,6 +252,8 @@ pub fn compose(idle: &Window, active: &Window, agents: usize, change: &ChangeCos
     let (org_agents_shift, org_agents_24h) = (org(SHIFT_HOURS), org(24.0));
     Economy {
         rates,
+        per_call,
+        calls: (calls.calls.len(), calls.tasks),
         idle_salesforce_routes,
         graph_agents,
         org_agents_shift,

@@ -7,6 +7,7 @@
 //! sample; `bench/results.json` holds one key per figure and `BENCHMARKS.md` the tables, with
 //! each target marked met or missed. Benchmarks, not tests: nothing here asserts a speed.
 
+pub mod calls;
 pub mod economy;
 pub mod fleet;
 pub mod footprint;

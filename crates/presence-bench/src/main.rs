@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use presence_bench::results::{Results, Samples};
-use presence_bench::{economy, footprint, latency, report, scale};
+use presence_bench::{calls, economy, footprint, latency, report, scale};
 
 #[derive(Debug, Parser)]
 #[command(name = "presence-bench", version)]
@@ -24,7 +24,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Latency by idle time (0, 10, 30, 60, 300 s), API economy (presence changes) and presence-agent's footprint, all at once (about ten minutes), then the report.
+    /// Latency by idle time (0, 10, 30, 60, 300 s), API economy (presence changes, calls) and presence-agent's footprint, all at once (about ten minutes), then the report.
     Run {
         /// Agents per idle class (changes per class and direction).
         #[arg(long, default_value_t = 30)]
@@ -48,6 +48,9 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         streaming_limit: u32,
     },
+    /// Only the calls' part of the economy (about three minutes): prints what each call costs
+    /// each API and the Tasks it left, and records nothing.
+    Calls,
     /// Rewrites the tables and plots from the results file.
     Report,
 }
@@ -127,6 +130,19 @@ async fn main() {
             }
             Err(e) => Err(e),
         },
+        Command::Calls => match calls::cost().await {
+            Ok(cost) => {
+                for (api, counter) in economy::APIS {
+                    println!("{api}: {:.1} requests per call", cost.per_call(counter));
+                }
+                for (kind, id, outcome) in &cost.calls {
+                    println!("{id}: {} → {outcome}", kind.name());
+                }
+                println!("{} calls, {} Tasks", cost.calls.len(), cost.tasks);
+                std::process::exit(0);
+            }
+            Err(e) => Err(e),
+        },
         Command::Report => Ok(()),
     };
     if let Err(message) = outcome.and_then(|()| write_report(&args.out, &args.benchmarks)) {
@@ -143,10 +159,15 @@ async fn run(out: &Path, agents: usize, idle_cpu_s: u64) -> Result<(), String> {
             async move { footprint::measure(&binary, Duration::from_secs(idle_cpu_s)).await },
         );
     let changes = tokio::spawn(economy::change_cost(10, 6));
+    let calls = tokio::spawn(calls::cost());
     let latency = latency::run(agents).await;
     let changes = changes
         .await
         .map_err(|e| format!("the change cost stopped: {e}"))
+        .and_then(|measured| measured);
+    let calls = calls
+        .await
+        .map_err(|e| format!("the call cost stopped: {e}"))
         .and_then(|measured| measured);
     let footprint = footprint
         .await
@@ -155,17 +176,25 @@ async fn run(out: &Path, agents: usize, idle_cpu_s: u64) -> Result<(), String> {
     let mut parts = Vec::new();
     let mut series = Vec::new();
     let mut failures = Vec::new();
-    match (&latency, &changes) {
-        (Ok(latency), Ok(changes)) => {
+    match (&latency, &changes, &calls) {
+        (Ok(latency), Ok(changes), Ok(calls)) => {
             let readings = &latency.economy;
-            let economy =
-                economy::compose(&readings.idle, &readings.active, readings.agents, changes);
+            let economy = economy::compose(
+                &readings.idle,
+                &readings.active,
+                readings.agents,
+                changes,
+                calls,
+            );
             parts.push(("economy", report::economy_figures(&economy)));
         }
         _ => {
             // The latency's own failure is reported below.
-            if let Err(failed) = changes {
-                failures.push(failed);
+            for failed in [changes.as_ref().err(), calls.as_ref().err()]
+                .into_iter()
+                .flatten()
+            {
+                failures.push(failed.clone());
             }
         }
     }

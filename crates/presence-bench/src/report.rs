@@ -89,6 +89,11 @@ pub fn economy_figures(economy: &Economy) -> Vec<(String, f64)> {
         "economy.scripted_hour.active_seconds".into(),
         economy.active_seconds,
     ));
+    for (api, per_call) in &economy.per_call {
+        figures.push((format!("economy.per_call.{api}"), *per_call));
+    }
+    figures.push(("economy.calls.placed".into(), economy.calls.0 as f64));
+    figures.push(("economy.calls.tasks".into(), economy.calls.1 as f64));
     for (key, (idle, hour)) in [
         ("graph_presence_budget", economy.graph_agents),
         ("org_daily_8h_shifts", economy.org_agents_shift),
@@ -324,15 +329,22 @@ pub fn markdown(r: &Results, date: &str) -> String {
             cell(k("max_ms"))
         );
     }
-    let _ = writeln!(md, "\n### API economy, per agent\n\n| requests to | idle, per agent-hour | scripted working hour (30 changes; calls not yet measured) |\n|---|---|---|");
+    let _ = writeln!(md, "\n### API economy, per agent\n\n| requests to | idle, per agent-hour | per call, beyond idle | scripted working hour (30 changes, 12 calls) |\n|---|---|---|---|");
     for (api, _) in APIS {
         let _ = writeln!(
             md,
-            "| {api} | {} | {} |",
+            "| {api} | {} | {} | {} |",
             cell(r.get(&format!("economy.idle.{api}_per_agent_hour"))),
+            cell(r.get(&format!("economy.per_call.{api}"))),
             cell(r.get(&format!("economy.scripted_hour.{api}_per_agent")))
         );
     }
+    let _ = writeln!(
+        md,
+        "\nCalls placed through the controller (two each: direct answered, caller gives up, declined, queue answered, dialled by the agent, in Do Not Disturb): {}; Tasks in the org: {}.",
+        whole(r.get("economy.calls.placed")),
+        whole(r.get("economy.calls.tasks"))
+    );
     let routes: Vec<String> =
         r.0.iter()
             .filter_map(|(k, v)| {
