@@ -96,10 +96,13 @@ ui-smoke: ui-tests
 screenshots: deps
 	scripts/screenshots.sh
 
-# The desktop app's release build: how fast a call reaches the desktop and leaves it, and its
-# memory with the panel open and closed (figures in BENCHMARKS.md); PB_BENCH_ROUNDS=30.
+# The desktop app's release build: how fast a call reaches the desktop and leaves it, its
+# memory with the panel open and closed, its start-up to the tray icon and the first snapshot,
+# and its idle CPU beside presence-agent's (figures in BENCHMARKS.md and bench/results.json);
+# PB_BENCH_ROUNDS=30, PB_IDLE_CPU_S=300.
 bench-desktop: deps
 	$(CARGO) build --release --bin presence-bridge
+	$(CARGO) build --release -p presence-sync --bin presence-agent
 	PB_APP_BIN=$(CURDIR)/target/release/presence-bridge scripts/ui-tests.sh bench_
 
 # Renders ui/icons/presence/*.svg (the panel's icons) to the tray's PNGs in icons/presence/.

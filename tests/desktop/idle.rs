@@ -32,7 +32,8 @@ pub struct Footprint {
     pub parts: Vec<String>,
 }
 
-pub fn footprint(root: u32) -> Footprint {
+/// A process and every process under it, from `/proc`'s parent links.
+pub fn process_tree(root: u32) -> Vec<u32> {
     let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -61,6 +62,11 @@ pub fn footprint(root: u32) -> Footprint {
             }
         }
     }
+    tree
+}
+
+pub fn footprint(root: u32) -> Footprint {
+    let tree = process_tree(root);
     let mut total = Footprint::default();
     for pid in tree {
         let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
@@ -292,18 +298,18 @@ async fn bench_idle_footprint_and_ring_to_panel() {
 /// Puts the tree's footprints into `bench/results.json` (`footprint.desktop.panel_closed.rss_mb`,
 /// …), beside what `make bench` measured; `presence-bench report` shows them.
 fn record_footprints(footprints: &[(&str, &Footprint)]) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results.json");
-    let mut results = presence_bench::results::Results::load(&path).expect("the results file");
-    let mut figures = Vec::new();
     for (state, footprint) in footprints {
         let prefix = format!("footprint.desktop.{state}");
-        figures.push((format!("{prefix}.rss_mb"), footprint.rss));
-        figures.push((format!("{prefix}.pss_mb"), footprint.pss));
-        figures.push((format!("{prefix}.anonymous_mb"), footprint.anonymous));
-        figures.push((format!("{prefix}.processes"), footprint.processes as f64));
+        record_figures(
+            &prefix,
+            vec![
+                (format!("{prefix}.rss_mb"), footprint.rss),
+                (format!("{prefix}.pss_mb"), footprint.pss),
+                (format!("{prefix}.anonymous_mb"), footprint.anonymous),
+                (format!("{prefix}.processes"), footprint.processes as f64),
+            ],
+        );
     }
-    results.replace_part("footprint.desktop", figures);
-    results.save(&path).expect("the results file written");
 }
 
 /// The tree's footprint once it has settled: 5 s after the change, the median of 10 readings

@@ -11,6 +11,7 @@
 mod browser;
 mod guard;
 mod idle;
+mod startup;
 mod support;
 mod unsaved;
 mod update;

@@ -272,3 +272,12 @@ pub fn percentiles(name: &str, mut samples: Vec<f64>) {
         at(1.0)
     );
 }
+
+/// Puts `figures` into `bench/results.json` in place of every key under `part.`, beside what
+/// `make bench` measured; `presence-bench report` shows them.
+pub fn record_figures(part: &str, figures: Vec<(String, f64)>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results.json");
+    let mut results = presence_bench::results::Results::load(&path).expect("the results file");
+    results.replace_part(part, figures);
+    results.save(&path).expect("the results file written");
+}

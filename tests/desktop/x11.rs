@@ -48,6 +48,17 @@ impl X {
         self.connection.flush().expect("the request flushed");
     }
 
+    /// The pixels of the screen's rectangle `(x, y, width, height)`, as the server sends them
+    /// (empty when it cannot), to tell whether something was drawn there since.
+    pub fn pixels(&self, (x, y, width, height): (i16, i16, u16, u16)) -> Vec<u8> {
+        self.connection
+            .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, width, height, !0)
+            .map_err(|error| error.to_string())
+            .and_then(|cookie| cookie.reply().map_err(|error| error.to_string()))
+            .map(|image| image.data)
+            .unwrap_or_default()
+    }
+
     /// Whether any pixel of the screen's rectangle `(x, y, width, height)` is `rgb`
     /// (`0xRRGGBB`). Xvfb's 24-bit screen sends 32 bits a pixel, least significant byte first
     /// (blue, green, red, unused).

@@ -249,6 +249,12 @@ pub fn targets(r: &Results) -> Vec<(String, Option<f64>, String, Option<bool>)> 
             check(r.get("footprint.agent.idle_cpu_pct"), 0.1),
         ),
         (
+            "desktop process tree idle CPU, panel closed, % of a core".into(),
+            r.get("footprint.desktop.idle.cpu_pct"),
+            "under 0.1 %".into(),
+            check(r.get("footprint.desktop.idle.cpu_pct"), 0.1),
+        ),
+        (
             "presence-agent resident, MiB (largest reading)".into(),
             r.get("footprint.agent.rss_max_mb"),
             "under 25 MB".into(),
@@ -431,6 +437,38 @@ pub fn markdown(r: &Results, date: &str) -> String {
         (
             "footprint.desktop.panel_closed.rss_mb",
             "desktop process tree, panel closed, MiB",
+        ),
+        (
+            "footprint.desktop.startup.baseline_agent_first_snapshot_p50_ms",
+            "baseline: presence-agent launch → first snapshot with a state, ms (median of 10, same run as the desktop's)",
+        ),
+        (
+            "footprint.desktop.startup.tray_icon_p50_ms",
+            "desktop launch → tray icon drawn, ms (median of 10)",
+        ),
+        (
+            "footprint.desktop.startup.tray_icon_max_ms",
+            "… the slowest of the 10",
+        ),
+        (
+            "footprint.desktop.startup.first_snapshot_p50_ms",
+            "desktop launch → first snapshot painted (the panel showing the state), ms (median of 10)",
+        ),
+        (
+            "footprint.desktop.startup.first_snapshot_max_ms",
+            "… the slowest of the 10",
+        ),
+        (
+            "footprint.desktop.idle.baseline_agent_cpu_pct",
+            "baseline: presence-agent idle CPU beside the desktop, % of a core",
+        ),
+        (
+            "footprint.desktop.idle.cpu_pct",
+            "desktop process tree idle CPU, panel closed, % of a core",
+        ),
+        (
+            "footprint.desktop.idle.span_s",
+            "… over this many seconds of idling",
         ),
     ] {
         let _ = writeln!(md, "| {label} | {} |", cell(r.get(key)));
