@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use presence_controller::{Controller, Settings};
 use presence_core::{Input, Picker, Snapshot, UserIntent};
+use presence_emulator::world::Call;
 use presence_emulator::{Emulator, World};
 use presence_sync::{SignInTarget, Storage, SyncHandle, SyncOptions};
 
 use crate::economy::Window;
-use crate::fleet::Counters;
+use crate::fleet::{scratch_dir, Counters};
 
 /// The kinds of call in the scripted hour, each placed `CALLS_PER_KIND` times.
 pub const KINDS: [CallKind; 6] = [
@@ -130,13 +131,7 @@ impl Desk {
             .map_err(|e| format!("calls: the emulator does not start: {e}"))?;
         // A declined or blocked call reaches the agent's Teams, which rings for a second.
         emu.with_world(|w| w.settings.teams_ring_s = 1);
-        let data = std::env::temp_dir().join(format!(
-            "presence-bench-calls-{}-{}",
-            std::process::id(),
-            emu.address.port()
-        ));
-        std::fs::create_dir_all(&data)
-            .map_err(|e| format!("calls: cannot make {}: {e}", data.display()))?;
+        let data = scratch_dir("calls", &emu).map_err(|e| format!("calls: {e}"))?;
         let settings = Settings::demo(&emu.base_url, &data.join("calls.sqlite"))
             .map_err(|e| format!("calls: the controller's demo settings: {e}"))?;
         let controller = Controller::start(settings)
@@ -245,46 +240,41 @@ impl Desk {
         .await
     }
 
-    /// Waits until the emulator's call has an outcome, and returns it.
-    async fn outcome(&self, call: &str) -> Result<String, String> {
-        until_world(&self.emu, &format!("the outcome of {call}"), |w| {
-            w.calls
-                .iter()
-                .find(|c| c.call_id == call)
-                .and_then(|c| c.outcome.clone())
+    /// Waits until the emulator's call `call` gives `check` an answer; `what` names it.
+    async fn until_call<T>(
+        &self,
+        call: &str,
+        what: &str,
+        check: impl Fn(&Call) -> Option<T>,
+    ) -> Result<T, String> {
+        until_world(&self.emu, &format!("{call} {what}"), |w| {
+            w.calls.iter().find(|c| c.call_id == call).and_then(&check)
         })
         .await
+    }
+
+    /// Waits until the call has an outcome, and returns it.
+    async fn outcome(&self, call: &str) -> Result<String, String> {
+        self.until_call(call, "ended with an outcome", |c| c.outcome.clone())
+            .await
     }
 
     /// Waits until the agent's Teams has joined the call (the bot answers every call it owns
     /// at once, so the call's own status says nothing of the agent).
     async fn joined(&self, call: &str) -> Result<(), String> {
-        until_world(
-            &self.emu,
-            &format!("{call} joined in the agent's Teams"),
-            |w| {
-                w.calls
-                    .iter()
-                    .find(|c| c.call_id == call)
-                    .filter(|c| {
-                        c.teams
-                            .as_deref()
-                            .is_some_and(|t| t.starts_with("answered by"))
-                    })
-                    .map(|_| ())
-            },
-        )
+        self.until_call(call, "joined in the agent's Teams", |c| {
+            c.teams
+                .as_deref()
+                .is_some_and(|t| t.starts_with("answered by"))
+                .then_some(())
+        })
         .await
     }
 
     /// Waits until the far end of a call the agent dialled answers.
     async fn far_end_answered(&self, call: &str) -> Result<(), String> {
-        until_world(&self.emu, &format!("{call} answered at the far end"), |w| {
-            w.calls
-                .iter()
-                .find(|c| c.call_id == call)
-                .filter(|c| c.status == "Answered")
-                .map(|_| ())
+        self.until_call(call, "answered at the far end", |c| {
+            (c.status == "Answered").then_some(())
         })
         .await
     }
@@ -375,11 +365,7 @@ impl Desk {
     }
 
     fn counters(&self) -> Counters {
-        self.emu.with_world(|w| Counters {
-            by_name: w.counters.clone(),
-            throttled: w.throttled,
-            at: Instant::now(),
-        })
+        Counters::of(&self.emu)
     }
 }
 

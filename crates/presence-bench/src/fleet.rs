@@ -60,13 +60,7 @@ impl Tenant {
                 w.add_agent(name, &format!("Agent {name}"), &format!("+1415556{n:04}"));
             }
         });
-        let data = std::env::temp_dir().join(format!(
-            "presence-bench-{prefix}-{}-{}",
-            std::process::id(),
-            emu.address.port()
-        ));
-        std::fs::create_dir_all(&data)
-            .map_err(|e| format!("cannot make {}: {e}", data.display()))?;
+        let data = scratch_dir(prefix, &emu)?;
         Ok(Self {
             emu,
             members: Vec::new(),
@@ -194,11 +188,7 @@ impl Tenant {
 
     /// The request counters (per API, per route, and the emulator's own: handshakes refused).
     pub fn counters(&self) -> Counters {
-        self.emu.with_world(|w| Counters {
-            by_name: w.counters.clone(),
-            throttled: w.throttled,
-            at: Instant::now(),
-        })
+        Counters::of(&self.emu)
     }
 }
 
@@ -221,6 +211,15 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The emulator's counters now.
+    pub fn of(emu: &Emulator) -> Self {
+        emu.with_world(|w| Counters {
+            by_name: w.counters.clone(),
+            throttled: w.throttled,
+            at: Instant::now(),
+        })
+    }
+
     /// What was counted between `earlier` and this, per name, and the time between.
     pub fn since(&self, earlier: &Counters) -> (BTreeMap<String, u64>, Duration) {
         let delta = self
@@ -234,6 +233,18 @@ impl Counters {
             .collect();
         (delta, self.at.saturating_duration_since(earlier.at))
     }
+}
+
+/// A new directory for the data of agents at `emu`, named by `prefix`, this process and the
+/// emulator's port (so that parts running at once never share one).
+pub fn scratch_dir(prefix: &str, emu: &Emulator) -> Result<PathBuf, String> {
+    let data = std::env::temp_dir().join(format!(
+        "presence-bench-{prefix}-{}-{}",
+        std::process::id(),
+        emu.address.port()
+    ));
+    std::fs::create_dir_all(&data).map_err(|e| format!("cannot make {}: {e}", data.display()))?;
+    Ok(data)
 }
 
 /// Resident memory of a process (this one for `None`), `VmRSS`, in MiB.
