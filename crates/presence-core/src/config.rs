@@ -117,6 +117,9 @@ pub struct Timing {
     /// This app's share of the tenant's presence budget, as the shortest interval between two
     /// polls (1,500 requests per 30 s shared by every agent of the tenant).
     pub teams_poll_floor_ms: u64,
+    /// The slowest the poll may be paced down to while Graph throttles the tenant's presence
+    /// reads (each 429 doubles the gap between reads, up to this).
+    pub teams_poll_throttled_max_ms: u64,
     /// First retry delay after a failure.
     pub retry_base_ms: u64,
     /// Longest computed retry delay.
@@ -143,6 +146,7 @@ impl Default for Timing {
             teams_poll_idle_ms: 5_000,
             active_window_ms: 60_000,
             teams_poll_floor_ms: 1_000,
+            teams_poll_throttled_max_ms: 60_000,
             retry_base_ms: 1_000,
             retry_cap_ms: 5 * 60_000,
             retry_after_cap_ms: 15 * 60_000,
@@ -176,6 +180,10 @@ impl Timing {
             ("heartbeat_ms", self.heartbeat_ms),
             ("teams_poll_active_ms", self.teams_poll_active_ms),
             ("teams_poll_idle_ms", self.teams_poll_idle_ms),
+            (
+                "teams_poll_throttled_max_ms",
+                self.teams_poll_throttled_max_ms,
+            ),
             ("retry_base_ms", self.retry_base_ms),
             ("retry_cap_ms", self.retry_cap_ms),
             ("retry_after_cap_ms", self.retry_after_cap_ms),

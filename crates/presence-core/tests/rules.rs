@@ -687,6 +687,65 @@ fn k1_retry_after_is_honoured_before_the_next_write() {
     assert_eq!(w.teams_pair(), pair("Busy", "Busy"));
 }
 
+/// The gaps between consecutive Teams reads from the `from`-th on.
+fn read_gaps(w: &World, from: usize) -> Vec<Duration> {
+    w.record.teams_reads[from..]
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .collect()
+}
+
+#[test]
+fn throttled_reads_pace_the_poll_down_to_a_share_of_the_tenant_budget_and_answers_bring_it_back() {
+    let mut w = World::new().started();
+    w.advance(secs(120)); // idle: a read every 5 s
+    w.teams_health = SideHealth::Failing(Failure::RateLimited {
+        retry_after: Some(secs(1)),
+    });
+    let from = w.record.teams_reads.len();
+    w.advance(secs(150));
+    // Retry-After alone would have read every second, 150 times; each 429 doubles the gap
+    // from the idle 5 s instead: 10, 20, 40, then the longest, 60 s (each with its jitter).
+    let throttled = read_gaps(&w, from.saturating_sub(1));
+    assert!(throttled.len() <= 6, "{throttled:?}");
+    assert!(
+        throttled.windows(2).all(|pair| pair[1] >= pair[0]),
+        "{throttled:?}"
+    );
+    let longest = throttled.iter().max().copied().unwrap_or_default();
+    assert!(
+        longest >= secs(40) && longest <= ms(66_000),
+        "{throttled:?}"
+    );
+
+    // Graph answers again: the pace eases, read by read, back to the idle poll.
+    w.teams_health = SideHealth::Up;
+    let from = w.record.teams_reads.len();
+    w.advance(secs(600));
+    let easing = read_gaps(&w, from);
+    let paced = easing.iter().take_while(|gap| **gap > ms(5_500)).count();
+    assert!(
+        (4..=30).contains(&paced),
+        "{paced} paced reads before the idle poll: {easing:?}"
+    );
+    assert!(
+        easing[paced..].iter().all(|gap| *gap <= ms(5_500)),
+        "{easing:?}"
+    );
+    // And a change in Teams is seen within the idle poll again.
+    let before = w.elapsed();
+    w.teams_user_sets("Away", "Away");
+    w.advance(secs(6));
+    assert!(
+        w.record
+            .salesforce_writes
+            .iter()
+            .any(|(t, state)| *t >= before && state == "Away"),
+        "{:?}",
+        w.record.salesforce_writes
+    );
+}
+
 #[test]
 fn k1_transient_failures_degrade_then_disconnect_and_back_off() {
     let mut w = World::new().started();

@@ -1,13 +1,15 @@
 //! Row T2 of reliability.md §7: Teams throttles with 429s that say nothing of when to come back
 //! (no `Retry-After`). Through the real driver, clients and emulator on 127.0.0.1: the retries
 //! back off exponentially with jitter (each gap at least the one before, within the policy's
-//! bounds), the number of attempts in the run is bounded, and the link recovers.
+//! bounds, and no shorter than the pace each throttled read doubles), the number of attempts
+//! in the run is bounded, and the link recovers.
 
 mod common;
 
 use common::*;
 use presence_emulator::world::FaultKind;
 use presence_emulator::{Api, Emulator};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t2_429s_without_retry_after_back_off_with_growing_gaps_and_bounded_attempts() {
@@ -24,17 +26,23 @@ async fn t2_429s_without_retry_after_back_off_with_growing_gaps_and_bounded_atte
         Some(throttled),
         Some("/presence"),
     );
-    until(&emu, "the throttling to pass", |_| {
-        let seen = timed_requests(&emu);
-        seen.iter()
-            .filter(|(_, path, status)| path.contains("/presence") && *status == 429)
-            .count()
-            == throttled as usize
-            && seen
-                .iter()
-                .skip_while(|(_, _, status)| *status != 429)
-                .any(|(_, path, status)| path.contains("/presence") && *status < 300)
-    })
+    // Paced, the four retries take up to 10 + 20 + 40 + 60 s (an idle poll's pace, doubled).
+    until_within(
+        &emu,
+        "the throttling to pass",
+        Duration::from_secs(150),
+        |_| {
+            let seen = timed_requests(&emu);
+            seen.iter()
+                .filter(|(_, path, status)| path.contains("/presence") && *status == 429)
+                .count()
+                == throttled as usize
+                && seen
+                    .iter()
+                    .skip_while(|(_, _, status)| *status != 429)
+                    .any(|(_, path, status)| path.contains("/presence") && *status < 300)
+        },
+    )
     .await;
     let run: Vec<(i64, String, u64)> = timed_requests(&emu)
         .into_iter()
@@ -51,17 +59,23 @@ async fn t2_429s_without_retry_after_back_off_with_growing_gaps_and_bounded_atte
         ended, throttled as usize,
         "Teams was asked only for the retries, nothing else meanwhile: {run:?}"
     );
-    // The gaps: the k-th retry waits within the upper half of base·2^(k-1) (equal jitter), and
-    // never less than the gap before. The times are when the emulator answered, so allow a
-    // little for the request's own time.
+    // The gaps: the k-th retry waits at least the upper half of base·2^(k-1) (equal jitter)
+    // and at least the poll's pace, which each throttled read doubles from the interval in use
+    // (1 s active, 5 s idle; up to 10 % jitter); never less than the gap before. The times are
+    // when the emulator answered, so allow a little for the request's own time.
     let timing = presence_core::config::Timing::default();
     let slack = 150;
+    let paced = |interval: u64, k: usize| {
+        (interval << (k + 1)).min(timing.teams_poll_throttled_max_ms) as i64
+    };
     let gaps: Vec<i64> = run[..=ended].windows(2).map(|w| w[1].0 - w[0].0).collect();
     for (k, gap) in gaps.iter().enumerate() {
         let step = (timing.retry_base_ms << k).min(timing.retry_cap_ms) as i64;
+        let shortest = (step / 2).max(paced(timing.teams_poll_active_ms, k)) - slack;
+        let longest = step.max(paced(timing.teams_poll_idle_ms, k) * 11 / 10) + slack * 3;
         assert!(
-            (step / 2 - slack..=step + slack * 3).contains(gap),
-            "retry {} came {gap} ms after the one before; the policy's step is {step} ms: {gaps:?}",
+            (shortest..=longest).contains(gap),
+            "retry {} came {gap} ms after the one before, not within {shortest}..={longest} ms: {gaps:?}",
             k + 1
         );
         if k > 0 {

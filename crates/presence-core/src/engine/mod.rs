@@ -26,6 +26,7 @@ mod call_writes;
 mod calls;
 mod effects;
 mod links;
+mod pace;
 mod presence;
 mod quit;
 mod repair;

@@ -139,12 +139,7 @@ impl Engine {
     /// Something changed: poll Teams fast for a while (the active window).
     pub(super) fn bump_activity(&mut self) {
         self.last_activity = self.now;
-        let fast = self.now
-            + Timing::ms(
-                self.timing
-                    .teams_poll_active_ms
-                    .max(self.timing.teams_poll_floor_ms),
-            );
+        let fast = self.now + Timing::ms(self.teams_poll_interval_ms(true));
         if self.timers.get(Timer::TeamsPoll).is_none_or(|at| at > fast) {
             self.timers.set(Timer::TeamsPoll, fast);
         }

@@ -12,6 +12,7 @@ use crate::teams::{sequence_is_newer, Activity, Availability, TeamsPair, TeamsPr
 
 use super::effects::Pending;
 use super::links::Lane;
+use super::pace::PollPace;
 use super::presence::is_out_of_office_state;
 use super::timers::Timer;
 use super::Engine;
@@ -45,6 +46,8 @@ pub(super) struct TeamsMirror {
     pub(super) holding: bool,
     pub(super) session_alive: bool,
     pub(super) read_in_flight: bool,
+    /// Our share of the tenant's presence budget, learned from Graph's 429s.
+    pub(super) pace: PollPace,
 }
 
 impl TeamsMirror {
@@ -405,14 +408,7 @@ impl Engine {
     /// [`Timer::TeamsPoll`]: reads Teams, and decides when to read it next (fast while the agent
     /// is active or on a call, slower when idle, never under this app's share of the budget).
     pub(super) fn poll_teams(&mut self) {
-        let active = self.now < self.last_activity + Timing::ms(self.timing.active_window_ms)
-            || !self.calls.is_empty();
-        let interval = if active {
-            self.timing.teams_poll_active_ms
-        } else {
-            self.timing.teams_poll_idle_ms
-        }
-        .max(self.timing.teams_poll_floor_ms);
+        let interval = self.teams_poll_interval_ms(self.agent_active());
         let spread = self.jitter.below_or_equal(interval / 10);
         self.timers
             .set(Timer::TeamsPoll, self.now + Timing::ms(interval + spread));
@@ -422,6 +418,24 @@ impl Engine {
         self.read_teams();
     }
 
+    /// Whether the agent did something within the active window, or is on a call.
+    fn agent_active(&self) -> bool {
+        self.now < self.last_activity + Timing::ms(self.timing.active_window_ms)
+            || !self.calls.is_empty()
+    }
+
+    /// The gap between two Teams reads: the active or idle interval, never under the floor
+    /// nor under the pace the tenant's budget has taught us.
+    pub(super) fn teams_poll_interval_ms(&self, active: bool) -> u64 {
+        if active {
+            self.timing.teams_poll_active_ms
+        } else {
+            self.timing.teams_poll_idle_ms
+        }
+        .max(self.timing.teams_poll_floor_ms)
+        .max(self.teams.pace.gap_ms())
+    }
+
     /// Reads Teams now.
     pub(super) fn read_teams(&mut self) {
         self.teams.read_in_flight = true;
@@ -429,16 +443,33 @@ impl Engine {
             .emit(Pending::ReadTeams, |id| Effect::ReadTeams { id });
     }
 
-    /// The outcome of a read: after a failure the next poll waits for the backoff.
+    /// The outcome of a read: an answer eases the pace; after a failure the next poll waits for
+    /// the backoff, and after a 429 also for the pace, which the 429 has doubled.
     pub(super) fn teams_read_done(&mut self, failure: Option<Failure>) {
         self.teams.read_in_flight = false;
-        if let Some(failure) = &failure {
-            let delay = self.policy.delay(
-                self.links.consecutive_failures(Link::Teams),
-                failure,
-                &mut self.jitter,
-            );
-            self.timers.set(Timer::TeamsPoll, self.now + delay);
+        let unpaced = self
+            .timing
+            .teams_poll_active_ms
+            .max(self.timing.teams_poll_floor_ms);
+        match &failure {
+            None => self.teams.pace.answered(unpaced),
+            Some(failure) => {
+                let mut delay = self.policy.delay(
+                    self.links.consecutive_failures(Link::Teams),
+                    failure,
+                    &mut self.jitter,
+                );
+                if matches!(failure, Failure::RateLimited { .. }) {
+                    let in_use = self.teams_poll_interval_ms(self.agent_active());
+                    self.teams
+                        .pace
+                        .throttled(in_use, self.timing.teams_poll_throttled_max_ms);
+                    let gap = self.teams.pace.gap_ms();
+                    let paced = Timing::ms(gap + self.jitter.below_or_equal(gap / 10));
+                    delay = delay.max(paced);
+                }
+                self.timers.set(Timer::TeamsPoll, self.now + delay);
+            }
         }
         if let Some(repair) = &mut self.repair {
             repair.teams_done = true;

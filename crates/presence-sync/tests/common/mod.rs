@@ -243,13 +243,23 @@ pub async fn settle(emu: &Emulator, agent: &Agent, user: &str) {
 
 /// Waits until `check` holds on the emulator's state, returning how long it took.
 pub async fn until(emu: &Emulator, what: &str, check: impl Fn(&Value) -> bool) -> Duration {
+    until_within(emu, what, PATIENCE, check).await
+}
+
+/// [`until`] for what may take longer than [`PATIENCE`].
+pub async fn until_within(
+    emu: &Emulator,
+    what: &str,
+    patience: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Duration {
     let started = Instant::now();
     loop {
         if check(&emu.state()) {
             return started.elapsed();
         }
         assert!(
-            started.elapsed() < PATIENCE,
+            started.elapsed() < patience,
             "timed out waiting for {what}: {}",
             emu.state()["agents"][0]
         );
