@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use presence_core::config::{ConfigError, Timing};
 use presence_core::{Engine, EngineConfig, Input, Link, SetupNews};
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -50,6 +51,8 @@ pub struct SyncOptions {
     /// Longest one effect (a read, a write, a lookup) may take before the engine is told it
     /// failed, whatever hangs (default [`crate::driver::EFFECT_DEADLINE`]).
     pub effect_deadline: std::time::Duration,
+    /// The engine's timers and limits (the product's defaults; benchmarks compare others).
+    pub timing: Timing,
 }
 
 impl SyncOptions {
@@ -63,6 +66,7 @@ impl SyncOptions {
             storage: Storage::DataDir(None),
             transport: Transport::default(),
             effect_deadline: driver::EFFECT_DEADLINE,
+            timing: Timing::default(),
         }
     }
 }
@@ -77,6 +81,9 @@ pub enum StartError {
     /// The sign-in was refused, or failed after the agent was asked to sign in.
     #[error("cannot sign in: {0}")]
     SignIn(#[source] SyncError),
+    /// The timing given in [`SyncOptions::timing`] breaks a limit.
+    #[error("the timing is refused: {0}")]
+    Timing(#[source] ConfigError),
 }
 
 /// What the start-up hands to the running sync.
@@ -103,6 +110,10 @@ pub fn start(
     let mut config = EngineConfig::shipped_default();
     config.client_id = format!("{}:{agent}", options.origin);
     config.jitter_seed = crate::retry::seed(&agent);
+    let refused_timing = options.timing.validate().err();
+    if refused_timing.is_none() {
+        config.timing = options.timing.clone();
+    }
     let engine = Engine::new(config, Instant::now());
     let (news, news_rx) = mpsc::unbounded_channel();
     let prompt: Arc<dyn Fn(&SignInPrompt) + Send + Sync> = Arc::new(prompt);
@@ -113,7 +124,15 @@ pub fn start(
         prompt,
     );
     let deadline = options.effect_deadline;
-    let start_up = start_up(options, session.clone());
+    let start_up = {
+        let session = session.clone();
+        async move {
+            match refused_timing {
+                Some(error) => Err(StartError::Timing(error)),
+                None => start_up(options, session).await,
+            }
+        }
+    };
     driver::run(engine, session, start_up, news_rx, shutdown, deadline)
 }
 

@@ -2,7 +2,8 @@
 //! (no `Retry-After`). Through the real driver, clients and emulator on 127.0.0.1: the retries
 //! back off exponentially with jitter (each gap at least the one before, within the policy's
 //! bounds, and no shorter than the pace each throttled read doubles), the number of attempts
-//! in the run is bounded, and the link recovers.
+//! in the run is bounded, and the link recovers. And the timing the sync is given is checked
+//! before it asks anything of a cloud.
 
 mod common;
 
@@ -86,4 +87,35 @@ async fn t2_429s_without_retry_after_back_off_with_growing_gaps_and_bounded_atte
         s.links[0].state.is_connected()
     })
     .await;
+}
+
+/// The timing a caller gives the sync is checked before anything starts: a broken limit (here
+/// no slowest pace at all) ends the start with the reason, and no cloud is asked anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timing_that_breaks_a_limit_is_refused_before_any_request() {
+    let emu = Emulator::start().await.expect("emulator");
+    let mut options = presence_sync::SyncOptions::new(presence_sync::SignInTarget::Emulator {
+        url: emu.base_url.clone(),
+        user: "ada".into(),
+    });
+    let data = std::env::temp_dir().join(format!("presence-timing-{}", std::process::id()));
+    options.storage = presence_sync::Storage::DataDir(Some(data.clone()));
+    options.timing.teams_poll_throttled_max_ms = 0;
+    let (_handle, task, _prompts) = start_with_browser_prompts(options);
+    let ended = tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the start ends")
+        .expect("the task runs");
+    let error = ended.expect_err("the timing is refused");
+    assert!(
+        matches!(error, presence_sync::StartError::Timing(_))
+            && error.to_string().contains("teams_poll_throttled_max_ms"),
+        "{error}"
+    );
+    assert!(
+        timed_requests(&emu).is_empty(),
+        "{:?}",
+        timed_requests(&emu)
+    );
+    assert!(!data.exists(), "no data directory made");
 }

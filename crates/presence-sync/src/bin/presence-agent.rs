@@ -80,7 +80,7 @@ fn target(args: &Args) -> SignInTarget {
 fn exit_code(error: &StartError) -> i32 {
     match error {
         StartError::Data(LocalError::AlreadyRunning { .. }) => 3,
-        StartError::Data(LocalError::NoDataDir) => 2,
+        StartError::Data(LocalError::NoDataDir) | StartError::Timing(_) => 2,
         StartError::Data(_) | StartError::SignIn(_) => 1,
     }
 }
