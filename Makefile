@@ -40,8 +40,9 @@ bench:
 	target/release/presence-bench run
 	$(CARGO) run --release -p presence-controller --example controller_cost -- 200
 
-# Tenant and org scale: 100, 500, 1,000 and 2,000 agents against one emulator enforcing Graph's
-# presence budget and the org's 1,000 streaming clients (about four minutes a point);
+# Tenant and org scale: 100, 250, 500, 1,000 and 2,000 agents against one emulator enforcing
+# Graph's presence budget and the org's 1,000 streaming clients (six minutes or more a point,
+# most of it the four minutes a tenant takes to settle after its agents sign in);
 # PB_SCALE_AGENTS=100,500 for fewer.
 bench-scale:
 	$(CARGO) build --release -p presence-bench --bin presence-bench

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use presence_core::config::Timing;
 use presence_emulator::{Emulator, World};
 use presence_sync::{SignInTarget, Storage, SyncHandle, SyncOptions};
 use tokio::task::JoinHandle;
@@ -29,6 +30,8 @@ pub struct Tenant {
     data: PathBuf,
     /// Agents not signed in yet.
     names: Vec<String>,
+    /// The engine timing of the agents signed in from now on (the product's by default).
+    pub timing: Timing,
 }
 
 /// What a change is waiting to be seen as.
@@ -66,6 +69,7 @@ impl Tenant {
             members: Vec::new(),
             data,
             names,
+            timing: Timing::default(),
         })
     }
 
@@ -93,6 +97,7 @@ impl Tenant {
             user: name.to_string(),
         });
         options.storage = Storage::DataDir(Some(self.data.join(name)));
+        options.timing = self.timing.clone();
         let (handle, sync) = presence_sync::start(options, |_| {}, std::future::pending());
         let who = name.to_string();
         let task = tokio::spawn(async move {

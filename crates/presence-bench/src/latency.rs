@@ -18,8 +18,9 @@ use crate::stats::Summary;
 
 pub const IDLE_CLASSES_S: [u64; 5] = [0, 10, 30, 60, 300];
 const SPREAD: Duration = Duration::from_millis(150);
-/// How long a change may take before it counts as not delivered (and is reported so).
-const GIVE_UP: Duration = Duration::from_secs(60);
+/// How long a change may take before it counts as not delivered (and is reported so): past
+/// the slowest the tenant's budget may pace a poll (60 s and its 10 % jitter).
+const GIVE_UP: Duration = Duration::from_secs(90);
 
 /// One idle class's figures.
 #[derive(Debug, Clone)]
@@ -155,7 +156,7 @@ pub fn teams_away(tenant: &Tenant, name: &str) -> Result<(), String> {
         .map_err(|e| format!("the Teams change for {name} was refused: {e:?}"))
 }
 
-fn salesforce_busy(tenant: &Tenant, name: &str) -> Result<(), String> {
+pub fn salesforce_busy(tenant: &Tenant, name: &str) -> Result<(), String> {
     tenant
         .emu
         .salesforce_pick(name, "Busy")

@@ -37,6 +37,9 @@ enum Command {
     Scale {
         #[arg(long, value_delimiter = ',', default_values_t = scale::AGENT_COUNTS)]
         agents: Vec<usize>,
+        /// The agent count measured again with the pace off (the baseline); 0 for none.
+        #[arg(long, default_value_t = scale::BASELINE_AGENTS)]
+        baseline: usize,
         /// The org's concurrent Streaming API clients (1,000 Enterprise, 2,000 Unlimited).
         #[arg(long, default_value_t = 1000)]
         streaming_limit: u32,
@@ -45,6 +48,9 @@ enum Command {
     ScalePoint {
         #[arg(long)]
         agents: usize,
+        /// Turn the pace off: the agents only wait out each 429's Retry-After.
+        #[arg(long)]
+        unpaced: bool,
         #[arg(long, default_value_t = 1000)]
         streaming_limit: u32,
     },
@@ -111,8 +117,9 @@ async fn main() {
         Command::Run { agents, idle_cpu_s } => run(&args.out, agents, idle_cpu_s).await,
         Command::Scale {
             agents,
+            baseline,
             streaming_limit,
-        } => match scale::run(&agents, streaming_limit).await {
+        } => match scale::run(&agents, (baseline > 0).then_some(baseline), streaming_limit).await {
             Ok(points) => {
                 let (figures, series) = report::scale_figures(&points);
                 record(&args.out, vec![("scale", figures)], vec![("scale", series)])
@@ -121,8 +128,9 @@ async fn main() {
         },
         Command::ScalePoint {
             agents,
+            unpaced,
             streaming_limit,
-        } => match scale::point(agents, streaming_limit).await {
+        } => match scale::point(agents, streaming_limit, !unpaced).await {
             Ok(point) => {
                 println!("{}", serde_json::to_string(&point).unwrap_or_default());
                 // The fleet's tasks are not waited for: the process ends with the point.

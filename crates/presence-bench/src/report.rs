@@ -9,7 +9,7 @@ use crate::economy::{Economy, APIS};
 use crate::footprint::AgentFootprint;
 use crate::latency::{poll_floor_ms, LatencyRun, IDLE_CLASSES_S};
 use crate::results::{Results, Samples};
-use crate::scale::ScalePoint;
+use crate::scale::{summary_ms, ScalePoint};
 use crate::stats::Summary;
 use crate::svg::{cdf, chart, Axis, Series};
 
@@ -146,11 +146,21 @@ pub fn footprint_figures(agent: &AgentFootprint) -> Vec<(String, f64)> {
     figures
 }
 
+/// Where a scale point's figures live: `scale.agents_500`, or `scale.unpaced.agents_500` for
+/// the baseline with the pace off.
+pub fn scale_prefix(agents: usize, paced: bool) -> String {
+    if paced {
+        format!("scale.agents_{agents}")
+    } else {
+        format!("scale.unpaced.agents_{agents}")
+    }
+}
+
 pub fn scale_figures(points: &[ScalePoint]) -> Figures {
     let mut figures = Vec::new();
     let mut series = Vec::new();
     for p in points {
-        let prefix = format!("scale.agents_{}", p.agents);
+        let prefix = scale_prefix(p.agents, p.paced);
         let summary = p.latency();
         for (key, value) in [
             ("synced", p.synced as f64),
@@ -163,25 +173,47 @@ pub fn scale_figures(points: &[ScalePoint]) -> Figures {
             ("handshakes_refused", p.handshakes_refused as f64),
             ("changes_lost", p.changes_lost as f64),
             ("rss_per_agent_mb", p.rss_per_agent_mib),
-            (
-                "teams_to_salesforce.p50_ms",
-                summary.map_or(f64::NAN, |s| s.p50_ms),
-            ),
-            (
-                "teams_to_salesforce.p99_ms",
-                summary.map_or(f64::NAN, |s| s.p99_ms),
-            ),
         ] {
             figures.push((format!("{prefix}.{key}"), value));
         }
-        series.push((prefix, p.teams_to_salesforce_ms.clone()));
+        for (key, summary) in [
+            ("teams_to_salesforce", summary),
+            (
+                "teams_to_salesforce_idle",
+                summary_ms(&p.idle_teams_to_salesforce_ms),
+            ),
+            ("salesforce_to_teams", summary_ms(&p.salesforce_to_teams_ms)),
+        ] {
+            figures.push((
+                format!("{prefix}.{key}.p50_ms"),
+                summary.map_or(f64::NAN, |s| s.p50_ms),
+            ));
+            figures.push((
+                format!("{prefix}.{key}.p99_ms"),
+                summary.map_or(f64::NAN, |s| s.p99_ms),
+            ));
+        }
+        figures.push((
+            format!("{prefix}.graph_throttled_fraction"),
+            p.graph_429s_per_s
+                / (p.graph_presence_reads_per_s + p.graph_429s_per_s).max(f64::MIN_POSITIVE),
+        ));
+        series.push((prefix.clone(), p.teams_to_salesforce_ms.clone()));
+        series.push((
+            format!("{prefix}.idle"),
+            p.idle_teams_to_salesforce_ms.clone(),
+        ));
     }
+    let paced: Vec<&ScalePoint> = points.iter().filter(|p| p.paced).collect();
     let meets =
         |p: &ScalePoint| p.changes_lost == 0 && p.latency().is_some_and(|s| s.p99_ms < 2000.0);
-    if let Some(p) = points.iter().take_while(|p| meets(p)).last() {
+    if let Some(p) = paced.iter().take_while(|p| meets(p)).last() {
         figures.push(("scale.p99_under_2s_up_to_agents".into(), p.agents as f64));
     }
-    if let Some(p) = points.iter().find(|p| p.handshakes_refused > 0) {
+    if let Some(p) = paced.iter().find(|p| !meets(p)) {
+        figures.push(("scale.p99_over_2s_from_agents".into(), p.agents as f64));
+    }
+    if let Some(p) = paced.iter().find(|p| p.handshakes_refused > 0) {
         figures.push((
             "scale.streaming_refused_from_agents".into(),
             p.agents as f64,
@@ -486,26 +518,52 @@ pub fn markdown(r: &Results, date: &str) -> String {
             .into_iter()
             .collect();
     if !counts.is_empty() {
-        let _ = writeln!(md, "\n### Tenant and org scale\n\n| agents | synced | streaming | Graph req/s | Graph 429s/s | handshakes refused | Salesforce req/s | Teams → Salesforce p50 ms | p99 ms | lost | MiB per agent |\n|---|---|---|---|---|---|---|---|---|---|---|");
-        for n in &counts {
-            let k = |f: &str| cell(r.get(&format!("scale.agents_{n}.{f}")));
+        let _ = writeln!(md, "\n### Tenant and org scale\n\nTeams → Salesforce is timed for active agents (a change within a minute of the agent's own pick: the target) and for agents idle past that minute; Salesforce → Teams for the active agents' picks.\n\n| agents | synced | streaming | Graph req/s | Graph 429s/s | throttled share | handshakes refused | Salesforce req/s | T → S active p50 / p99 ms | T → S idle p50 / p99 ms | S → T p50 / p99 ms | lost | MiB per agent |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let unpaced: Vec<String> =
+            r.0.keys()
+                .filter_map(|k| k.strip_prefix("scale.unpaced.agents_")?.split('.').next())
+                .map(str::to_string)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+        let rows = counts
+            .iter()
+            .map(|n| (format!("scale.agents_{n}"), n.to_string()))
+            .chain(unpaced.iter().map(|n| {
+                (
+                    format!("scale.unpaced.agents_{n}"),
+                    format!("{n}, pace off (baseline)"),
+                )
+            }));
+        for (prefix, label) in rows {
+            let k = |f: &str| cell(r.get(&format!("{prefix}.{f}")));
+            let pair = |f: &str| {
+                format!(
+                    "{} / {}",
+                    k(&format!("{f}.p50_ms")),
+                    k(&format!("{f}.p99_ms"))
+                )
+            };
             let _ = writeln!(
                 md,
-                "| {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 k("synced"),
                 k("streaming"),
                 k("graph_requests_per_s"),
                 k("graph_429s_per_s"),
+                k("graph_throttled_fraction"),
                 k("handshakes_refused"),
                 k("salesforce_requests_per_s"),
-                k("teams_to_salesforce.p50_ms"),
-                k("teams_to_salesforce.p99_ms"),
+                pair("teams_to_salesforce"),
+                pair("teams_to_salesforce_idle"),
+                pair("salesforce_to_teams"),
                 k("changes_lost"),
                 k("rss_per_agent_mb")
             );
         }
-        let _ = writeln!(md, "\nTeams → Salesforce p99 under 2 s up to: {} agents; streaming handshakes refused from: {} agents.",
+        let _ = writeln!(md, "\nTeams → Salesforce p99 (active agents) under 2 s up to: {} agents; over 2 s from: {} agents; streaming handshakes refused from: {} agents.",
             r.get("scale.p99_under_2s_up_to_agents").map_or("no measured".into(), |v| format!("{v:.0}")),
+            r.get("scale.p99_over_2s_from_agents").map_or("none of the measured".into(), |v| format!("{v:.0}")),
             r.get("scale.streaming_refused_from_agents").map_or("none of the measured".into(), |v| format!("{v:.0}")));
     }
     let _ = writeln!(
@@ -575,7 +633,8 @@ pub fn latency_svg(s: &Samples) -> String {
 }
 
 pub fn scale_svg(r: &Results) -> String {
-    let counts: Vec<f64> = [100.0, 500.0, 1000.0, 2000.0]
+    let counts: Vec<f64> = crate::scale::AGENT_COUNTS
+        .map(|n| n as f64)
         .into_iter()
         .filter(|n| r.get(&format!("scale.agents_{n}.synced")).is_some())
         .collect();
@@ -584,12 +643,7 @@ pub fn scale_svg(r: &Results) -> String {
         dashed,
         points: counts
             .iter()
-            .filter_map(|n| {
-                Some((
-                    *n,
-                    r.get(&format!("scale.agents_{n}.teams_to_salesforce.{f}"))?,
-                ))
-            })
+            .filter_map(|n| Some((*n, r.get(&format!("scale.agents_{n}.{f}"))?)))
             .collect(),
     };
     let x = Axis::new(
@@ -608,7 +662,11 @@ pub fn scale_svg(r: &Results) -> String {
         "Latency against agent count (target: p99 under 2 s)",
         &x,
         &y,
-        &[line("p50_ms", "p50", false), line("p99_ms", "p99", true)],
+        &[
+            line("teams_to_salesforce.p50_ms", "active p50", false),
+            line("teams_to_salesforce.p99_ms", "active p99", true),
+            line("teams_to_salesforce_idle.p99_ms", "idle p99", true),
+        ],
     )
 }
 

@@ -4,28 +4,45 @@
 //! process of its own (this binary again), so that memory per agent is not what an earlier,
 //! smaller fleet left in the allocator.
 //!
-//! A point: the agents log in over `LOGIN_SPREAD` (a morning, compressed), settle past their
-//! minute of fast polling, then for a minute the clouds' counters are read while 30 agents
-//! spread over the fleet change their Teams presence two seconds apart (timed until Salesforce
-//! shows it).
+//! A point: the agents log in over `LOGIN_SPREAD` (a morning, compressed) and settle past their
+//! minute of fast polling and the storm of throttling it brings; then for a minute the clouds' counters are read while the fleet
+//! works. Thirty agents spread over the fleet are active: each picks a state in Salesforce
+//! (timed until Teams shows it) and five seconds later, within its active minute, its Teams
+//! presence changes (timed until Salesforce shows it: the "active agent" target of 2 s). Thirty
+//! others change in Teams while idle (their bound is the idle poll, or the budget's pace).
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fleet::{resident_mib, Tenant};
-use crate::latency::{teams_away, timed_changes};
+use crate::fleet::{resident_mib, Expect, Tenant};
+use crate::latency::{salesforce_busy, teams_away, timed_changes};
 use crate::stats::Summary;
 
-pub const AGENT_COUNTS: [usize; 4] = [100, 500, 1000, 2000];
+pub const AGENT_COUNTS: [usize; 5] = [100, 250, 500, 1000, 2000];
+/// The agent count measured again with the pace off, as the baseline of how the pace shares
+/// the budget: well past what the budget carries, and measured before the pace existed.
+pub const BASELINE_AGENTS: usize = 500;
 const LOGIN_SPREAD: Duration = Duration::from_secs(20);
+/// From the last sign-in to the measured minute: past the minute of fast polling that follows
+/// a sign-in and the few minutes the paced polls take to share the budget again after that
+/// storm (from one read a minute, the floor it may have pushed them to, to one every 10 s:
+/// about 4 minutes), so that the minute measures the tenant's steady state.
+const SETTLE: Duration = Duration::from_secs(240);
 const SAMPLED_CHANGES: usize = 30;
 const MEASURED: Duration = Duration::from_secs(60);
+/// How long after its pick an active agent's Teams presence changes: past the engine's settle
+/// time for Teams changes after a synced one (3 s), well within the active minute.
+const ACTIVE_AFTER_PICK: Duration = Duration::from_secs(5);
 
 /// One point's figures (what the child process prints as one JSON line).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScalePoint {
     pub agents: usize,
+    /// Whether the agents' polls share the tenant's budget (the product); `false` for the
+    /// baseline whose agents only wait out each 429's `Retry-After`.
+    #[serde(default = "yes")]
+    pub paced: bool,
     pub synced: usize,
     pub streaming: usize,
     pub graph_requests_per_s: f64,
@@ -34,21 +51,41 @@ pub struct ScalePoint {
     pub graph_429s_per_s: f64,
     pub salesforce_requests_per_s: f64,
     pub handshakes_refused: u64,
+    /// Teams changes of active agents (within a minute of their own pick), until Salesforce.
     pub teams_to_salesforce_ms: Vec<f64>,
+    /// Teams changes of agents idle for more than a minute, until Salesforce.
+    #[serde(default)]
+    pub idle_teams_to_salesforce_ms: Vec<f64>,
+    /// The active agents' picks in Salesforce, until Teams.
+    #[serde(default)]
+    pub salesforce_to_teams_ms: Vec<f64>,
     pub changes_lost: usize,
     pub rss_per_agent_mib: f64,
     pub rss_mib: f64,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl ScalePoint {
+    /// Teams → Salesforce for active agents (the target's figure).
     pub fn latency(&self) -> Option<Summary> {
-        let samples: Vec<Duration> = self
-            .teams_to_salesforce_ms
-            .iter()
-            .map(|&ms| Duration::from_secs_f64(ms / 1000.0))
-            .collect();
-        Summary::of(&samples)
+        summary_ms(&self.teams_to_salesforce_ms)
     }
+}
+
+/// The summary of latencies given in milliseconds.
+pub fn summary_ms(samples_ms: &[f64]) -> Option<Summary> {
+    let samples: Vec<Duration> = samples_ms
+        .iter()
+        .map(|&ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect();
+    Summary::of(&samples)
+}
+
+fn to_ms(latencies: &[Duration]) -> Vec<f64> {
+    latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect()
 }
 
 /// Raises this process's open-file limit as far as it may go: thousands of agents each hold
@@ -71,10 +108,14 @@ fn more_files() {
     }
 }
 
-/// One point, in this process.
-pub async fn point(agents: usize, streaming_limit: u32) -> Result<ScalePoint, String> {
+/// One point, in this process; `paced: false` turns the pace off (its slowest is then the
+/// active poll's interval), for the baseline.
+pub async fn point(agents: usize, streaming_limit: u32, paced: bool) -> Result<ScalePoint, String> {
     more_files();
     let mut tenant = Tenant::unsigned(agents, "s").await?;
+    if !paced {
+        tenant.timing.teams_poll_throttled_max_ms = tenant.timing.teams_poll_active_ms;
+    }
     tenant
         .emu
         .with_world(|w| w.settings.streaming_client_limit = streaming_limit);
@@ -82,22 +123,47 @@ pub async fn point(agents: usize, streaming_limit: u32) -> Result<ScalePoint, St
     let gap = LOGIN_SPREAD / agents.max(1) as u32;
     tenant.sign_in_all(gap).await?;
     tenant.until_ready(false, Duration::from_secs(180)).await;
-    // Past the minute of fast polling after the last sign-in.
-    tokio::time::sleep(Duration::from_secs(65)).await;
+    tokio::time::sleep(SETTLE).await;
     let before = tenant.counters();
     let started = Instant::now();
-    let chosen: Vec<usize> = (0..SAMPLED_CHANGES.min(agents))
-        .map(|k| k * agents / SAMPLED_CHANGES.min(agents))
+    let sampled = SAMPLED_CHANGES.min(agents / 2).max(1);
+    let active: Vec<usize> = (0..sampled).map(|k| k * agents / sampled).collect();
+    let idle: Vec<usize> = active
+        .iter()
+        .map(|&i| (i + agents / (2 * sampled)).min(agents - 1))
+        .filter(|i| !active.contains(i))
         .collect();
-    let spacing = MEASURED.saturating_sub(Duration::from_secs(10)) / chosen.len().max(1) as u32;
-    let (latencies, _, lost) = timed_changes(
+    let spacing = MEASURED.saturating_sub(Duration::from_secs(10)) / sampled as u32;
+    let away = Expect::Salesforce("Away".into());
+    let active_agents = async {
+        let (s2t, picked, lost_s2t) = timed_changes(
+            &tenant,
+            &active,
+            |k| started + spacing * k as u32,
+            salesforce_busy,
+            &Expect::Teams("Busy".into(), "Busy".into()),
+        )
+        .await?;
+        let (t2s, _, lost_t2s) = timed_changes(
+            &tenant,
+            &active,
+            |k| picked[k] + ACTIVE_AFTER_PICK,
+            teams_away,
+            &away,
+        )
+        .await?;
+        Ok::<_, String>((s2t, t2s, lost_s2t + lost_t2s))
+    };
+    let idle_agents = timed_changes(
         &tenant,
-        &chosen,
-        |k| started + spacing * k as u32,
+        &idle,
+        |k| started + spacing * k as u32 + spacing / 2,
         teams_away,
-        &crate::fleet::Expect::Salesforce("Away".into()),
-    )
-    .await?;
+        &away,
+    );
+    let (active_result, idle_result) = tokio::join!(active_agents, idle_agents);
+    let (s2t, t2s, lost_active) = active_result?;
+    let (idle_t2s, _, lost_idle) = idle_result?;
     if let Some(rest) = MEASURED.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;
     }
@@ -115,6 +181,7 @@ pub async fn point(agents: usize, streaming_limit: u32) -> Result<ScalePoint, St
     let graph_429s = after.throttled - before.throttled;
     Ok(ScalePoint {
         agents,
+        paced,
         synced,
         streaming,
         graph_requests_per_s: per_s("graph"),
@@ -123,50 +190,78 @@ pub async fn point(agents: usize, streaming_limit: u32) -> Result<ScalePoint, St
         graph_429s_per_s: graph_429s as f64 / span.as_secs_f64(),
         salesforce_requests_per_s: per_s("salesforce"),
         handshakes_refused: refused,
-        teams_to_salesforce_ms: latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
-        changes_lost: lost,
+        teams_to_salesforce_ms: to_ms(&t2s),
+        idle_teams_to_salesforce_ms: to_ms(&idle_t2s),
+        salesforce_to_teams_ms: to_ms(&s2t),
+        changes_lost: lost_active + lost_idle,
         rss_per_agent_mib: (rss - before_rss) / agents.max(1) as f64,
         rss_mib: rss,
     })
 }
 
-/// Every point, each in a child process running `scale-point`.
-pub async fn run(counts: &[usize], streaming_limit: u32) -> Result<Vec<ScalePoint>, String> {
-    let me = std::env::current_exe().map_err(|e| format!("where am I: {e}"))?;
+/// Every point, each in a child process running `scale-point`, then the baseline: the
+/// `baseline` agent count again with the pace off.
+pub async fn run(
+    counts: &[usize],
+    baseline: Option<usize>,
+    streaming_limit: u32,
+) -> Result<Vec<ScalePoint>, String> {
+    let runs = counts
+        .iter()
+        .map(|&agents| (agents, true))
+        .chain(baseline.map(|agents| (agents, false)));
     let mut points = Vec::new();
-    for &agents in counts {
-        eprintln!("bench: scale, {agents} agents …");
-        let output = tokio::process::Command::new(&me)
-            .args([
-                "scale-point",
-                "--agents",
-                &agents.to_string(),
-                "--streaming-limit",
-                &streaming_limit.to_string(),
-            ])
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .await
-            .map_err(|e| format!("cannot run {}: {e}", me.display()))?;
-        if !output.status.success() {
-            return Err(format!(
-                "the {agents}-agent point failed: {}",
-                output.status
-            ));
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let line = text.lines().last().unwrap_or_default();
-        let point: ScalePoint = serde_json::from_str(line)
-            .map_err(|e| format!("the {agents}-agent point printed no result ({e}): {line:?}"))?;
+    for (agents, paced) in runs {
+        let point = child_point(agents, paced, streaming_limit).await?;
         eprintln!(
-            "bench: {agents} agents: {:.1} Graph req/s, {} 429s, {} refused, Teams -> Salesforce {}, {:.2} MiB each",
+            "bench: {agents} agents{}: {:.1} Graph req/s, {} 429s, {} refused, Teams -> Salesforce {} active, {} idle, Salesforce -> Teams {}, {:.2} MiB each",
+            if paced { "" } else { " (unpaced)" },
             point.graph_requests_per_s,
             point.graph_429s,
             point.handshakes_refused,
             Summary::brief(point.latency()),
+            Summary::brief(summary_ms(&point.idle_teams_to_salesforce_ms)),
+            Summary::brief(summary_ms(&point.salesforce_to_teams_ms)),
             point.rss_per_agent_mib
         );
         points.push(point);
     }
     Ok(points)
+}
+
+/// One point in a child process of this binary.
+async fn child_point(
+    agents: usize,
+    paced: bool,
+    streaming_limit: u32,
+) -> Result<ScalePoint, String> {
+    let me = std::env::current_exe().map_err(|e| format!("where am I: {e}"))?;
+    let unpaced = if paced { "" } else { " (unpaced)" };
+    eprintln!("bench: scale, {agents} agents{unpaced} …");
+    let mut command = tokio::process::Command::new(&me);
+    command.args([
+        "scale-point",
+        "--agents",
+        &agents.to_string(),
+        "--streaming-limit",
+        &streaming_limit.to_string(),
+    ]);
+    if !paced {
+        command.arg("--unpaced");
+    }
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", me.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the {agents}-agent point{unpaced} failed: {}",
+            output.status
+        ));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .map_err(|e| format!("the {agents}-agent point printed no result ({e}): {line:?}"))
 }
