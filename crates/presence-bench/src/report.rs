@@ -684,6 +684,54 @@ mod tests {
         );
     }
 
+    fn point(agents: usize, paced: bool, p99_ms: f64, refused: u64) -> ScalePoint {
+        ScalePoint {
+            agents,
+            paced,
+            synced: agents,
+            streaming: agents - refused as usize,
+            graph_requests_per_s: 50.0,
+            graph_presence_reads_per_s: 45.0,
+            graph_429s: 300,
+            graph_429s_per_s: 5.0,
+            salesforce_requests_per_s: 20.0,
+            handshakes_refused: refused,
+            teams_to_salesforce_ms: vec![100.0, p99_ms],
+            idle_teams_to_salesforce_ms: vec![3000.0],
+            salesforce_to_teams_ms: vec![5.0],
+            changes_lost: 0,
+            rss_per_agent_mib: 0.75,
+            rss_mib: 100.0,
+        }
+    }
+
+    #[test]
+    fn scale_names_where_the_target_stops_being_met_and_keeps_the_baseline_apart() {
+        let points = [
+            point(100, true, 1500.0, 0),
+            point(250, true, 3000.0, 0),
+            point(2000, true, 30_000.0, 1000),
+            point(250, false, 20_000.0, 0),
+        ];
+        let (figures, series) = scale_figures(&points);
+        let get = |key: &str| figures.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        assert_eq!(get("scale.p99_under_2s_up_to_agents"), Some(100.0));
+        assert_eq!(get("scale.p99_over_2s_from_agents"), Some(250.0));
+        assert_eq!(get("scale.streaming_refused_from_agents"), Some(2000.0));
+        assert_eq!(
+            get("scale.agents_250.teams_to_salesforce.p99_ms"),
+            Some(3000.0)
+        );
+        assert_eq!(
+            get("scale.unpaced.agents_250.teams_to_salesforce.p99_ms"),
+            Some(20_000.0)
+        );
+        assert_eq!(get("scale.agents_100.graph_throttled_fraction"), Some(0.1));
+        assert!(series
+            .iter()
+            .any(|(name, _)| name == "scale.unpaced.agents_250"));
+    }
+
     #[test]
     fn a_target_is_missed_met_or_not_measured() {
         let mut r = Results::default();
