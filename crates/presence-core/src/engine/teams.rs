@@ -444,7 +444,7 @@ impl Engine {
     }
 
     /// The outcome of a read: an answer eases the pace; after a failure the next poll waits for
-    /// the backoff, and after a 429 also for the pace, which the 429 has doubled.
+    /// the backoff, and after a 429 also for the pace, which the 429 has slowed by half.
     pub(super) fn teams_read_done(&mut self, failure: Option<Failure>) {
         self.teams.read_in_flight = false;
         let unpaced = self
