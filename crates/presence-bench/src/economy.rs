@@ -22,6 +22,11 @@ pub const GRAPH_PRESENCE_BUDGET_PER_HOUR: f64 = 1500.0 * 120.0;
 /// licence (each agent holds one).
 pub const ORG_DAILY_BASE: f64 = 100_000.0;
 pub const ORG_DAILY_PER_LICENCE: f64 = 1_000.0;
+
+/// The org's daily API allowance with one licence for each of `agents`.
+pub fn org_daily_allowance(agents: usize) -> f64 {
+    ORG_DAILY_BASE + ORG_DAILY_PER_LICENCE * agents as f64
+}
 /// A working day for the org allowance: one 8-hour shift per seat, and a 24-hour seat.
 pub const SHIFT_HOURS: f64 = 8.0;
 /// The scripted working hour: 30 presence changes, half made in Teams, half in Salesforce,

@@ -119,13 +119,26 @@ async fn main() {
             agents,
             baseline,
             streaming_limit,
-        } => match scale::run(&agents, (baseline > 0).then_some(baseline), streaming_limit).await {
-            Ok(points) => {
-                let (figures, series) = report::scale_figures(&points);
-                record(&args.out, vec![("scale", figures)], vec![("scale", series)])
-            }
-            Err(e) => Err(e),
-        },
+        } => {
+            scale::run(
+                &agents,
+                (baseline > 0).then_some(baseline),
+                streaming_limit,
+                |point| {
+                    let part = report::scale_prefix(point.agents, point.paced);
+                    let (figures, series) = report::scale_point_figures(point);
+                    record(&args.out, vec![(&part, figures)], vec![(&part, series)])?;
+                    let results =
+                        Results::load(&args.out.join("results.json")).map_err(|e| e.to_string())?;
+                    record(
+                        &args.out,
+                        vec![("scale.summary", report::scale_summary(&results))],
+                        vec![],
+                    )
+                },
+            )
+            .await
+        }
         Command::ScalePoint {
             agents,
             unpaced,

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::economy::{Economy, APIS};
+use crate::economy::{org_daily_allowance, Economy, APIS};
 use crate::footprint::AgentFootprint;
 use crate::latency::{poll_floor_ms, LatencyRun, IDLE_CLASSES_S};
 use crate::results::{Results, Samples};
@@ -156,70 +156,103 @@ pub fn scale_prefix(agents: usize, paced: bool) -> String {
     }
 }
 
-pub fn scale_figures(points: &[ScalePoint]) -> Figures {
+/// One scale point's figures and series, all under its own part ([`scale_prefix`]), so that a
+/// point measured again replaces only its own.
+pub fn scale_point_figures(p: &ScalePoint) -> Figures {
+    let prefix = scale_prefix(p.agents, p.paced);
     let mut figures = Vec::new();
-    let mut series = Vec::new();
-    for p in points {
-        let prefix = scale_prefix(p.agents, p.paced);
-        let summary = p.latency();
-        for (key, value) in [
-            ("synced", p.synced as f64),
-            ("streaming", p.streaming as f64),
-            ("graph_requests_per_s", p.graph_requests_per_s),
-            ("graph_presence_reads_per_s", p.graph_presence_reads_per_s),
-            ("graph_429s", p.graph_429s as f64),
-            ("graph_429s_per_s", p.graph_429s_per_s),
-            ("salesforce_requests_per_s", p.salesforce_requests_per_s),
-            ("handshakes_refused", p.handshakes_refused as f64),
-            ("changes_lost", p.changes_lost as f64),
-            ("rss_per_agent_mb", p.rss_per_agent_mib),
-        ] {
-            figures.push((format!("{prefix}.{key}"), value));
-        }
-        for (key, summary) in [
-            ("teams_to_salesforce", summary),
-            (
-                "teams_to_salesforce_idle",
-                summary_ms(&p.idle_teams_to_salesforce_ms),
-            ),
-            ("salesforce_to_teams", summary_ms(&p.salesforce_to_teams_ms)),
-        ] {
-            figures.push((
-                format!("{prefix}.{key}.p50_ms"),
-                summary.map_or(f64::NAN, |s| s.p50_ms),
-            ));
-            figures.push((
-                format!("{prefix}.{key}.p99_ms"),
-                summary.map_or(f64::NAN, |s| s.p99_ms),
-            ));
-        }
+    for (key, value) in [
+        ("synced", p.synced as f64),
+        ("streaming", p.streaming as f64),
+        ("graph_requests_per_s", p.graph_requests_per_s),
+        ("graph_presence_reads_per_s", p.graph_presence_reads_per_s),
+        ("graph_429s", p.graph_429s as f64),
+        ("graph_429s_per_s", p.graph_429s_per_s),
+        ("salesforce_requests_per_s", p.salesforce_requests_per_s),
+        ("salesforce_api_per_s", p.salesforce_api_per_s),
+        ("salesforce_api_used", p.salesforce_api_used as f64),
+        ("handshakes_refused", p.handshakes_refused as f64),
+        ("changes_lost", p.changes_lost as f64),
+        ("rss_per_agent_mb", p.rss_per_agent_mib),
+    ] {
+        figures.push((format!("{prefix}.{key}"), value));
+    }
+    for (key, summary) in [
+        ("teams_to_salesforce", p.latency()),
+        (
+            "teams_to_salesforce_idle",
+            summary_ms(&p.idle_teams_to_salesforce_ms),
+        ),
+        ("salesforce_to_teams", summary_ms(&p.salesforce_to_teams_ms)),
+    ] {
         figures.push((
-            format!("{prefix}.graph_throttled_fraction"),
-            p.graph_429s_per_s
-                / (p.graph_presence_reads_per_s + p.graph_429s_per_s).max(f64::MIN_POSITIVE),
+            format!("{prefix}.{key}.p50_ms"),
+            summary.map_or(f64::NAN, |s| s.p50_ms),
         ));
-        series.push((prefix.clone(), p.teams_to_salesforce_ms.clone()));
-        series.push((
+        figures.push((
+            format!("{prefix}.{key}.p99_ms"),
+            summary.map_or(f64::NAN, |s| s.p99_ms),
+        ));
+    }
+    figures.push((
+        format!("{prefix}.graph_throttled_fraction"),
+        p.graph_429s_per_s
+            / (p.graph_presence_reads_per_s + p.graph_429s_per_s).max(f64::MIN_POSITIVE),
+    ));
+    // How long the org's daily allowance, with one licence per agent, lasts at this rate.
+    if p.salesforce_api_per_s > 0.0 {
+        figures.push((
+            format!("{prefix}.org_allowance_lasts_h"),
+            org_daily_allowance(p.agents) / (p.salesforce_api_per_s * 3600.0),
+        ));
+    }
+    let series = vec![
+        (prefix.clone(), p.teams_to_salesforce_ms.clone()),
+        (
             format!("{prefix}.idle"),
             p.idle_teams_to_salesforce_ms.clone(),
-        ));
-    }
-    let paced: Vec<&ScalePoint> = points.iter().filter(|p| p.paced).collect();
-    let meets =
-        |p: &ScalePoint| p.changes_lost == 0 && p.latency().is_some_and(|s| s.p99_ms < 2000.0);
-    if let Some(p) = paced.iter().take_while(|p| meets(p)).last() {
-        figures.push(("scale.p99_under_2s_up_to_agents".into(), p.agents as f64));
-    }
-    if let Some(p) = paced.iter().find(|p| !meets(p)) {
-        figures.push(("scale.p99_over_2s_from_agents".into(), p.agents as f64));
-    }
-    if let Some(p) = paced.iter().find(|p| p.handshakes_refused > 0) {
-        figures.push((
-            "scale.streaming_refused_from_agents".into(),
-            p.agents as f64,
-        ));
-    }
+        ),
+    ];
     (figures, series)
+}
+
+/// What the scale points recorded so far say together (`scale.summary.*`): up to which agent
+/// count the active agents' Teams → Salesforce p99 stays under 2 s with nothing lost, from
+/// which it does not, and from which streaming handshakes are refused.
+pub fn scale_summary(r: &Results) -> Vec<(String, f64)> {
+    let counts = scale_counts(r, "scale.agents_");
+    let at = |n: u64, key: &str| r.get(&format!("scale.agents_{n}.{key}"));
+    let meets = |n: u64| {
+        at(n, "changes_lost") == Some(0.0)
+            && at(n, "teams_to_salesforce.p99_ms").is_some_and(|p99| p99 < 2000.0)
+    };
+    let mut figures = Vec::new();
+    if let Some(n) = counts.iter().take_while(|n| meets(**n)).last() {
+        figures.push(("scale.summary.p99_under_2s_up_to_agents".into(), *n as f64));
+    }
+    if let Some(n) = counts.iter().find(|n| !meets(**n)) {
+        figures.push(("scale.summary.p99_over_2s_from_agents".into(), *n as f64));
+    }
+    if let Some(n) = counts
+        .iter()
+        .find(|n| at(**n, "handshakes_refused").is_some_and(|refused| refused > 0.0))
+    {
+        figures.push((
+            "scale.summary.streaming_refused_from_agents".into(),
+            *n as f64,
+        ));
+    }
+    figures
+}
+
+/// The agent counts recorded under `prefix` (`scale.agents_`, `scale.unpaced.agents_`), in
+/// order.
+fn scale_counts(r: &Results, prefix: &str) -> Vec<u64> {
+    r.0.keys()
+        .filter_map(|k| k.strip_prefix(prefix)?.split('.').next()?.parse().ok())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Each target: its name, the figure, the limit, whether it was met (`None`: not measured).
@@ -505,27 +538,10 @@ pub fn markdown(r: &Results, date: &str) -> String {
     ] {
         let _ = writeln!(md, "| {label} | {} |", cell(r.get(key)));
     }
-    let counts: Vec<u64> =
-        r.0.keys()
-            .filter_map(|k| {
-                k.strip_prefix("scale.agents_")?
-                    .split('.')
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+    let counts = scale_counts(r, "scale.agents_");
     if !counts.is_empty() {
         let _ = writeln!(md, "\n### Tenant and org scale\n\nTeams → Salesforce is timed for active agents (a change within a minute of the agent's own pick: the target) and for agents idle past that minute; Salesforce → Teams for the active agents' picks.\n\n| agents | synced | streaming | Graph req/s | Graph 429s/s | throttled share | handshakes refused | Salesforce req/s | T → S active p50 / p99 ms | T → S idle p50 / p99 ms | S → T p50 / p99 ms | lost | MiB per agent |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        let unpaced: Vec<String> =
-            r.0.keys()
-                .filter_map(|k| k.strip_prefix("scale.unpaced.agents_")?.split('.').next())
-                .map(str::to_string)
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
+        let unpaced = scale_counts(r, "scale.unpaced.agents_");
         let rows = counts
             .iter()
             .map(|n| (format!("scale.agents_{n}"), n.to_string()))
@@ -562,9 +578,9 @@ pub fn markdown(r: &Results, date: &str) -> String {
             );
         }
         let _ = writeln!(md, "\nTeams → Salesforce p99 (active agents) under 2 s up to: {} agents; over 2 s from: {} agents; streaming handshakes refused from: {} agents.",
-            r.get("scale.p99_under_2s_up_to_agents").map_or("no measured".into(), |v| format!("{v:.0}")),
-            r.get("scale.p99_over_2s_from_agents").map_or("none of the measured".into(), |v| format!("{v:.0}")),
-            r.get("scale.streaming_refused_from_agents").map_or("none of the measured".into(), |v| format!("{v:.0}")));
+            r.get("scale.summary.p99_under_2s_up_to_agents").map_or("no measured".into(), |v| format!("{v:.0}")),
+            r.get("scale.summary.p99_over_2s_from_agents").map_or("none of the measured".into(), |v| format!("{v:.0}")),
+            r.get("scale.summary.streaming_refused_from_agents").map_or("none of the measured".into(), |v| format!("{v:.0}")));
     }
     let _ = writeln!(
         md,
@@ -695,6 +711,8 @@ mod tests {
             graph_429s: 300,
             graph_429s_per_s: 5.0,
             salesforce_requests_per_s: 20.0,
+            salesforce_api_per_s: 2.0,
+            salesforce_api_used: 1_000,
             handshakes_refused: refused,
             teams_to_salesforce_ms: vec![100.0, p99_ms],
             idle_teams_to_salesforce_ms: vec![3000.0],
@@ -713,14 +731,32 @@ mod tests {
             point(2000, true, 30_000.0, 1000),
             point(250, false, 20_000.0, 0),
         ];
-        let (figures, series) = scale_figures(&points);
-        let get = |key: &str| figures.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
-        assert_eq!(get("scale.p99_under_2s_up_to_agents"), Some(100.0));
-        assert_eq!(get("scale.p99_over_2s_from_agents"), Some(250.0));
-        assert_eq!(get("scale.streaming_refused_from_agents"), Some(2000.0));
+        let mut results = Results::default();
+        let mut series = Vec::new();
+        for p in &points {
+            let (figures, list) = scale_point_figures(p);
+            results.replace_part(&scale_prefix(p.agents, p.paced), figures);
+            series.extend(list);
+        }
+        // A point measured again replaces only its own figures.
+        let again = scale_point_figures(&point(250, true, 2500.0, 0)).0;
+        results.replace_part("scale.agents_250", again);
+        let summary = scale_summary(&results);
+        results.replace_part("scale.summary", summary);
+        let get = |key: &str| results.get(key);
+        assert_eq!(get("scale.summary.p99_under_2s_up_to_agents"), Some(100.0));
+        assert_eq!(get("scale.summary.p99_over_2s_from_agents"), Some(250.0));
+        assert_eq!(
+            get("scale.summary.streaming_refused_from_agents"),
+            Some(2000.0)
+        );
         assert_eq!(
             get("scale.agents_250.teams_to_salesforce.p99_ms"),
-            Some(3000.0)
+            Some(2500.0)
+        );
+        assert_eq!(
+            get("scale.agents_2000.org_allowance_lasts_h"),
+            Some(2_100_000.0 / 7200.0)
         );
         assert_eq!(
             get("scale.unpaced.agents_250.teams_to_salesforce.p99_ms"),

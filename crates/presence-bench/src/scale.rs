@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::economy::org_daily_allowance;
 use crate::fleet::{resident_mib, Expect, Tenant};
 use crate::latency::{salesforce_busy, teams_away, timed_changes};
 use crate::stats::Summary;
@@ -50,6 +51,12 @@ pub struct ScalePoint {
     pub graph_429s: u64,
     pub graph_429s_per_s: f64,
     pub salesforce_requests_per_s: f64,
+    /// Requests counted against the org's daily API allowance, per second.
+    #[serde(default)]
+    pub salesforce_api_per_s: f64,
+    /// Requests counted against the allowance from the first sign-in to the end of the point.
+    #[serde(default)]
+    pub salesforce_api_used: u64,
     pub handshakes_refused: u64,
     /// Teams changes of active agents (within a minute of their own pick), until Salesforce.
     pub teams_to_salesforce_ms: Vec<f64>,
@@ -116,15 +123,19 @@ pub async fn point(agents: usize, streaming_limit: u32, paced: bool) -> Result<S
     if !paced {
         tenant.timing.teams_poll_throttled_max_ms = tenant.timing.teams_poll_active_ms;
     }
-    tenant
-        .emu
-        .with_world(|w| w.settings.streaming_client_limit = streaming_limit);
+    tenant.emu.with_world(|w| {
+        w.settings.streaming_client_limit = streaming_limit;
+        // The org's real allowance for this many licences (the emulator's default is the
+        // base alone, which 2,000 agents would spend in minutes).
+        w.settings.api_daily_limit = org_daily_allowance(agents) as u64;
+    });
     let before_rss = resident_mib(None)?;
     let gap = LOGIN_SPREAD / agents.max(1) as u32;
     tenant.sign_in_all(gap).await?;
     tenant.until_ready(false, Duration::from_secs(180)).await;
     tokio::time::sleep(SETTLE).await;
     let before = tenant.counters();
+    let api_before = tenant.emu.with_world(|w| w.api_usage);
     let started = Instant::now();
     let sampled = SAMPLED_CHANGES.min(agents / 2).max(1);
     let active: Vec<usize> = (0..sampled).map(|k| k * agents / sampled).collect();
@@ -168,6 +179,7 @@ pub async fn point(agents: usize, streaming_limit: u32, paced: bool) -> Result<S
         tokio::time::sleep(rest).await;
     }
     let after = tenant.counters();
+    let api_used = tenant.emu.with_world(|w| w.api_usage);
     let (synced, streaming) = tenant.synced_and_streaming();
     let rss = resident_mib(None)?;
     let (delta, span) = after.since(&before);
@@ -189,6 +201,8 @@ pub async fn point(agents: usize, streaming_limit: u32, paced: bool) -> Result<S
         graph_429s,
         graph_429s_per_s: graph_429s as f64 / span.as_secs_f64(),
         salesforce_requests_per_s: per_s("salesforce"),
+        salesforce_api_per_s: api_used.saturating_sub(api_before) as f64 / span.as_secs_f64(),
+        salesforce_api_used: api_used,
         handshakes_refused: refused,
         teams_to_salesforce_ms: to_ms(&t2s),
         idle_teams_to_salesforce_ms: to_ms(&idle_t2s),
@@ -200,17 +214,18 @@ pub async fn point(agents: usize, streaming_limit: u32, paced: bool) -> Result<S
 }
 
 /// Every point, each in a child process running `scale-point`, then the baseline: the
-/// `baseline` agent count again with the pace off.
+/// `baseline` agent count again with the pace off. Each point is handed to `record` as soon as
+/// it is measured, so that a later point failing loses none before it.
 pub async fn run(
     counts: &[usize],
     baseline: Option<usize>,
     streaming_limit: u32,
-) -> Result<Vec<ScalePoint>, String> {
+    mut record: impl FnMut(&ScalePoint) -> Result<(), String>,
+) -> Result<(), String> {
     let runs = counts
         .iter()
         .map(|&agents| (agents, true))
         .chain(baseline.map(|agents| (agents, false)));
-    let mut points = Vec::new();
     for (agents, paced) in runs {
         let point = child_point(agents, paced, streaming_limit).await?;
         eprintln!(
@@ -224,9 +239,9 @@ pub async fn run(
             Summary::brief(summary_ms(&point.salesforce_to_teams_ms)),
             point.rss_per_agent_mib
         );
-        points.push(point);
+        record(&point)?;
     }
-    Ok(points)
+    Ok(())
 }
 
 /// One point in a child process of this binary.
