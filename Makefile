@@ -35,7 +35,7 @@ emulator:
 # of idling, API economy per agent-hour, presence-agent's footprint (about eleven minutes, the
 # parts at once), then the call controller's own cost. Writes BENCHMARKS.md's generated tables,
 # bench/results.json, bench/samples.json and bench/*.svg.
-bench:
+bench: deps
 	$(CARGO) build --release -p presence-bench -p presence-sync --bin presence-bench --bin presence-agent
 	target/release/presence-bench run
 	$(CARGO) run --release -p presence-controller --example controller_cost -- 200
@@ -44,7 +44,7 @@ bench:
 # Graph's presence budget and the org's 1,000 streaming clients (six minutes or more a point,
 # most of it the four minutes a tenant takes to settle after its agents sign in);
 # PB_SCALE_AGENTS=100,500 for fewer.
-bench-scale:
+bench-scale: deps
 	$(CARGO) build --release -p presence-bench --bin presence-bench
 	target/release/presence-bench scale $(if $(PB_SCALE_AGENTS),--agents $(PB_SCALE_AGENTS))
 

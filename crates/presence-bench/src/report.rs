@@ -682,6 +682,24 @@ pub fn scale_svg(r: &Results) -> String {
             line("teams_to_salesforce.p50_ms", "active p50", false),
             line("teams_to_salesforce.p99_ms", "active p99", true),
             line("teams_to_salesforce_idle.p99_ms", "idle p99", true),
+            Series {
+                name: "target, 2 s".into(),
+                dashed: true,
+                points: vec![(0.0, 2000.0), (2000.0, 2000.0)],
+            },
+            Series {
+                name: "active p99, pace off".into(),
+                dashed: false,
+                points: scale_counts(r, "scale.unpaced.agents_")
+                    .into_iter()
+                    .filter_map(|n| {
+                        let p99 = r.get(&format!(
+                            "scale.unpaced.agents_{n}.teams_to_salesforce.p99_ms"
+                        ))?;
+                        Some((n as f64, p99))
+                    })
+                    .collect(),
+            },
         ],
     )
 }
