@@ -540,7 +540,7 @@ pub fn markdown(r: &Results, date: &str) -> String {
     }
     let counts = scale_counts(r, "scale.agents_");
     if !counts.is_empty() {
-        let _ = writeln!(md, "\n### Tenant and org scale\n\nTeams → Salesforce is timed for active agents (a change within a minute of the agent's own pick: the target) and for agents idle past that minute; Salesforce → Teams for the active agents' picks.\n\n| agents | synced | streaming | Graph req/s | Graph 429s/s | throttled share | handshakes refused | Salesforce req/s | T → S active p50 / p99 ms | T → S idle p50 / p99 ms | S → T p50 / p99 ms | lost | MiB per agent |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "\n### Tenant and org scale\n\nTeams → Salesforce is timed for active agents (a change within a minute of the agent's own pick: the target) and for agents idle past that minute; Salesforce → Teams for the active agents' picks.\n\n| agents | synced | streaming | Graph req/s | Graph 429s/s | throttled share | handshakes refused | Salesforce req/s | T → S active p50 / p99 ms | T → S idle p50 / p99 ms | S → T p50 / p99 ms | lost | MiB per agent | org allowance lasts, h |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         let unpaced = scale_counts(r, "scale.unpaced.agents_");
         let rows = counts
             .iter()
@@ -562,7 +562,7 @@ pub fn markdown(r: &Results, date: &str) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 k("synced"),
                 k("streaming"),
                 k("graph_requests_per_s"),
@@ -574,7 +574,8 @@ pub fn markdown(r: &Results, date: &str) -> String {
                 pair("teams_to_salesforce_idle"),
                 pair("salesforce_to_teams"),
                 k("changes_lost"),
-                k("rss_per_agent_mb")
+                k("rss_per_agent_mb"),
+                k("org_allowance_lasts_h")
             );
         }
         let _ = writeln!(md, "\nTeams → Salesforce p99 (active agents) under 2 s up to: {} agents; over 2 s from: {} agents; streaming handshakes refused from: {} agents.",
