@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::economy::org_daily_allowance;
 use crate::fleet::{resident_mib, Expect, Tenant};
 use crate::latency::{salesforce_busy, teams_away, timed_changes};
-use crate::stats::Summary;
+use crate::stats::{millis, Summary};
 
 pub const AGENT_COUNTS: [usize; 5] = [100, 250, 500, 1000, 2000];
 /// The agent count measured again with the pace off, as the baseline of how the pace shares
@@ -78,21 +78,8 @@ fn yes() -> bool {
 impl ScalePoint {
     /// Teams → Salesforce for active agents (the target's figure).
     pub fn latency(&self) -> Option<Summary> {
-        summary_ms(&self.teams_to_salesforce_ms)
+        Summary::of_ms(&self.teams_to_salesforce_ms)
     }
-}
-
-/// The summary of latencies given in milliseconds.
-pub fn summary_ms(samples_ms: &[f64]) -> Option<Summary> {
-    let samples: Vec<Duration> = samples_ms
-        .iter()
-        .map(|&ms| Duration::from_secs_f64(ms / 1000.0))
-        .collect();
-    Summary::of(&samples)
-}
-
-fn to_ms(latencies: &[Duration]) -> Vec<f64> {
-    latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect()
 }
 
 /// Raises this process's open-file limit as far as it may go: thousands of agents each hold
@@ -204,9 +191,9 @@ pub async fn point(agents: usize, streaming_limit: u32, paced: bool) -> Result<S
         salesforce_api_per_s: api_used.saturating_sub(api_before) as f64 / span.as_secs_f64(),
         salesforce_api_used: api_used,
         handshakes_refused: refused,
-        teams_to_salesforce_ms: to_ms(&t2s),
-        idle_teams_to_salesforce_ms: to_ms(&idle_t2s),
-        salesforce_to_teams_ms: to_ms(&s2t),
+        teams_to_salesforce_ms: millis(&t2s),
+        idle_teams_to_salesforce_ms: millis(&idle_t2s),
+        salesforce_to_teams_ms: millis(&s2t),
         changes_lost: lost_active + lost_idle,
         rss_per_agent_mib: (rss - before_rss) / agents.max(1) as f64,
         rss_mib: rss,
@@ -235,8 +222,8 @@ pub async fn run(
             point.graph_429s,
             point.handshakes_refused,
             Summary::brief(point.latency()),
-            Summary::brief(summary_ms(&point.idle_teams_to_salesforce_ms)),
-            Summary::brief(summary_ms(&point.salesforce_to_teams_ms)),
+            Summary::brief(Summary::of_ms(&point.idle_teams_to_salesforce_ms)),
+            Summary::brief(Summary::of_ms(&point.salesforce_to_teams_ms)),
             point.rss_per_agent_mib
         );
         record(&point)?;

@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+/// Durations in milliseconds, as the results and samples files keep them.
+pub fn millis(samples: &[Duration]) -> Vec<f64> {
+    samples.iter().map(|d| d.as_secs_f64() * 1e3).collect()
+}
+
 /// The figures reported for one distribution, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
@@ -16,7 +21,12 @@ pub struct Summary {
 impl Summary {
     /// `None` for an empty sample (nothing was measured, and no figure is invented).
     pub fn of(samples: &[Duration]) -> Option<Self> {
-        let mut sorted: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        Self::of_ms(&millis(samples))
+    }
+
+    /// The same for a sample already in milliseconds (as `bench/samples.json` keeps them).
+    pub fn of_ms(samples_ms: &[f64]) -> Option<Self> {
+        let mut sorted = samples_ms.to_vec();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         let rank = |p: f64| sorted[((p * n as f64).ceil() as usize).clamp(1, n) - 1];

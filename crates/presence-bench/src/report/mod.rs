@@ -3,13 +3,12 @@
 //! prose around them kept) and two SVG plots, with each target met or missed.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::economy::{Economy, APIS};
 use crate::footprint::AgentFootprint;
 use crate::latency::{poll_floor_ms, LatencyRun, IDLE_CLASSES_S};
 use crate::results::{Results, Samples};
-use crate::stats::Summary;
+use crate::stats::{millis, Summary};
 use crate::svg::{cdf, chart, Axis, Series};
 
 mod scale;
@@ -25,10 +24,6 @@ const DIRECTIONS: [(&str, &str); 2] = [
     ("salesforce_to_teams", "Salesforce → Teams"),
 ];
 
-fn ms(samples: &[Duration]) -> Vec<f64> {
-    samples.iter().map(|d| d.as_secs_f64() * 1e3).collect()
-}
-
 pub fn latency_figures(run: &LatencyRun) -> Figures {
     let mut figures = Vec::new();
     let mut series = Vec::new();
@@ -43,7 +38,7 @@ pub fn latency_figures(run: &LatencyRun) -> Figures {
                 figures.extend(summary.entries(&prefix));
             }
             figures.push((format!("{prefix}.lost"), lost as f64));
-            series.push((format!("latency.{key}.{idle}"), ms(samples)));
+            series.push((format!("latency.{key}.{idle}"), millis(samples)));
         }
         figures.push((
             format!("latency.teams_to_salesforce.{idle}.poll_bound_ms"),

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use crate::economy::org_daily_allowance;
 use crate::results::Results;
-use crate::scale::{summary_ms, ScalePoint};
+use crate::scale::ScalePoint;
+use crate::stats::Summary;
 use crate::svg::{chart, Axis, Series};
 
 use super::{cell, Figures};
@@ -45,9 +46,12 @@ pub fn scale_point_figures(p: &ScalePoint) -> Figures {
         ("teams_to_salesforce", p.latency()),
         (
             "teams_to_salesforce_idle",
-            summary_ms(&p.idle_teams_to_salesforce_ms),
+            Summary::of_ms(&p.idle_teams_to_salesforce_ms),
         ),
-        ("salesforce_to_teams", summary_ms(&p.salesforce_to_teams_ms)),
+        (
+            "salesforce_to_teams",
+            Summary::of_ms(&p.salesforce_to_teams_ms),
+        ),
     ] {
         figures.push((
             format!("{prefix}.{key}.p50_ms"),
